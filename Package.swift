@@ -1,0 +1,47 @@
+// swift-tools-version:5.10
+// A CPU reference implementation of AlexNet (Krizhevsky, Sutskever, Hinton, 2012).
+import PackageDescription
+
+let package = Package(
+    name: "alexnet-swift",
+    products: [
+        .library(name: "AlexNetKit", targets: ["AlexNetKit"]),
+        .executable(name: "alexnet", targets: ["alexnet"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
+    ],
+    targets: [
+        // CBLAS from OpenBLAS: `apt-get install libopenblas-dev`.
+        .systemLibrary(
+            name: "CBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        // Thin C layer over libjpeg; setjmp/longjmp error handling must live in C.
+        .target(
+            name: "CJPEG",
+            linkerSettings: [.linkedLibrary("jpeg")]
+        ),
+        .target(
+            name: "AlexNetKit",
+            dependencies: [
+                "CBLAS",
+                "CJPEG",
+                .product(name: "Numerics", package: "swift-numerics"),
+            ]
+        ),
+        .executableTarget(
+            name: "alexnet",
+            dependencies: [
+                "AlexNetKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "AlexNetKitTests",
+            dependencies: ["AlexNetKit"]
+        ),
+    ]
+)

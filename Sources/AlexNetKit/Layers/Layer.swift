@@ -1,0 +1,82 @@
+/// Whether a pass trains (dropout draws masks, caches are kept for backward) or infers.
+public enum PassMode: Sendable, Equatable {
+    case training
+    case inference
+}
+
+/// What every layer needs to know about the pass it runs in.
+public struct PassContext: Sendable {
+    /// The threads that run the layer's fixed partition of work.
+    public var pool: WorkerPool
+    /// Training or inference.
+    public var mode: PassMode
+    /// The optimisation step, part of every random key (dropout masks), so a
+    /// step's randomness is the same however it is scheduled or resumed.
+    public var step: UInt64
+
+    public init(pool: WorkerPool = .serial, mode: PassMode = .inference, step: UInt64 = 0) {
+        self.pool = pool
+        self.mode = mode
+        self.step = step
+    }
+}
+
+/// A learnable tensor and its gradient from the last backward pass.
+public final class Parameter<Element: TensorElement> {
+    /// The name within its layer: `"weight"` or `"bias"`.
+    public let name: String
+    /// The current value.
+    public var value: Tensor<Element>
+    /// dLoss/dValue from the last ``Layer/backward(_:context:)``, same shape as `value`.
+    /// Backward overwrites it (it does not accumulate across calls).
+    public var gradient: Tensor<Element>
+
+    /// A parameter holding `value`, with a zero gradient of the same shape.
+    public init(name: String, value: Tensor<Element>) {
+        self.name = name
+        self.value = value
+        self.gradient = Tensor(shape: value.shape)
+    }
+}
+
+/// One layer of a network: forward and backward side by side.
+///
+/// A layer keeps what its backward pass needs from the last forward pass (its
+/// input, a pooling argmax, an LRN scale), so `backward` must follow the
+/// `forward` whose gradient it receives. Both validate their arguments and throw
+/// ``ShapeError`` rather than read out of bounds.
+public protocol Layer: AnyObject {
+    associatedtype Element: TensorElement
+
+    /// The layer's name in errors and reports, e.g. `"conv1"`.
+    var name: String { get }
+
+    /// The learnable tensors, in a fixed order (weight before bias).
+    var parameters: [Parameter<Element>] { get }
+
+    /// The output shape this layer gives for `inputShape`.
+    /// - Throws: ``ShapeError`` if the layer cannot take that input.
+    func outputShape(for inputShape: Shape) throws -> Shape
+
+    /// Computes the layer's output for a batch.
+    func forward(_ input: Tensor<Element>, context: PassContext) throws -> Tensor<Element>
+
+    /// Given dLoss/dOutput for the last forward pass, returns dLoss/dInput and
+    /// stores dLoss/dParameter in each parameter's `gradient`.
+    func backward(_ outputGradient: Tensor<Element>, context: PassContext) throws -> Tensor<Element>
+}
+
+extension Layer {
+    public var parameters: [Parameter<Element>] { [] }
+
+    /// Throws unless `gradient` matches the output shape of the cached forward pass.
+    /// - Parameter cachedInput: the input kept from the last forward, or nil if none ran.
+    func requireBackwardState(cachedInput: Tensor<Element>?, outputGradient gradient: Tensor<Element>) throws -> Tensor<Element> {
+        guard let input = cachedInput else {
+            throw ConfigurationError(component: name, problem: "backward was called before forward")
+        }
+        let expected = try outputShape(for: input.shape)
+        try gradient.requireShape(expected, operation: name, argument: "outputGradient")
+        return input
+    }
+}
