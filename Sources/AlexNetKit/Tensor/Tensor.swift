@@ -13,6 +13,9 @@ public struct Tensor<Element: TensorElement>: CustomStringConvertible {
     public init(shape: Shape, repeating value: Element = 0) {
         self.shape = shape
         self.storage = [Element](repeating: value, count: shape.count)
+        // An empty array may have no buffer; reserving one keeps `baseAddress`
+        // non-nil, so kernels need no special case for empty tensors.
+        if storage.isEmpty { storage.reserveCapacity(1) }
     }
 
     /// A tensor of `shape` holding `values` in row-major order.
@@ -25,6 +28,7 @@ public struct Tensor<Element: TensorElement>: CustomStringConvertible {
         }
         self.shape = shape
         self.storage = values
+        if storage.isEmpty { storage.reserveCapacity(1) }
     }
 
     /// Converts every element from another element type (rounding to nearest).

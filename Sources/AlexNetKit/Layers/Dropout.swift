@@ -1,0 +1,136 @@
+/// How dropout scales activations so that training and test outputs agree in expectation.
+public enum DropoutScaling: String, Sendable, CaseIterable {
+    /// The paper (section 4.2): training multiplies by the 0/1 mask only; test
+    /// time multiplies every output by the keep probability `1 - p` ("multiply
+    /// their outputs by 0.5").
+    case paper
+    /// "Inverted" dropout (PyTorch, Caffe): training multiplies by `mask / (1 - p)`;
+    /// test time is the identity.
+    case inverted
+}
+
+/// Dropout with masks from a counter-based generator, or injected from outside.
+///
+/// Element `i` (row-major over the whole batch tensor) is kept when
+/// `RandomStream(seed, step, stream).uniform(i) >= p`, so the mask depends only
+/// on (seed, step, stream, i), never on threads or call order; another
+/// implementation can reproduce it (Docs/conventions.md) or inject its own with
+/// ``injectMask(_:)`` to compare a trajectory step by step.
+public final class Dropout<Element: TensorElement>: Layer {
+    public let name: String
+    /// Probability of dropping a unit, in [0, 1).
+    public let rate: Double
+    public let scaling: DropoutScaling
+    /// The run's seed and this layer's stream id (its key in the generator).
+    public let seed: UInt64
+    public let stream: UInt32
+
+    /// The 0/1 mask of the last training forward pass, `[N, ...]` like the input.
+    public private(set) var lastMask: Tensor<Element>?
+    private var injectedMask: Tensor<Element>?
+    private var cachedShape: Shape?
+    private var lastMode: PassMode = .inference
+
+    /// - Throws: ``ConfigurationError`` unless `0 <= rate < 1`.
+    public init(name: String = "dropout", rate: Double = 0.5, scaling: DropoutScaling,
+                seed: UInt64 = 0, stream: UInt32 = 0) throws {
+        guard rate >= 0, rate < 1 else {
+            throw ConfigurationError(component: name, problem: "dropout rate \(rate) must be in [0, 1)")
+        }
+        self.name = name
+        self.rate = rate
+        self.scaling = scaling
+        self.seed = seed
+        self.stream = stream
+    }
+
+    /// Uses `mask` (0s and 1s, the input's shape) in every training pass until
+    /// ``clearInjectedMask()``, instead of drawing one.
+    /// - Throws: ``ConfigurationError`` if an element is not exactly 0 or 1.
+    public func injectMask(_ mask: Tensor<Element>) throws {
+        if let bad = mask.storage.firstIndex(where: { $0 != 0 && $0 != 1 }) {
+            throw ConfigurationError(component: name,
+                                     problem: "injected mask must hold only 0 and 1; element \(bad) is \(mask.storage[bad])")
+        }
+        injectedMask = mask
+    }
+
+    /// Returns to drawing masks from the generator.
+    public func clearInjectedMask() { injectedMask = nil }
+
+    public func outputShape(for inputShape: Shape) throws -> Shape { inputShape }
+
+    /// The mask the generator draws for a tensor of `shape` at `step`: 1 keeps, 0 drops.
+    public func generatedMask(shape: Shape, step: UInt64, pool: WorkerPool = .serial) -> Tensor<Element> {
+        let random = RandomStream(seed: seed, step: step, stream: stream)
+        let threshold = rate
+        var mask = Tensor<Element>(shape: shape)
+        mask.withUnsafeMutableBufferPointer { m in
+            let base = m.baseAddress!
+            Elementwise.forEachSpan(count: m.count, pool: pool) { range in
+                for i in range { base[i] = random.uniform(i) >= threshold ? 1 : 0 }
+            }
+        }
+        return mask
+    }
+
+    /// The factor that multiplies kept units in this mode.
+    private func scale(for mode: PassMode) -> Element {
+        switch (scaling, mode) {
+        case (.paper, .training), (.inverted, .inference): return 1
+        case (.paper, .inference): return Element(1 - rate)
+        case (.inverted, .training): return Element(1 / (1 - rate))
+        }
+    }
+
+    public func forward(_ input: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
+        cachedShape = input.shape
+        lastMode = context.mode
+        let factor = scale(for: context.mode)
+        guard context.mode == .training else {
+            lastMask = nil
+            return multiply(input, by: nil, factor: factor, pool: context.pool)
+        }
+        let mask: Tensor<Element>
+        if let injected = injectedMask {
+            try injected.requireShape(input.shape, operation: name, argument: "injected mask")
+            mask = injected
+        } else {
+            mask = generatedMask(shape: input.shape, step: context.step, pool: context.pool)
+        }
+        lastMask = mask
+        return multiply(input, by: mask, factor: factor, pool: context.pool)
+    }
+
+    public func backward(_ outputGradient: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
+        guard let shape = cachedShape else {
+            throw ConfigurationError(component: name, problem: "backward was called before forward")
+        }
+        try outputGradient.requireShape(shape, operation: name, argument: "outputGradient")
+        // The forward map is linear with the same mask and factor: its adjoint is itself.
+        return multiply(outputGradient, by: lastMask, factor: scale(for: lastMode), pool: context.pool)
+    }
+
+    /// `x * mask * factor` (or `x * factor` without a mask), vectorised over fixed spans.
+    private func multiply(_ x: Tensor<Element>, by mask: Tensor<Element>?, factor: Element, pool: WorkerPool) -> Tensor<Element> {
+        var y = Tensor<Element>(shape: x.shape)
+        let m = mask ?? x
+        x.withUnsafeBufferPointer { xb in
+            m.withUnsafeBufferPointer { mb in
+                y.withUnsafeMutableBufferPointer { yb in
+                    let (xp, mp, yp) = (xb.baseAddress!, mb.baseAddress!, yb.baseAddress!)
+                    let hasMask = mask != nil
+                    let f = Element.Vector(repeating: factor)
+                    Elementwise.forEachSpan(count: xb.count, pool: pool) { range in
+                        if hasMask {
+                            Elementwise.zip(xp, mp, yp, range, vector: { x, m in x * m * f }, scalar: { x, m in x * m * factor })
+                        } else {
+                            Elementwise.map(xp, yp, range, vector: { x in x * f }, scalar: { x in x * factor })
+                        }
+                    }
+                }
+            }
+        }
+        return y
+    }
+}
