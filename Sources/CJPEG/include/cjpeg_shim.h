@@ -1,4 +1,0 @@
-#ifndef CJPEG_SHIM_H
-#define CJPEG_SHIM_H
-#include <stddef.h>
-#endif
