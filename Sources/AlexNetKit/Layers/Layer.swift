@@ -45,7 +45,7 @@ public final class Parameter<Element: TensorElement> {
 /// input, a pooling argmax, an LRN scale), so `backward` must follow the
 /// `forward` whose gradient it receives. Both validate their arguments and throw
 /// ``ShapeError`` rather than read out of bounds.
-public protocol Layer: AnyObject {
+public protocol Layer<Element>: AnyObject {
     associatedtype Element: TensorElement
 
     /// The layer's name in errors and reports, e.g. `"conv1"`.

@@ -1,0 +1,17 @@
+import AlexNetKit
+import ArgumentParser
+
+/// The `alexnet` command-line tool: one subcommand per file in this folder.
+@main
+struct AlexNetTool: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "alexnet",
+        abstract: "A CPU reference implementation of AlexNet (Krizhevsky, Sutskever, Hinton, 2012).",
+        discussion: """
+        Every layer runs forward and backward in Float32 or Float64, deterministically
+        for any thread count. Start with `alexnet gradcheck` (every layer's gradient
+        against finite differences) and `alexnet bench` (speed on the paper's shapes).
+        """,
+        subcommands: [GradCheckCommand.self]
+    )
+}

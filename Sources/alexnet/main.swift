@@ -1,2 +1,0 @@
-import AlexNetKit
-print("alexnet")
