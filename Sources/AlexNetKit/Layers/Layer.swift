@@ -64,10 +64,17 @@ public protocol Layer<Element>: AnyObject {
     /// Given dLoss/dOutput for the last forward pass, returns dLoss/dInput and
     /// stores dLoss/dParameter in each parameter's `gradient`.
     func backward(_ outputGradient: Tensor<Element>, context: PassContext) throws -> Tensor<Element>
+
+    /// Multiply-adds of one forward pass over an input of `inputShape` (the
+    /// matrix products of convolutions and fully connected layers; 0 for layers
+    /// whose cost is element-wise).
+    func multiplyAdds(for inputShape: Shape) throws -> Int
 }
 
 extension Layer {
     public var parameters: [Parameter<Element>] { [] }
+
+    public func multiplyAdds(for inputShape: Shape) throws -> Int { 0 }
 
     /// Throws unless `gradient` matches the output shape of the cached forward pass.
     /// - Parameter cachedInput: the input kept from the last forward, or nil if none ran.
