@@ -1,0 +1,65 @@
+/// Pointer loops over contiguous buffers for the few element-wise steps around
+/// the matrix products (bias add, partial-sum add, plane sums).
+///
+/// Each walks the buffer one `Element.Vector` (8 floats or 4 doubles) at a time
+/// and finishes the tail with scalars: no per-element closure or bounds check
+/// in the hot path. The order of every floating-point operation is fixed by
+/// `count` alone, so results never depend on alignment or threads.
+enum Accumulate {
+    /// `target[i] += source[i]` for `i` in `0..<count` (element-wise, so the
+    /// result is the same as the scalar loop, bit for bit).
+    @inline(__always)
+    static func add<T: TensorElement>(_ source: UnsafePointer<T>, into target: UnsafeMutablePointer<T>, count: Int) {
+        let width = T.Vector.scalarCount
+        var i = 0
+        while i + width <= count {
+            let a = UnsafeRawPointer(target + i).loadUnaligned(as: T.Vector.self)
+            let b = UnsafeRawPointer(source + i).loadUnaligned(as: T.Vector.self)
+            UnsafeMutableRawPointer(target + i).storeBytes(of: a + b, as: T.Vector.self)
+            i += width
+        }
+        while i < count {
+            target[i] += source[i]
+            i += 1
+        }
+    }
+
+    /// `target[i] += value` for `i` in `0..<count`.
+    @inline(__always)
+    static func add<T: TensorElement>(_ value: T, into target: UnsafeMutablePointer<T>, count: Int) {
+        let width = T.Vector.scalarCount
+        let splat = T.Vector(repeating: value)
+        var i = 0
+        while i + width <= count {
+            let a = UnsafeRawPointer(target + i).loadUnaligned(as: T.Vector.self)
+            UnsafeMutableRawPointer(target + i).storeBytes(of: a + splat, as: T.Vector.self)
+            i += width
+        }
+        while i < count {
+            target[i] += value
+            i += 1
+        }
+    }
+
+    /// The sum of `source[0..<count]` in a fixed order: lane `l` of a vector
+    /// accumulator sums elements `l, l + width, l + 2 width, ...`; the lanes are
+    /// then added in lane order, then the scalar tail in index order. Fixed by
+    /// `count`, so it is deterministic, and the lanes keep it vectorised.
+    @inline(__always)
+    static func sum<T: TensorElement>(_ source: UnsafePointer<T>, count: Int) -> T {
+        let width = T.Vector.scalarCount
+        var lanes = T.Vector(repeating: 0)
+        var i = 0
+        while i + width <= count {
+            lanes += UnsafeRawPointer(source + i).loadUnaligned(as: T.Vector.self)
+            i += width
+        }
+        var total: T = 0
+        for lane in 0..<width { total += lanes[lane] }
+        while i < count {
+            total += source[i]
+            i += 1
+        }
+        return total
+    }
+}

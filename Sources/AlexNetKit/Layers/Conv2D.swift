@@ -1,0 +1,414 @@
+/// A 2-D convolution (cross-correlation, as in PyTorch, Caffe and cuda-convnet),
+/// computed as im2col + one matrix product per piece of work.
+///
+/// Shapes (NCHW, row-major):
+/// - input `[N, C, H, W]` with `C == inputChannels`;
+/// - output `[N, outputChannels, OH, OW]`, `OH = floor((H + 2 ph - kh) / sh) + 1`
+///   and likewise `OW` (see ``ConvGeometry``);
+/// - ``weight`` `[outputChannels, inputChannels / groups, kh, kw]`;
+/// - ``bias`` `[outputChannels]` (absent when built with `bias: false`).
+///
+/// `y[n, o, i, j] = b[o] + sum_{c, u, v} w[o, c, u, v] * x[n, g*Cg + c, i*sh - ph + u, j*sw - pw + v]`
+/// where `g = o / (outputChannels / groups)` is the group of output channel `o`,
+/// `Cg = inputChannels / groups`, and pixels outside the image are 0.
+///
+/// ## Groups and output splits: the fixed partition
+/// The output channels are computed in *pieces*: contiguous blocks of rows of
+/// the weight matrix, each computed by one `gemm` over all `Cg * kh * kw` input
+/// rows of its group. Two settings cut the output channels:
+/// - `groups` (paper conv2, conv4, conv5: 2): group `g` sees only input channels
+///   `g*Cg ..< (g+1)*Cg` and produces output channels
+///   `g*Og ..< (g+1)*Og`, `Og = outputChannels / groups`.
+/// - `outputSplits` (paper conv3: 2, with `groups == 1`): the output channels are
+///   cut into `outputSplits` equal blocks (``outputBlocks``), as the paper
+///   splits conv3's 384 kernels between two GPUs, each seeing all 256 inputs.
+///
+/// The pieces are the finer of the two cuts, so `outputSplits` must divide
+/// `groups` or be a multiple of it; there are `max(groups, outputSplits)` pieces
+/// of `outputChannels / max(groups, outputSplits)` rows, each inside one group
+/// and one block. In forward a piece's rows are a plain row block of the
+/// product, so its outputs are the same dot products as in one big `gemm`.
+/// In backward, several pieces of one group all read that group's input
+/// channels, so each contributes a *partial* input gradient: piece `p`'s is
+/// `col2im(W_p^T dY_p)`, an image-space tensor, and the group's input gradient
+/// is their sum added in piece order (piece 0 first, then `+ partial_1`, ...).
+/// A two-tower executor that gives each tower its own block computes exactly
+/// these partials on its own device and adds the crossed one in the same order,
+/// which is why its result can be bitwise identical to this layer's.
+///
+/// ## Determinism
+/// Every result is bitwise independent of the worker count: forward and the
+/// input gradient are one task per image; weight and bias gradients are summed
+/// over the fixed batch chunks of ``Partition/gradientChunks(batch:)`` (each
+/// chunk adds its images in order into its own buffer, then the chunk buffers
+/// are added in chunk order). Nothing depends on which worker runs a task.
+///
+/// ## State
+/// The layer keeps the last forward input for backward (in both pass modes, so
+/// gradient checks can run in inference mode) and per-worker im2col buffers
+/// that grow to the largest shape seen and are reused. One instance runs one
+/// pass at a time; it is not safe to call it from two threads at once.
+public final class Conv2D<Element: TensorElement>: Layer {
+    /// The layer's name in errors and reports, e.g. `"conv1"`.
+    public let name: String
+    /// `C`, the channels of the input `[N, C, H, W]`.
+    public let inputChannels: Int
+    /// The channels of the output `[N, outputChannels, OH, OW]`.
+    public let outputChannels: Int
+    /// `(kh, kw)`, the kernel's height and width.
+    public let kernel: (Int, Int)
+    /// `(sh, sw)`, the step between windows, vertical then horizontal.
+    public let stride: (Int, Int)
+    /// `(ph, pw)`, zero rows added above and below, zero columns left and right.
+    public let padding: (Int, Int)
+    /// Channel groups; input and output channels are split evenly between them.
+    public let groups: Int
+    /// Number of equal output-channel blocks computed as separate matrix
+    /// products (see the type's documentation); 1 means one block per group.
+    public let outputSplits: Int
+
+    /// `[outputChannels, inputChannels / groups, kh, kw]`, zero until set.
+    public let weight: Parameter<Element>
+    /// `[outputChannels]`, zero until set; nil for a layer built with `bias: false`.
+    public let bias: Parameter<Element>?
+
+    /// Weight, then bias if the layer has one.
+    public var parameters: [Parameter<Element>] { bias.map { [weight, $0] } ?? [weight] }
+
+    /// The output-channel ranges of the `outputSplits` blocks, in block order
+    /// (e.g. `[0..<192, 192..<384]` for the paper's conv3 with `outputSplits: 2`).
+    public var outputBlocks: [Range<Int>] {
+        let size = outputChannels / outputSplits
+        return (0..<outputSplits).map { $0 * size ..< ($0 + 1) * size }
+    }
+
+    /// The pieces of each group, as output-channel (weight-row) ranges in piece order.
+    private let piecesByGroup: [[Range<Int>]]
+
+    private var cachedInput: Tensor<Element>?
+    /// Per worker: im2col columns, then (backward, several pieces per group) one
+    /// group's partial input gradient.
+    private let workerScratch = WorkerScratch<Element>()
+    /// Per gradient chunk: that chunk's weight-gradient sum.
+    private let chunkWeightScratch = WorkerScratch<Element>()
+    /// Per gradient chunk: that chunk's bias-gradient sum.
+    private let chunkBiasScratch = WorkerScratch<Element>()
+
+    /// Creates a convolution with zero weights and biases; set them with
+    /// ``setWeight(_:)`` and ``setBias(_:)`` or through ``parameters``.
+    ///
+    /// - Parameters:
+    ///   - name: used in every error message, e.g. `"conv3"`.
+    ///   - inputChannels: `C` of the input `[N, C, H, W]`.
+    ///   - outputChannels: channels of the output.
+    ///   - kernel: `(kh, kw)`.
+    ///   - stride: `(sh, sw)`, default `(1, 1)`.
+    ///   - padding: `(ph, pw)` zero padding on each side, default `(0, 0)`.
+    ///   - groups: divides both channel counts; default 1.
+    ///   - bias: whether the layer adds a learnable bias per output channel.
+    ///   - outputSplits: output-channel blocks computed as separate products;
+    ///     must divide `outputChannels` and divide or be a multiple of `groups`.
+    /// - Throws: ``ConfigurationError`` naming the layer when a setting cannot work.
+    public init(name: String, inputChannels: Int, outputChannels: Int, kernel: (Int, Int),
+                stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), groups: Int = 1,
+                bias: Bool = true, outputSplits: Int = 1) throws {
+        func fail(_ problem: String) -> ConfigurationError { ConfigurationError(component: name, problem: problem) }
+        guard inputChannels >= 1, outputChannels >= 1 else {
+            throw fail("channel counts must be at least 1 (input \(inputChannels), output \(outputChannels))")
+        }
+        guard kernel.0 >= 1, kernel.1 >= 1 else { throw fail("kernel \(kernel.0)x\(kernel.1) must be at least 1x1") }
+        guard stride.0 >= 1, stride.1 >= 1 else { throw fail("stride \(stride.0)x\(stride.1) must be at least 1x1") }
+        guard padding.0 >= 0, padding.1 >= 0 else {
+            throw fail("padding \(padding.0)x\(padding.1) must not be negative")
+        }
+        guard groups >= 1 else { throw fail("groups is \(groups); it must be at least 1") }
+        guard inputChannels % groups == 0, outputChannels % groups == 0 else {
+            throw fail("groups \(groups) must divide both the input channels (\(inputChannels)) "
+                       + "and the output channels (\(outputChannels))")
+        }
+        guard outputSplits >= 1 else { throw fail("outputSplits is \(outputSplits); it must be at least 1") }
+        guard outputChannels % outputSplits == 0 else {
+            throw fail("outputSplits \(outputSplits) must divide the output channels (\(outputChannels))")
+        }
+        guard outputSplits % groups == 0 || groups % outputSplits == 0 else {
+            throw fail("outputSplits \(outputSplits) must divide groups (\(groups)) or be a multiple of it, "
+                       + "so that every output block lies inside one group or is a whole number of groups")
+        }
+        self.name = name
+        self.inputChannels = inputChannels
+        self.outputChannels = outputChannels
+        self.kernel = kernel
+        self.stride = stride
+        self.padding = padding
+        self.groups = groups
+        self.outputSplits = outputSplits
+        self.weight = Parameter(name: "weight", value: Tensor(
+            shape: [outputChannels, inputChannels / groups, kernel.0, kernel.1]))
+        self.bias = bias ? Parameter(name: "bias", value: Tensor(shape: [outputChannels])) : nil
+
+        let pieceCount = max(groups, outputSplits)
+        let rows = outputChannels / pieceCount
+        let piecesPerGroup = pieceCount / groups
+        self.piecesByGroup = (0..<groups).map { group in
+            (0..<piecesPerGroup).map { piece in
+                let start = (group * piecesPerGroup + piece) * rows
+                return start..<(start + rows)
+            }
+        }
+    }
+
+    /// Replaces the weight.
+    /// - Parameter value: `[outputChannels, inputChannels / groups, kh, kw]`.
+    /// - Throws: ``ShapeError`` naming the layer if the shape differs.
+    public func setWeight(_ value: Tensor<Element>) throws {
+        try value.requireShape(weightShape, operation: name, argument: "weight")
+        weight.value = value
+    }
+
+    /// Replaces the bias.
+    /// - Parameter value: `[outputChannels]`.
+    /// - Throws: ``ConfigurationError`` if the layer has no bias, ``ShapeError`` if the shape differs.
+    public func setBias(_ value: Tensor<Element>) throws {
+        guard let bias else {
+            throw ConfigurationError(component: name, problem: "the layer was built with bias: false and has no bias to set")
+        }
+        try value.requireShape([outputChannels], operation: name, argument: "bias")
+        bias.value = value
+    }
+
+    /// `[N, outputChannels, OH, OW]` for an input `[N, inputChannels, H, W]`.
+    /// - Throws: ``ShapeError`` naming the layer for a wrong rank or channel count,
+    ///   an empty image, or an image smaller than the kernel after padding.
+    public func outputShape(for inputShape: Shape) throws -> Shape {
+        let g = try geometry(for: inputShape)
+        return [inputShape[0], outputChannels, g.outputHeight, g.outputWidth]
+    }
+
+    /// The per-group geometry for an input shape, with errors that name this layer.
+    private func geometry(for shape: Shape) throws -> ConvGeometry {
+        guard shape.rank == 4, shape[1] == inputChannels else {
+            throw ShapeError(operation: name, argument: "input", expected: "[N, \(inputChannels), H, W]", actual: shape)
+        }
+        let (height, width) = (shape[2], shape[3])
+        let (minHeight, minWidth) = (max(1, kernel.0 - 2 * padding.0), max(1, kernel.1 - 2 * padding.1))
+        guard height >= minHeight, width >= minWidth else {
+            throw ShapeError(
+                operation: name, argument: "input",
+                expected: "[N, \(inputChannels), H, W] with H >= \(minHeight) and W >= \(minWidth) "
+                    + "(kernel \(kernel.0)x\(kernel.1), padding \(padding.0)x\(padding.1))",
+                actual: shape)
+        }
+        return try ConvGeometry(channels: inputChannels / groups, height: height, width: width,
+                                kernel: kernel, stride: stride, padding: padding, component: name)
+    }
+
+    /// The weight's shape, `[outputChannels, inputChannels / groups, kh, kw]`.
+    public var weightShape: Shape { [outputChannels, inputChannels / groups, kernel.0, kernel.1] }
+
+    /// Parameters are public and can be replaced wholesale; a wrong shape must be
+    /// an error naming the layer, never a read past the end of the storage.
+    private func requireParameterShapes() throws {
+        try weight.value.requireShape(weightShape, operation: name, argument: "weight")
+        if let bias { try bias.value.requireShape([outputChannels], operation: name, argument: "bias") }
+    }
+
+    // MARK: Forward
+
+    /// Convolves a batch.
+    /// - Parameter input: `[N, inputChannels, H, W]`.
+    /// - Returns: `[N, outputChannels, OH, OW]`.
+    /// - Throws: ``ShapeError`` naming the layer and the input's shape if it does not fit.
+    public func forward(_ input: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
+        try input.requireShape([nil, inputChannels, nil, nil], operation: name)
+        try requireParameterShapes()
+        let g = try geometry(for: input.shape)
+        let batch = input.shape[0]
+        var output = Tensor<Element>(shape: [batch, outputChannels, g.outputHeight, g.outputWidth])
+        cachedInput = input
+        if batch == 0 { return output }
+
+        let pool = context.pool
+        let cols = workerScratch.reserve(slots: pool.workerCount, count: g.patchSize * g.outputPlane)
+        let groupImage = g.channels * g.height * g.width
+        let imageCount = inputChannels * g.height * g.width
+        let outputImageCount = outputChannels * g.outputPlane
+        let pieces = piecesByGroup
+
+        input.withUnsafeBufferPointer { x in
+            weight.value.withUnsafeBufferPointer { w in
+                withOptionalPointer(bias?.value) { b in
+                    output.withUnsafeMutableBufferPointer { y in
+                        let (xp, wp, yp) = (x.baseAddress!, w.baseAddress!, y.baseAddress!)
+                        pool.parallelFor(batch) { n, worker in
+                            let col = cols[worker]
+                            let image = xp + n * imageCount
+                            let out = yp + n * outputImageCount
+                            for group in 0..<pieces.count {
+                                im2col(image: image + group * groupImage, geometry: g, col: col)
+                                // One gemm per piece: out[rows, plane] = W[rows, patch] x col[patch, plane].
+                                for rows in pieces[group] {
+                                    Element.gemm(transposeA: false, transposeB: false,
+                                                 m: rows.count, n: g.outputPlane, k: g.patchSize, alpha: 1,
+                                                 a: wp + rows.lowerBound * g.patchSize, lda: g.patchSize,
+                                                 b: col, ldb: g.outputPlane, beta: 0,
+                                                 c: out + rows.lowerBound * g.outputPlane, ldc: g.outputPlane)
+                                }
+                            }
+                            // The bias is added after the product (not folded into it with
+                            // beta = 1), so every output is round(dot) + b whatever BLAS's blocking.
+                            if let b {
+                                for o in 0..<outputChannels {
+                                    Accumulate.add(b[o], into: out + o * g.outputPlane, count: g.outputPlane)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return output
+    }
+
+    // MARK: Backward
+
+    /// Given dLoss/dOutput of the last forward, returns dLoss/dInput and stores
+    /// the weight and bias gradients (overwriting, not accumulating).
+    ///
+    /// - Parameter outputGradient: `[N, outputChannels, OH, OW]`, the shape forward returned.
+    /// - Returns: `[N, inputChannels, H, W]`.
+    /// - Throws: ``ConfigurationError`` if no forward ran, ``ShapeError`` naming the
+    ///   layer if the gradient's shape is not the last output's.
+    public func backward(_ outputGradient: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
+        let input = try requireBackwardState(cachedInput: cachedInput, outputGradient: outputGradient)
+        try requireParameterShapes()
+        let g = try geometry(for: input.shape)
+        let batch = input.shape[0]
+        var inputGradient = Tensor<Element>(shape: input.shape)
+        if batch == 0 {
+            // No images: the gradients of a sum over no images are zero.
+            weight.gradient = Tensor(shape: weight.value.shape)
+            if let bias { bias.gradient = Tensor(shape: bias.value.shape) }
+            return inputGradient
+        }
+
+        let pool = context.pool
+        let pieces = piecesByGroup
+        let severalPieces = pieces[0].count > 1
+        let colCount = g.patchSize * g.outputPlane
+        let groupImage = g.channels * g.height * g.width
+        let imageCount = inputChannels * g.height * g.width
+        let outputImageCount = outputChannels * g.outputPlane
+        let scratch = workerScratch.reserve(slots: pool.workerCount,
+                                            count: colCount + (severalPieces ? groupImage : 0))
+        let chunks = Partition.gradientChunks(batch: batch)
+        let weightCount = weight.value.count
+        let chunkWeights = chunkWeightScratch.reserve(slots: chunks.count, count: weightCount)
+        let chunkBiases = chunkBiasScratch.reserve(slots: chunks.count, count: outputChannels)
+        let hasBias = bias != nil
+
+        input.withUnsafeBufferPointer { x in
+            weight.value.withUnsafeBufferPointer { w in
+                outputGradient.withUnsafeBufferPointer { dy in
+                    inputGradient.withUnsafeMutableBufferPointer { dx in
+                        let (xp, wp, dyp, dxp) = (x.baseAddress!, w.baseAddress!, dy.baseAddress!, dx.baseAddress!)
+
+                        // Input gradient, one task per image. dx starts zeroed (Tensor's init),
+                        // as col2im accumulates overlapping windows into it.
+                        pool.parallelFor(batch) { n, worker in
+                            let col = scratch[worker]
+                            let partial = col + colCount
+                            let dOut = dyp + n * outputImageCount
+                            let dImage = dxp + n * imageCount
+                            for group in 0..<pieces.count {
+                                let dGroup = dImage + group * groupImage
+                                for (index, rows) in pieces[group].enumerated() {
+                                    // col[patch, plane] = W_p^T[patch, rows] x dY_p[rows, plane]
+                                    Element.gemm(transposeA: true, transposeB: false,
+                                                 m: g.patchSize, n: g.outputPlane, k: rows.count, alpha: 1,
+                                                 a: wp + rows.lowerBound * g.patchSize, lda: g.patchSize,
+                                                 b: dOut + rows.lowerBound * g.outputPlane, ldb: g.outputPlane,
+                                                 beta: 0, c: col, ldc: g.outputPlane)
+                                    if index == 0 {
+                                        col2im(col: col, geometry: g, image: dGroup)
+                                    } else {
+                                        // A later piece's partial input gradient, formed on its own and
+                                        // then added, in piece order, as a tower crossing would add it.
+                                        partial.update(repeating: 0, count: groupImage)
+                                        col2im(col: col, geometry: g, image: partial)
+                                        Accumulate.add(UnsafePointer(partial), into: dGroup, count: groupImage)
+                                    }
+                                }
+                            }
+                        }
+
+                        // Weight and bias gradients: each fixed batch chunk sums its images in
+                        // order into its own buffer (beta 1 after the chunk's first image).
+                        pool.parallelFor(chunks.count) { chunk, worker in
+                            let col = scratch[worker]
+                            let dW = chunkWeights[chunk]
+                            let dB = chunkBiases[chunk]
+                            let images = chunks[chunk]
+                            if images.isEmpty {
+                                dW.update(repeating: 0, count: weightCount)
+                                dB.update(repeating: 0, count: outputChannels)
+                                return
+                            }
+                            for n in images {
+                                let first = n == images.lowerBound
+                                let dOut = dyp + n * outputImageCount
+                                let image = xp + n * imageCount
+                                for group in 0..<pieces.count {
+                                    im2col(image: image + group * groupImage, geometry: g, col: col)
+                                    for rows in pieces[group] {
+                                        // dW_p[rows, patch] (+)= dY_p[rows, plane] x col^T[plane, patch]
+                                        Element.gemm(transposeA: false, transposeB: true,
+                                                     m: rows.count, n: g.patchSize, k: g.outputPlane, alpha: 1,
+                                                     a: dOut + rows.lowerBound * g.outputPlane, lda: g.outputPlane,
+                                                     b: col, ldb: g.outputPlane, beta: first ? 0 : 1,
+                                                     c: dW + rows.lowerBound * g.patchSize, ldc: g.patchSize)
+                                    }
+                                }
+                                if hasBias {
+                                    // Each channel's plane is summed in Accumulate.sum's fixed order.
+                                    for o in 0..<outputChannels {
+                                        let planeSum = Accumulate.sum(dOut + o * g.outputPlane, count: g.outputPlane)
+                                        dB[o] = first ? planeSum : dB[o] + planeSum
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        // The chunk buffers, added in chunk order, overwrite the parameters' gradients.
+        Self.sumChunks(chunkWeights, into: weight, pool: pool)
+        if let bias { Self.sumChunks(chunkBiases, into: bias, pool: pool) }
+        return inputGradient
+    }
+
+    /// `parameter.gradient = chunks[0] + chunks[1] + ...` element-wise, left to right.
+    /// Parallel over fixed spans of elements; every element's sum has the same
+    /// order whatever the span or thread, so the spans only share out the work.
+    /// Writes the gradient's storage in place (no allocation per step).
+    private static func sumChunks(_ chunks: [UnsafeMutablePointer<Element>], into parameter: Parameter<Element>,
+                                  pool: WorkerPool) {
+        if parameter.gradient.shape != parameter.value.shape {
+            parameter.gradient = Tensor(shape: parameter.value.shape)  // someone replaced it; start afresh
+        }
+        let count = parameter.value.count
+        let spans = Partition.tiles(count: count, tile: 1 << 14)
+        parameter.gradient.withUnsafeMutableBufferPointer { r in
+            let rp = r.baseAddress!
+            pool.parallelFor(spans.count) { span, _ in
+                let range = spans[span]
+                (rp + range.lowerBound).update(from: chunks[0] + range.lowerBound, count: range.count)
+                for chunk in chunks.dropFirst() {
+                    Accumulate.add(UnsafePointer(chunk + range.lowerBound), into: rp + range.lowerBound,
+                                   count: range.count)
+                }
+            }
+        }
+    }
+}
