@@ -184,6 +184,12 @@ public final class Conv2D<Element: TensorElement>: Layer {
         return [inputShape[0], outputChannels, g.outputHeight, g.outputWidth]
     }
 
+    /// `N * outputChannels * OH * OW * (inputChannels / groups) * kh * kw`.
+    public func multiplyAdds(for inputShape: Shape) throws -> Int {
+        let g = try geometry(for: inputShape)
+        return inputShape[0] * outputChannels * g.outputPlane * g.patchSize
+    }
+
     /// The per-group geometry for an input shape, with errors that name this layer.
     private func geometry(for shape: Shape) throws -> ConvGeometry {
         guard shape.rank == 4, shape[1] == inputChannels else {

@@ -140,6 +140,11 @@ public final class Linear<Element: TensorElement>: Layer {
         return [inputShape[0], outputFeatures]
     }
 
+    /// `N * inputFeatures * outputFeatures`.
+    public func multiplyAdds(for inputShape: Shape) throws -> Int {
+        try outputShape(for: inputShape)[0] * inputFeatures * outputFeatures
+    }
+
     /// The weight's shape, `[outputFeatures, inputFeatures]`.
     public var weightShape: Shape { [outputFeatures, inputFeatures] }
 
