@@ -17,6 +17,7 @@ public enum LRNConvention: Sendable, Equatable, CustomStringConvertible {
     /// PyTorch's `nn.LocalResponseNorm`: `alpha / n` multiplies the sum. Any `n >= 1`.
     case pytorch
 
+    /// `"paper"`, `"caffe"` or `"pytorch"`, as errors and reports print it.
     public var description: String {
         switch self {
         case .paper: return "paper"
@@ -52,9 +53,12 @@ public enum LRNConvention: Sendable, Equatable, CustomStringConvertible {
 ///   window only, which is what an oracle must reproduce. It costs `n` adds per
 ///   element instead of two, over planes that stay in cache.
 /// - For `beta == 0.75` (AlexNet's), `s^-0.75` is `1 / (sqrt(s) * sqrt(sqrt(s)))`
-///   with SIMD square roots: within a few ulps of `pow` (checked against it to
-///   1e-14 in Float64) and several times faster. Other betas call
+///   with SIMD square roots, which are correctly rounded: within a few ulps of
+///   `pow` (the tests hold it to 1e-14 relative in Float64), SIMD-wide where
+///   `pow` is one scalar call per element. Other betas call
 ///   `Element.pow(s, -beta)` per element.
+/// - The output is `a * s^-beta` (the power is kept for backward), which may
+///   differ in the last bit from PyTorch's `a / s^beta`.
 /// - `k > 0` and `alpha >= 0` are required, so `s >= k > 0`: finite inputs give
 ///   finite outputs. A NaN input makes `s`, and so the output, NaN for every
 ///   channel whose window holds it.

@@ -40,6 +40,7 @@ public enum PoolRounding: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// `"floor"` or `"ceil"`, as errors and reports print it.
     public var description: String {
         switch self {
         case .floor: return "floor"
@@ -156,10 +157,5 @@ struct PoolConfiguration {
     static func planesPerTask(outputPlane: Int, kernel: (height: Int, width: Int)) -> Int {
         let readsPerPlane = max(1, outputPlane * kernel.height * kernel.width)
         return max(1, 8192 / readsPerPlane)
-    }
-
-    var summary: String {
-        "kernel \(kernel.height)x\(kernel.width), stride \(stride.height)x\(stride.width), "
-            + "padding \(padding.height)x\(padding.width), rounding \(rounding)"
     }
 }
