@@ -1,0 +1,191 @@
+/// 2-D average pooling over each (image, channel) plane (cuda-convnet's CIFAR
+/// nets pool this way; AlexNet itself uses ``MaxPool2D``).
+///
+/// Input `[N, C, H, W]`, output `[N, C, OH, OW]` with `OH`, `OW` from
+/// ``PoolRounding``. Output `(oh, ow)` is the sum of the input cells in its window
+/// (rows `oh * sh - ph ..< oh * sh - ph + kh`, columns likewise, clipped to the
+/// input), added in row-major order, divided by a divisor that depends on
+/// ``countIncludePadding``:
+/// - `true` (PyTorch's default `count_include_pad=True`, Caffe's AVE pooling):
+///   the window clipped to the *padded* input `-p ..< H + p`. That is `kh * kw`
+///   except for a ceil-mode window that runs past the padded input, which
+///   PyTorch and Caffe also clip there.
+/// - `false` (PyTorch `count_include_pad=False`, cuda-convnet's `avg` pooling,
+///   which divides by its clipped "region size"): the number of input cells in
+///   the window, so padding has no effect at all.
+/// With no padding and floor rounding both give `kh * kw`.
+///
+/// The division is `sum / divisor` in `Element` (as PyTorch's CPU kernel does),
+/// not a multiplication by a rounded reciprocal. NaN or infinity in a window
+/// propagates to its output.
+///
+/// Backward gives every input cell of a window `outputGradient / divisor`,
+/// accumulated in row-major output order, then row-major window order.
+public final class AvgPool2D<Element: TensorElement>: Layer {
+    /// The layer's name in errors and reports, e.g. `"pool3"`.
+    public let name: String
+    /// Window size (height, width).
+    public var kernel: (height: Int, width: Int) { configuration.kernel }
+    /// Step between windows (height, width).
+    public var stride: (height: Int, width: Int) { configuration.stride }
+    /// Implicit zero padding on each side (height, width).
+    public var padding: (height: Int, width: Int) { configuration.padding }
+    /// How the output size is rounded; see ``PoolRounding``.
+    public var rounding: PoolRounding { configuration.rounding }
+    /// Whether padded cells count in the divisor (see the type's documentation).
+    public let countIncludePadding: Bool
+
+    private let configuration: PoolConfiguration
+    /// The input of the last forward pass; backward needs only its shape.
+    private var cachedInput: Tensor<Element>?
+
+    /// - Parameters:
+    ///   - name: the layer's name in errors, e.g. `"pool3"`.
+    ///   - kernel: window (height, width), at least 1x1.
+    ///   - stride: step (height, width), at least 1.
+    ///   - padding: implicit zero padding (height, width), at least 0 and smaller
+    ///     than the kernel.
+    ///   - rounding: output-size rounding, required: Caffe and cuda-convnet use
+    ///     `.ceil`, PyTorch `.floor`.
+    ///   - countIncludePadding: `true` divides by the window clipped to the padded
+    ///     input (PyTorch's default, Caffe); `false` by the window clipped to the
+    ///     image (cuda-convnet, PyTorch `count_include_pad=False`). Required, like
+    ///     `rounding`, because the anchors disagree; it matters only with padding.
+    /// - Throws: ``ConfigurationError`` naming the layer for out-of-range settings.
+    public init(name: String, kernel: (Int, Int) = (3, 3), stride: (Int, Int) = (2, 2),
+                padding: (Int, Int) = (0, 0), rounding: PoolRounding, countIncludePadding: Bool) throws {
+        self.name = name
+        self.countIncludePadding = countIncludePadding
+        self.configuration = try PoolConfiguration(component: name, kernel: kernel, stride: stride,
+                                                   padding: padding, rounding: rounding)
+    }
+
+    /// `[N, C, OH, OW]` for an `[N, C, H, W]` input.
+    /// - Throws: ``ShapeError`` naming the layer for a rank other than 4 or a
+    ///   kernel larger than the padded input.
+    public func outputShape(for inputShape: Shape) throws -> Shape {
+        try configuration.outputShape(for: inputShape, component: name)
+    }
+
+    /// - Parameter input: `[N, C, H, W]`.
+    /// - Returns: `[N, C, OH, OW]`, each element its window's sum over its divisor.
+    /// - Throws: ``ShapeError`` naming the layer if the input cannot be pooled.
+    public func forward(_ input: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
+        let outputShape = try self.outputShape(for: input.shape)
+        let height = input.shape[2], width = input.shape[3]
+        let planes = input.shape[0] * input.shape[1]
+        let inputPlane = height * width
+        let outputPlane = outputShape[2] * outputShape[3]
+        let (rows, columns) = configuration.axes(height: height, width: width, output: outputShape)
+        let divisors = averageDivisors(rows: rows, columns: columns, countIncludePadding: countIncludePadding) as [Element]
+        let tasks = Partition.tiles(count: planes, tile: PoolConfiguration.planesPerTask(
+            outputPlane: outputPlane, kernel: configuration.kernel))
+
+        var output = Tensor<Element>(shape: outputShape)
+        input.withUnsafeBufferPointer { source in
+            output.withUnsafeMutableBufferPointer { target in
+                guard let source = source.baseAddress, let target = target.baseAddress else { return }
+                context.pool.parallelFor(tasks.count) { task, _ in
+                    for plane in tasks[task] {
+                        averagePoolPlane(input: source + plane * inputPlane, width: width,
+                                         rows: rows, columns: columns, divisors: divisors,
+                                         output: target + plane * outputPlane)
+                    }
+                }
+            }
+        }
+        cachedInput = input
+        return output
+    }
+
+    /// - Parameter outputGradient: dLoss/dOutput, `[N, C, OH, OW]` as returned by the last forward.
+    /// - Returns: dLoss/dInput, `[N, C, H, W]`.
+    /// - Throws: ``ConfigurationError`` if no forward pass ran, ``ShapeError`` if
+    ///   the gradient's shape is not the last output's.
+    public func backward(_ outputGradient: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
+        let input = try requireBackwardState(cachedInput: cachedInput, outputGradient: outputGradient)
+        let height = input.shape[2], width = input.shape[3]
+        let planes = input.shape[0] * input.shape[1]
+        let inputPlane = height * width
+        let outputPlane = outputGradient.shape[2] * outputGradient.shape[3]
+        let (rows, columns) = configuration.axes(height: height, width: width, output: outputGradient.shape)
+        let divisors = averageDivisors(rows: rows, columns: columns, countIncludePadding: countIncludePadding) as [Element]
+        let tasks = Partition.tiles(count: planes, tile: PoolConfiguration.planesPerTask(
+            outputPlane: outputPlane, kernel: configuration.kernel))
+
+        var inputGradient = Tensor<Element>(shape: input.shape)
+        outputGradient.withUnsafeBufferPointer { gradient in
+            inputGradient.withUnsafeMutableBufferPointer { target in
+                guard let gradient = gradient.baseAddress, let target = target.baseAddress else { return }
+                context.pool.parallelFor(tasks.count) { task, _ in
+                    for plane in tasks[task] {
+                        averagePoolPlaneBackward(outputGradient: gradient + plane * outputPlane, width: width,
+                                                 rows: rows, columns: columns, divisors: divisors,
+                                                 inputGradient: target + plane * inputPlane)
+                    }
+                }
+            }
+        }
+        return inputGradient
+    }
+}
+
+/// The divisor of every output position `[OH * OW]`, row-major, as an exact
+/// small integer in `T`.
+func averageDivisors<T: TensorElement>(rows: PoolAxis, columns: PoolAxis, countIncludePadding: Bool) -> [T] {
+    var divisors: [T] = []
+    divisors.reserveCapacity(rows.start.count * columns.start.count)
+    for oh in 0..<rows.start.count {
+        let height = countIncludePadding ? rows.paddedCount[oh] : rows.end[oh] - rows.start[oh]
+        for ow in 0..<columns.start.count {
+            let width = countIncludePadding ? columns.paddedCount[ow] : columns.end[ow] - columns.start[ow]
+            divisors.append(T(height * width))
+        }
+    }
+    return divisors
+}
+
+/// Average-pools one `[H, W]` plane into `[OH, OW]`: row-major window sum, then `/ divisor`.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+func averagePoolPlane<T: TensorElement>(
+    input: UnsafePointer<T>, width: Int, rows: PoolAxis, columns: PoolAxis, divisors: [T],
+    output: UnsafeMutablePointer<T>
+) {
+    let outputWidth = columns.start.count
+    var o = 0
+    for oh in 0..<rows.start.count {
+        for ow in 0..<outputWidth {
+            var sum: T = 0
+            for h in rows.start[oh]..<rows.end[oh] {
+                let row = input + h * width
+                for w in columns.start[ow]..<columns.end[ow] { sum += row[w] }
+            }
+            output[o] = sum / divisors[o]
+            o += 1
+        }
+    }
+}
+
+/// The adjoint of ``averagePoolPlane(input:width:rows:columns:divisors:output:)``:
+/// adds `outputGradient / divisor` to every input cell of each window, in
+/// row-major output order. `inputGradient` must be zeroed by the caller.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+func averagePoolPlaneBackward<T: TensorElement>(
+    outputGradient: UnsafePointer<T>, width: Int, rows: PoolAxis, columns: PoolAxis, divisors: [T],
+    inputGradient: UnsafeMutablePointer<T>
+) {
+    let outputWidth = columns.start.count
+    var o = 0
+    for oh in 0..<rows.start.count {
+        for ow in 0..<outputWidth {
+            let share = outputGradient[o] / divisors[o]
+            for h in rows.start[oh]..<rows.end[oh] {
+                let row = inputGradient + h * width
+                for w in columns.start[ow]..<columns.end[ow] { row[w] += share }
+            }
+            o += 1
+        }
+    }
+}

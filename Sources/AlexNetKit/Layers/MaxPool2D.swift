@@ -1,0 +1,180 @@
+/// 2-D max pooling over each (image, channel) plane: AlexNet's overlapping 3x3
+/// stride-2 pooling after conv1, conv2 and conv5.
+///
+/// Input `[N, C, H, W]`, output `[N, C, OH, OW]` with `OH`, `OW` from
+/// ``PoolRounding``. Output `(oh, ow)` is the largest input cell of the window
+/// rows `oh * sh - ph ..< oh * sh - ph + kh`, columns likewise, clipped to the
+/// input. Padding never wins: padded cells take no part (as if they were
+/// -infinity), and the configuration guarantees every window holds an input cell.
+///
+/// Ties and NaN, chosen so that the argmax, and with it the input gradient, is
+/// one definite cell:
+/// - Ties: the first maximum in row-major window order wins (PyTorch and Caffe
+///   on the CPU agree: both replace the running maximum only on `>`).
+/// - NaN: a window holding NaN outputs NaN, and its first NaN in row-major order
+///   is the argmax (NaN counts as larger than every number and equal to NaN).
+///   PyTorch's CPU and CUDA kernels also output NaN but record the *last* NaN
+///   of the window, so the cell receiving that window's gradient can differ;
+///   the values cannot be compared anyway.
+///
+/// Backward routes each output's gradient to its argmax. Overlapping windows may
+/// share an argmax; their contributions are added in row-major output order,
+/// so the input gradient is deterministic.
+public final class MaxPool2D<Element: TensorElement>: Layer {
+    /// The layer's name in errors and reports, e.g. `"pool1"`.
+    public let name: String
+    /// Window size (height, width).
+    public var kernel: (height: Int, width: Int) { configuration.kernel }
+    /// Step between windows (height, width).
+    public var stride: (height: Int, width: Int) { configuration.stride }
+    /// Implicit padding on each side (height, width); padded cells never win.
+    public var padding: (height: Int, width: Int) { configuration.padding }
+    /// How the output size is rounded; see ``PoolRounding``.
+    public var rounding: PoolRounding { configuration.rounding }
+
+    private let configuration: PoolConfiguration
+    /// The input of the last forward pass (for backward's shape checks).
+    private var cachedInput: Tensor<Element>?
+    /// For every output element of the last forward pass (`[N, C, OH, OW]`), the
+    /// flat index `h * W + w` of its argmax within its own input plane.
+    private var cachedArgmax: [Int32] = []
+
+    /// - Parameters:
+    ///   - name: the layer's name in errors, e.g. `"pool1"`.
+    ///   - kernel: window (height, width), at least 1x1. AlexNet: 3x3.
+    ///   - stride: step (height, width), at least 1. AlexNet: 2x2.
+    ///   - padding: implicit padding (height, width), at least 0 and smaller than
+    ///     the kernel (Caffe's rule; PyTorch asks `padding <= kernel / 2`).
+    ///   - rounding: output-size rounding, required: Caffe and cuda-convnet use
+    ///     `.ceil`, PyTorch `.floor`.
+    /// - Throws: ``ConfigurationError`` naming the layer for out-of-range settings.
+    public init(name: String, kernel: (Int, Int) = (3, 3), stride: (Int, Int) = (2, 2),
+                padding: (Int, Int) = (0, 0), rounding: PoolRounding) throws {
+        self.name = name
+        self.configuration = try PoolConfiguration(component: name, kernel: kernel, stride: stride,
+                                                   padding: padding, rounding: rounding)
+    }
+
+    /// `[N, C, OH, OW]` for an `[N, C, H, W]` input.
+    /// - Throws: ``ShapeError`` naming the layer for a rank other than 4 or a
+    ///   kernel larger than the padded input.
+    public func outputShape(for inputShape: Shape) throws -> Shape {
+        try configuration.outputShape(for: inputShape, component: name)
+    }
+
+    /// - Parameter input: `[N, C, H, W]`.
+    /// - Returns: `[N, C, OH, OW]`, each element the maximum of its window.
+    /// - Throws: ``ShapeError`` naming the layer if the input cannot be pooled.
+    public func forward(_ input: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
+        let outputShape = try self.outputShape(for: input.shape)
+        let height = input.shape[2], width = input.shape[3]
+        let planes = input.shape[0] * input.shape[1]
+        let inputPlane = height * width
+        let outputPlane = outputShape[2] * outputShape[3]
+        let (rows, columns) = configuration.axes(height: height, width: width, output: outputShape)
+        let tasks = Partition.tiles(count: planes, tile: PoolConfiguration.planesPerTask(
+            outputPlane: outputPlane, kernel: configuration.kernel))
+
+        var output = Tensor<Element>(shape: outputShape)
+        var argmax = [Int32](repeating: 0, count: outputShape.count)
+        input.withUnsafeBufferPointer { source in
+            output.withUnsafeMutableBufferPointer { target in
+                argmax.withUnsafeMutableBufferPointer { argmax in
+                    guard let source = source.baseAddress, let target = target.baseAddress,
+                          let argmax = argmax.baseAddress else { return }
+                    context.pool.parallelFor(tasks.count) { task, _ in
+                        for plane in tasks[task] {
+                            maxPoolPlane(input: source + plane * inputPlane, width: width,
+                                         rows: rows, columns: columns,
+                                         output: target + plane * outputPlane,
+                                         argmax: argmax + plane * outputPlane)
+                        }
+                    }
+                }
+            }
+        }
+        cachedInput = input
+        cachedArgmax = argmax
+        return output
+    }
+
+    /// - Parameter outputGradient: dLoss/dOutput, `[N, C, OH, OW]` as returned by the last forward.
+    /// - Returns: dLoss/dInput, `[N, C, H, W]`: each output's gradient added to its
+    ///   argmax cell, zero elsewhere.
+    /// - Throws: ``ConfigurationError`` if no forward pass ran, ``ShapeError`` if
+    ///   the gradient's shape is not the last output's.
+    public func backward(_ outputGradient: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
+        let input = try requireBackwardState(cachedInput: cachedInput, outputGradient: outputGradient)
+        let planes = input.shape[0] * input.shape[1]
+        let inputPlane = input.shape[2] * input.shape[3]
+        let outputPlane = outputGradient.shape[2] * outputGradient.shape[3]
+        let tasks = Partition.tiles(count: planes, tile: PoolConfiguration.planesPerTask(
+            outputPlane: outputPlane, kernel: configuration.kernel))
+
+        var inputGradient = Tensor<Element>(shape: input.shape)
+        outputGradient.withUnsafeBufferPointer { gradient in
+            inputGradient.withUnsafeMutableBufferPointer { target in
+                cachedArgmax.withUnsafeBufferPointer { argmax in
+                    guard let gradient = gradient.baseAddress, let target = target.baseAddress,
+                          let argmax = argmax.baseAddress else { return }
+                    context.pool.parallelFor(tasks.count) { task, _ in
+                        for plane in tasks[task] {
+                            let g = gradient + plane * outputPlane
+                            let dx = target + plane * inputPlane
+                            let index = argmax + plane * outputPlane
+                            // Row-major output order: a cell that is the argmax of
+                            // several overlapping windows sums them in a fixed order.
+                            for o in 0..<outputPlane { dx[Int(index[o])] += g[o] }
+                        }
+                    }
+                }
+            }
+        }
+        return inputGradient
+    }
+}
+
+/// Max-pools one `[H, W]` plane into `[OH, OW]`, recording each argmax as `h * W + w`.
+///
+/// Plain scalar loops: a 3x3 window is too short for SIMD lanes to pay, and the
+/// first-maximum / first-NaN rule needs an ordered scan anyway. Pooling is a
+/// small fraction of AlexNet's time next to the convolutions.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+func maxPoolPlane<T: TensorElement>(
+    input: UnsafePointer<T>, width: Int, rows: PoolAxis, columns: PoolAxis,
+    output: UnsafeMutablePointer<T>, argmax: UnsafeMutablePointer<Int32>
+) {
+    let outputWidth = columns.start.count
+    var o = 0
+    for oh in 0..<rows.start.count {
+        let h0 = rows.start[oh], h1 = rows.end[oh]
+        for ow in 0..<outputWidth {
+            let w0 = columns.start[ow], w1 = columns.end[ow]
+            // The window is never empty (padding < kernel and the ceil drop rule).
+            var bestIndex = h0 * width + w0
+            var best = input[bestIndex]
+            if !best.isNaN {
+                scan: for h in h0..<h1 {
+                    let row = h * width
+                    for w in w0..<w1 {
+                        let value = input[row + w]
+                        if value > best {
+                            // Strictly greater: on a tie the earlier cell stays.
+                            best = value
+                            bestIndex = row + w
+                        } else if value.isNaN {
+                            // The first NaN wins and nothing can beat it.
+                            best = value
+                            bestIndex = row + w
+                            break scan
+                        }
+                    }
+                }
+            }
+            output[o] = best
+            argmax[o] = Int32(truncatingIfNeeded: bestIndex)
+            o += 1
+        }
+    }
+}
