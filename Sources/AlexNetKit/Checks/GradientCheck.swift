@@ -80,7 +80,7 @@ public enum GradientCheck {
 
         func loss(_ x: Tensor<Double>) throws -> Double {
             let y = try layer.forward(x, context: context)
-            return zip(y.storage, projection.storage).reduce(0) { $0 + $1.0 * $1.1 }
+            return compensatedDot(y.storage, projection.storage)
         }
 
         var results = [try check(name: "\(layer.name) input", at: input, analytic: inputGradient,
@@ -95,6 +95,19 @@ public enum GradientCheck {
             })
         }
         return results
+    }
+
+    /// `sum(a[i] * b[i])` with Neumaier's compensated summation: the rounding of a
+    /// long plain sum would otherwise be amplified by 1/2h in the finite difference.
+    public static func compensatedDot(_ a: [Double], _ b: [Double]) -> Double {
+        var sum = 0.0, compensation = 0.0
+        for (x, y) in zip(a, b) {
+            let term = x * y
+            let next = sum + term
+            compensation += abs(sum) >= abs(term) ? (sum - next) + term : (term - next) + sum
+            sum = next
+        }
+        return sum + compensation
     }
 
     /// A tensor of uniform numbers in [-1, 1) drawn from ``RandomStream`` (seed, step 0, stream 0xC0FFEE).

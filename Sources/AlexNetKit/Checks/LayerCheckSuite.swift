@@ -58,10 +58,14 @@ public enum LayerCheckSuite {
             try check("LRN n=5 \(convention) (3 channels: all near an edge)",
                       try LocalResponseNorm<Double>(name: "lrn", size: 5, alpha: 0.1, beta: 0.75, k: 2, convention: convention),
                       input: [2, 3, 3, 3])
-            try check("LRN n=4 beta 0.6 \(convention) (7 channels)",
-                      try LocalResponseNorm<Double>(name: "lrn", size: 4, alpha: 0.2, beta: 0.6, k: 1, convention: convention),
+            try check("LRN n=3 beta 0.6 \(convention) (7 channels)",
+                      try LocalResponseNorm<Double>(name: "lrn", size: 3, alpha: 0.2, beta: 0.6, k: 1, convention: convention),
                       input: [2, 7, 2, 3])
         }
+        // Even n follows PyTorch's asymmetric window, so only the .pytorch convention accepts it.
+        try check("LRN n=4 beta 0.75 pytorch (7 channels)",
+                  try LocalResponseNorm<Double>(name: "lrn", size: 4, alpha: 0.2, beta: 0.75, k: 1, convention: .pytorch),
+                  input: [2, 7, 2, 3])
         try check("max pool 3x3/2 floor", try MaxPool2D<Double>(name: "pool", rounding: .floor), input: [2, 3, 7, 7], distinct: true)
         try check("max pool 3x3/2 pad 1 ceil", try MaxPool2D<Double>(name: "pool", padding: (1, 1), rounding: .ceil),
                   input: [2, 2, 8, 8], distinct: true)
