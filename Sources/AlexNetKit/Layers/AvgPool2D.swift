@@ -70,6 +70,8 @@ public final class AvgPool2D<Element: TensorElement>: Layer {
     /// - Parameter input: `[N, C, H, W]`.
     /// - Returns: `[N, C, OH, OW]`, each element its window's sum over its divisor.
     /// - Throws: ``ShapeError`` naming the layer if the input cannot be pooled.
+    @_specialize(where Element == Float)
+    @_specialize(where Element == Double)
     public func forward(_ input: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
         let outputShape = try self.outputShape(for: input.shape)
         let height = input.shape[2], width = input.shape[3]
@@ -102,6 +104,8 @@ public final class AvgPool2D<Element: TensorElement>: Layer {
     /// - Returns: dLoss/dInput, `[N, C, H, W]`.
     /// - Throws: ``ConfigurationError`` if no forward pass ran, ``ShapeError`` if
     ///   the gradient's shape is not the last output's.
+    @_specialize(where Element == Float)
+    @_specialize(where Element == Double)
     public func backward(_ outputGradient: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
         let input = try requireBackwardState(cachedInput: cachedInput, outputGradient: outputGradient)
         let height = input.shape[2], width = input.shape[3]

@@ -224,6 +224,8 @@ public final class Conv2D<Element: TensorElement>: Layer {
     /// - Parameter input: `[N, inputChannels, H, W]`.
     /// - Returns: `[N, outputChannels, OH, OW]`.
     /// - Throws: ``ShapeError`` naming the layer and the input's shape if it does not fit.
+    @_specialize(where Element == Float)
+    @_specialize(where Element == Double)
     public func forward(_ input: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
         try input.requireShape([nil, inputChannels, nil, nil], operation: name)
         try requireParameterShapes()
@@ -284,6 +286,8 @@ public final class Conv2D<Element: TensorElement>: Layer {
     /// - Returns: `[N, inputChannels, H, W]`.
     /// - Throws: ``ConfigurationError`` if no forward ran, ``ShapeError`` naming the
     ///   layer if the gradient's shape is not the last output's.
+    @_specialize(where Element == Float)
+    @_specialize(where Element == Double)
     public func backward(_ outputGradient: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
         let input = try requireBackwardState(cachedInput: cachedInput, outputGradient: outputGradient)
         try requireParameterShapes()

@@ -61,6 +61,8 @@ public final class Dropout<Element: TensorElement>: Layer {
     public func outputShape(for inputShape: Shape) throws -> Shape { inputShape }
 
     /// The mask the generator draws for a tensor of `shape` at `step`: 1 keeps, 0 drops.
+    @_specialize(where Element == Float)
+    @_specialize(where Element == Double)
     public func generatedMask(shape: Shape, step: UInt64, pool: WorkerPool = .serial) -> Tensor<Element> {
         let random = RandomStream(seed: seed, step: step, stream: stream)
         let threshold = rate
@@ -83,6 +85,8 @@ public final class Dropout<Element: TensorElement>: Layer {
         }
     }
 
+    @_specialize(where Element == Float)
+    @_specialize(where Element == Double)
     public func forward(_ input: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
         cachedShape = input.shape
         lastMode = context.mode
@@ -102,6 +106,8 @@ public final class Dropout<Element: TensorElement>: Layer {
         return multiply(input, by: mask, factor: factor, pool: context.pool)
     }
 
+    @_specialize(where Element == Float)
+    @_specialize(where Element == Double)
     public func backward(_ outputGradient: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
         guard let shape = cachedShape else {
             throw ConfigurationError(component: name, problem: "backward was called before forward")

@@ -161,6 +161,8 @@ public final class Linear<Element: TensorElement>: Layer {
     /// - Parameter input: `[N, inputFeatures]` or `[N, d1, d2, ...]` with `d1 * d2 * ... == inputFeatures`.
     /// - Returns: `[N, outputFeatures]`.
     /// - Throws: ``ShapeError`` naming the layer and the input's shape if it does not fit.
+    @_specialize(where Element == Float)
+    @_specialize(where Element == Double)
     public func forward(_ input: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
         let shape = try outputShape(for: input.shape)
         try requireParameterShapes()
@@ -208,6 +210,8 @@ public final class Linear<Element: TensorElement>: Layer {
     /// - Returns: the shape of the last forward's input.
     /// - Throws: ``ConfigurationError`` if no forward ran, ``ShapeError`` naming the
     ///   layer if the gradient's shape is not `[N, outputFeatures]`.
+    @_specialize(where Element == Float)
+    @_specialize(where Element == Double)
     public func backward(_ outputGradient: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
         let input = try requireBackwardState(cachedInput: cachedInput, outputGradient: outputGradient)
         try requireParameterShapes()

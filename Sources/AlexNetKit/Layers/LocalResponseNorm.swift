@@ -176,6 +176,8 @@ public final class LocalResponseNorm<Element: TensorElement>: Layer {
     /// - Parameter input: `[N, C, H, W]`.
     /// - Returns: `[N, C, H, W]`, `b = a / (k + alpha' * window sum of a^2)^beta`.
     /// - Throws: ``ShapeError`` naming the layer unless the input has rank 4.
+    @_specialize(where Element == Float)
+    @_specialize(where Element == Double)
     public func forward(_ input: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
         let shape = try outputShape(for: input.shape)
         let images = shape[0], channels = shape[1], plane = shape[2] * shape[3]
@@ -220,6 +222,8 @@ public final class LocalResponseNorm<Element: TensorElement>: Layer {
     /// - Returns: dLoss/dInput, `[N, C, H, W]` (see the type's documentation for the formula).
     /// - Throws: ``ConfigurationError`` if no forward pass ran, ``ShapeError`` if
     ///   the gradient's shape is not the last input's.
+    @_specialize(where Element == Float)
+    @_specialize(where Element == Double)
     public func backward(_ outputGradient: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
         let input = try requireBackwardState(cachedInput: cachedInput, outputGradient: outputGradient)
         guard let scale = cachedScale, let scalePower = cachedScalePower else {

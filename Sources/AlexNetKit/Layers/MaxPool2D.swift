@@ -65,6 +65,8 @@ public final class MaxPool2D<Element: TensorElement>: Layer {
     /// - Parameter input: `[N, C, H, W]`.
     /// - Returns: `[N, C, OH, OW]`, each element the maximum of its window.
     /// - Throws: ``ShapeError`` naming the layer if the input cannot be pooled.
+    @_specialize(where Element == Float)
+    @_specialize(where Element == Double)
     public func forward(_ input: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
         let outputShape = try self.outputShape(for: input.shape)
         let height = input.shape[2], width = input.shape[3]
@@ -103,6 +105,8 @@ public final class MaxPool2D<Element: TensorElement>: Layer {
     ///   argmax cell, zero elsewhere.
     /// - Throws: ``ConfigurationError`` if no forward pass ran, ``ShapeError`` if
     ///   the gradient's shape is not the last output's.
+    @_specialize(where Element == Float)
+    @_specialize(where Element == Double)
     public func backward(_ outputGradient: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
         let input = try requireBackwardState(cachedInput: cachedInput, outputGradient: outputGradient)
         let planes = input.shape[0] * input.shape[1]

@@ -12,6 +12,8 @@ public final class ReLU<Element: TensorElement>: Layer {
 
     public func outputShape(for inputShape: Shape) throws -> Shape { inputShape }
 
+    @_specialize(where Element == Float)
+    @_specialize(where Element == Double)
     public func forward(_ input: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
         cachedInput = input
         var output = Tensor<Element>(shape: input.shape)
@@ -30,6 +32,8 @@ public final class ReLU<Element: TensorElement>: Layer {
         return output
     }
 
+    @_specialize(where Element == Float)
+    @_specialize(where Element == Double)
     public func backward(_ outputGradient: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
         let input = try requireBackwardState(cachedInput: cachedInput, outputGradient: outputGradient)
         var inputGradient = Tensor<Element>(shape: input.shape)

@@ -27,6 +27,8 @@ public final class SoftmaxCrossEntropy<Element: TensorElement> {
     ///   - labels: N class indices in `0..<K`.
     /// - Throws: ``ShapeError`` for a wrong rank or label count, ``ConfigurationError``
     ///   naming the first label outside `0..<K`.
+    @_specialize(where Element == Float)
+    @_specialize(where Element == Double)
     public func forward(logits: Tensor<Element>, labels: [Int]) throws -> LossOutput<Element> {
         try logits.requireShape([nil, nil], operation: name, argument: "logits")
         let (batch, classes) = (logits.shape[0], logits.shape[1])
@@ -65,6 +67,8 @@ public final class SoftmaxCrossEntropy<Element: TensorElement> {
     }
 
     /// dLoss/dLogits for the last forward pass: `(softmax - onehot) / N`, `[N, K]`.
+    @_specialize(where Element == Float)
+    @_specialize(where Element == Double)
     public func backward() throws -> Tensor<Element> {
         guard var gradient = cachedProbabilities else {
             throw ConfigurationError(component: name, problem: "backward was called before forward")

@@ -11,6 +11,8 @@ public final class Tanh<Element: TensorElement>: Layer {
 
     public func outputShape(for inputShape: Shape) throws -> Shape { inputShape }
 
+    @_specialize(where Element == Float)
+    @_specialize(where Element == Double)
     public func forward(_ input: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
         var output = Tensor<Element>(shape: input.shape)
         input.withUnsafeBufferPointer { x in
@@ -28,6 +30,8 @@ public final class Tanh<Element: TensorElement>: Layer {
         return output
     }
 
+    @_specialize(where Element == Float)
+    @_specialize(where Element == Double)
     public func backward(_ outputGradient: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
         let input = try requireBackwardState(cachedInput: cachedInput, outputGradient: outputGradient)
         let output = cachedOutput!

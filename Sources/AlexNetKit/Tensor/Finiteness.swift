@@ -4,6 +4,8 @@ extension Tensor {
     /// Cheap enough to call on every loss and gradient during training: one pass,
     /// SIMD-wide. `x - x` is 0 for finite `x` and NaN for NaN and ±infinity, so a
     /// lane-wise `!= 0` (NaN compares unequal) finds both in one test.
+    @_specialize(where Element == Float)
+    @_specialize(where Element == Double)
     public func firstNonFiniteIndex() -> Int? {
         withUnsafeBufferPointer { buffer -> Int? in
             let width = Element.Vector.scalarCount
