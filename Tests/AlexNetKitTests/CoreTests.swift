@@ -137,6 +137,22 @@ final class WorkerPoolTests: XCTestCase {
         XCTAssertEqual(sums, [45, 45, 45, 45])
     }
 
+    /// The towers' situation: two pools driven at once from two threads of a third.
+    func testTwoPoolsDrivenConcurrentlyBothFinish() {
+        let towers = [WorkerPool(workerCount: 2, label: "tower0"), WorkerPool(workerCount: 2, label: "tower1")]
+        let driver = WorkerPool(workerCount: 2, label: "driver")
+        var sums = [Int](repeating: 0, count: 2 * 100)
+        sums.withUnsafeMutableBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            for _ in 0..<50 {
+                driver.parallelFor(2) { tower, _ in
+                    towers[tower].parallelFor(100) { task, _ in base[tower * 100 + task] += task }
+                }
+            }
+        }
+        XCTAssertEqual(sums, (0..<200).map { 50 * ($0 % 100) })
+    }
+
     func testPartitionRangesAreContiguousAndIndependentOfThreads() {
         XCTAssertEqual(Partition.ranges(count: 10, parts: 4), [0..<3, 3..<6, 6..<8, 8..<10])
         XCTAssertEqual(Partition.ranges(count: 2, parts: 8), [0..<1, 1..<2])
