@@ -24,6 +24,12 @@ public final class Dropout<Element: TensorElement>: Layer {
     /// The run's seed and this layer's stream id (its key in the generator).
     public let seed: UInt64
     public let stream: UInt32
+    /// When this layer sees only a slice of a wider activation (one tower's half
+    /// of fc6), where that slice sits: each image's elements are elements
+    /// `offset ..< offset + k` of an image row of `rowLength`, so mask element
+    /// `(n, j)` is drawn at index `n * rowLength + offset + j`, exactly as the
+    /// layer over the whole activation draws it. Nil: the layer sees whole rows.
+    public let slice: (offset: Int, rowLength: Int)?
 
     /// The 0/1 mask of the last training forward pass, `[N, ...]` like the input.
     public private(set) var lastMask: Tensor<Element>?
@@ -33,7 +39,7 @@ public final class Dropout<Element: TensorElement>: Layer {
 
     /// - Throws: ``ConfigurationError`` unless `0 <= rate < 1`.
     public init(name: String = "dropout", rate: Double = 0.5, scaling: DropoutScaling,
-                seed: UInt64 = 0, stream: UInt32 = 0) throws {
+                seed: UInt64 = 0, stream: UInt32 = 0, slice: (offset: Int, rowLength: Int)? = nil) throws {
         guard rate >= 0, rate < 1 else {
             throw ConfigurationError(component: name, problem: "dropout rate \(rate) must be in [0, 1)")
         }
@@ -42,6 +48,7 @@ public final class Dropout<Element: TensorElement>: Layer {
         self.scaling = scaling
         self.seed = seed
         self.stream = stream
+        self.slice = slice
     }
 
     /// Uses `mask` (0s and 1s, the input's shape) in every training pass until
@@ -67,10 +74,15 @@ public final class Dropout<Element: TensorElement>: Layer {
         let random = RandomStream(seed: seed, step: step, stream: stream)
         let threshold = rate
         var mask = Tensor<Element>(shape: shape)
+        let perImage = shape.rank > 0 && shape[0] > 0 ? shape.count / shape[0] : 1
+        let (offset, rowLength) = slice ?? (0, perImage)
         mask.withUnsafeMutableBufferPointer { m in
             let base = m.baseAddress!
             Elementwise.forEachSpan(count: m.count, pool: pool) { range in
-                for i in range { base[i] = random.uniform(i) >= threshold ? 1 : 0 }
+                for i in range {
+                    let index = (i / perImage) * rowLength + offset + i % perImage
+                    base[i] = random.uniform(index) >= threshold ? 1 : 0
+                }
             }
         }
         return mask

@@ -89,6 +89,11 @@ public final class LocalResponseNorm<Element: TensorElement>: Layer {
     public let k: Double
     /// Which formula ``alpha`` belongs to.
     public let convention: LRNConvention
+    /// Channel groups normalised independently: a window never crosses from one
+    /// group into the next, and each group's edges are channel edges. The paper's
+    /// two-tower net normalises each GPU's maps on their own (groups 2), as
+    /// cuda-convnet2's two-GPU AlexNet does (one `cmrnorm` layer per GPU).
+    public let groups: Int
     /// `alpha'`, the factor of the window sum of squares in `Element`: `alpha`
     /// under ``LRNConvention/paper``, `alpha / n` otherwise (divided in Double,
     /// then rounded once).
@@ -121,13 +126,15 @@ public final class LocalResponseNorm<Element: TensorElement>: Layer {
     ///   - beta: the exponent, finite. 0.75 takes the square-root fast path.
     ///   - k: the additive constant, finite and `> 0`.
     ///   - convention: which formula `alpha` belongs to; required.
+    ///   - groups: channel groups normalised independently (default 1); must divide the channels.
     /// - Throws: ``ConfigurationError`` naming the layer for any out-of-range setting.
     public init(name: String, size n: Int = 5, alpha: Double = 1e-4, beta: Double = 0.75, k: Double = 2,
-                convention: LRNConvention) throws {
+                convention: LRNConvention, groups: Int = 1) throws {
         func fail(_ problem: String) -> ConfigurationError {
             ConfigurationError(component: name, problem: problem)
         }
         guard n >= 1 else { throw fail("LRN size n = \(n) must be at least 1") }
+        guard groups >= 1 else { throw fail("LRN groups = \(groups) must be at least 1") }
         if n % 2 == 0 && convention != .pytorch {
             throw fail("LRN size n = \(n) is even, which the \(convention) convention does not define "
                 + "(Caffe accepts odd sizes only; the paper's window i-n/2...i+n/2 has n+1 channels for even n); "
@@ -149,16 +156,20 @@ public final class LocalResponseNorm<Element: TensorElement>: Layer {
         self.beta = beta
         self.k = k
         self.convention = convention
+        self.groups = groups
         self.sumCoefficient = Element(coefficient)
         self.kElement = Element(k)
         self.betaElement = Element(beta)
     }
 
     /// The same shape as the input.
-    /// - Throws: ``ShapeError`` naming the layer unless the shape is `[N, C, H, W]`.
+    /// - Throws: ``ShapeError`` naming the layer unless the shape is `[N, C, H, W]`
+    ///   with `C` divisible by ``groups``.
     public func outputShape(for inputShape: Shape) throws -> Shape {
-        guard inputShape.rank == 4 else {
-            throw ShapeError(operation: name, argument: "input", expected: "[N, C, H, W]", actual: inputShape)
+        guard inputShape.rank == 4, inputShape[1] % groups == 0 else {
+            throw ShapeError(operation: name, argument: "input",
+                             expected: groups == 1 ? "[N, C, H, W]" : "[N, C, H, W] with C divisible by \(groups) groups",
+                             actual: inputShape)
         }
         return inputShape
     }
@@ -201,12 +212,15 @@ public final class LocalResponseNorm<Element: TensorElement>: Layer {
                         guard let a = a.baseAddress, let b = b.baseAddress,
                               let s = s.baseAddress, let p = p.baseAddress else { return }
                         let imageSize = channels * plane
+                        let groupChannels = channels / groups, groupSize = groupChannels * plane
                         context.pool.parallelFor(images) { image, worker in
-                            let offset = image * imageSize
-                            lrnForwardImage(input: a + offset, output: b + offset, scale: s + offset,
-                                            scalePower: p + offset, ring: rings + worker * n * plane,
-                                            channels: channels, plane: plane, size: n,
-                                            k: k, coefficient: coefficient, power: power)
+                            for group in 0..<self.groups {
+                                let offset = image * imageSize + group * groupSize
+                                lrnForwardImage(input: a + offset, output: b + offset, scale: s + offset,
+                                                scalePower: p + offset, ring: rings + worker * n * plane,
+                                                channels: groupChannels, plane: plane, size: n,
+                                                k: k, coefficient: coefficient, power: power)
+                            }
                         }
                     }
                 }
@@ -248,13 +262,16 @@ public final class LocalResponseNorm<Element: TensorElement>: Layer {
                             guard let a = a.baseAddress, let g = g.baseAddress, let s = s.baseAddress,
                                   let p = p.baseAddress, let da = da.baseAddress else { return }
                             let imageSize = channels * plane
+                            let groupChannels = channels / groups, groupSize = groupChannels * plane
                             context.pool.parallelFor(images) { image, worker in
-                                let offset = image * imageSize
-                                lrnBackwardImage(input: a + offset, outputGradient: g + offset, scale: s + offset,
-                                                 scalePower: p + offset, inputGradient: da + offset,
-                                                 ring: rings + worker * n * plane,
-                                                 channels: channels, plane: plane, size: n,
-                                                 coefficient: coefficient)
+                                for group in 0..<self.groups {
+                                    let offset = image * imageSize + group * groupSize
+                                    lrnBackwardImage(input: a + offset, outputGradient: g + offset, scale: s + offset,
+                                                     scalePower: p + offset, inputGradient: da + offset,
+                                                     ring: rings + worker * n * plane,
+                                                     channels: groupChannels, plane: plane, size: n,
+                                                     coefficient: coefficient)
+                                }
                             }
                         }
                     }

@@ -1,0 +1,235 @@
+import Dispatch
+
+/// One copy between towers (or between a tower and the host), as recorded by
+/// ``TowerNetwork``.
+public struct Crossing: Equatable, Sendable {
+    /// Where the data went.
+    public enum Kind: String, Sendable {
+        /// Forward: each tower sends its half of the layer's input to the other.
+        case forwardExchange = "forward exchange"
+        /// Backward: each tower sends the other its partial input gradient for the other's half.
+        case backwardExchange = "backward exchange"
+        /// The class scores, gathered from both towers for the loss.
+        case scoresToHost = "scores to host"
+        /// The loss gradient, split back to the towers.
+        case scoreGradientToTowers = "score gradient to towers"
+    }
+
+    /// The layer before which (forward) or after which (backward) the copy happened.
+    public var layer: String
+    public var kind: Kind
+    /// Bytes copied, both directions together.
+    public var bytes: Int
+}
+
+/// The "virtual GPU": the paper's two half-networks, each on its own worker
+/// pool with its own copy of its weights and activations ("device memory"),
+/// exchanging data only where the paper's GPUs did.
+///
+/// Tower `t` holds the `t`-th half of every activation along dimension 1 and
+/// the matching rows of every weight. Layers run on both towers at once, each
+/// tower's layer on its own pool. Before a crossing layer (a `groups: 1`
+/// convolution after the first layer, such as conv3, and every linear layer)
+/// the towers exchange halves so both hold the whole input; in backward each
+/// tower computes a partial gradient for the whole input and the towers
+/// exchange the halves they do not own, each adding partials in tower order
+/// (tower 0's first). Every copy is recorded in ``crossings`` with its bytes.
+///
+/// Each tower computes exactly the pieces of work the grouped ``Network`` does
+/// for its half (same matrix products, same summation order), so outputs,
+/// gradients and weights after SGD steps are bitwise identical to the grouped
+/// run: by construction, not by luck.
+public final class TowerNetwork<Element: TensorElement> {
+    public let spec: ModelSpec
+    /// The worker pools, one per tower.
+    public let pools: [WorkerPool]
+    /// `layers[t][i]`: tower `t`'s half of layer `i`.
+    public let layers: [[any Layer<Element>]]
+    /// Whether the towers exchange before layer `i` in forward (and after it in backward).
+    public let crossesBefore: [Bool]
+    /// The loss, computed on the host from the gathered scores.
+    public let loss = SoftmaxCrossEntropy<Element>(name: "loss")
+
+    /// Every copy of the last forward and backward pass, in the order made.
+    public private(set) var crossings: [Crossing] = []
+    /// `activations[t][0]` is tower `t`'s copy of the input; `activations[t][i + 1]`
+    /// its half of layer `i`'s output (the whole input of a crossing layer is
+    /// not kept: it is the two halves of the previous entry).
+    public private(set) var activations: [[Tensor<Element>]] = []
+    /// `gradients[t][i]`: tower `t`'s dLoss/d`activations[t][i]` (for its own half) after backward.
+    public private(set) var gradients: [[Tensor<Element>]] = []
+    /// dLoss/dInput of the last backward pass: the towers' partials added in tower order.
+    public private(set) var inputGradient: Tensor<Element>?
+
+    /// Builds the towers with their halves of `network`'s current weights (a copy
+    /// to "device memory": later changes to either side do not reach the other).
+    /// - Parameter workersPerTower: threads in each tower's pool.
+    /// - Throws: ``ConfigurationError`` unless `network.spec.towers == 2`.
+    public init(copying network: Network<Element>, workersPerTower: Int = 1) throws {
+        let spec = network.spec
+        guard spec.towers == 2 else {
+            throw ConfigurationError(component: spec.name, problem: "a tower network needs a spec with towers 2, got \(spec.towers)")
+        }
+        self.spec = spec
+        self.pools = (0..<spec.towers).map { WorkerPool(workerCount: workersPerTower, label: "tower\($0)") }
+        var layers = [[any Layer<Element>]](repeating: [], count: spec.towers)
+        var crosses: [Bool] = []
+        var shape = spec.inputShape
+        for (index, layerSpec) in spec.layers.enumerated() {
+            for tower in 0..<spec.towers {
+                let layer = try Network<Element>.makeLayer(layerSpec, index: index, inputShape: shape, towers: spec.towers,
+                                                           tower: tower, seed: network.seed)
+                // Tower t's rows of every parameter: a contiguous block along dimension 0.
+                for (mine, whole) in zip(layer.parameters, network.layers[index].parameters) {
+                    let rows = mine.value.shape[0]
+                    mine.value = try whole.value.sliceRows(tower * rows..<(tower + 1) * rows)
+                }
+                layers[tower].append(layer)
+            }
+            switch layerSpec.kind {
+            case .convolution(_, _, _, _, let groups, _): crosses.append(groups == 1 && index > 0)
+            case .linear: crosses.append(true)
+            default: crosses.append(false)
+            }
+            shape = try layerSpec.outputShape(for: shape)
+        }
+        self.layers = layers
+        self.crossesBefore = crosses
+    }
+
+    /// Tower `t`'s parameters with their state-dict names, in layer order.
+    public func namedParameters(tower: Int) -> [(name: String, parameter: Parameter<Element>)] {
+        layers[tower].flatMap { layer in layer.parameters.map { ("\(layer.name).\($0.name)", $0) } }
+    }
+
+    /// Runs `body(t)` for every tower at once, tower `t` on its own pool; rethrows the first error.
+    private func onEachTower<R>(_ body: (Int) throws -> R) throws -> [R] {
+        var results = [Result<R, Error>?](repeating: nil, count: pools.count)
+        results.withUnsafeMutableBufferPointer { slots in
+            let base = slots.baseAddress!
+            DispatchQueue.concurrentPerform(iterations: pools.count) { tower in
+                base[tower] = Result { try body(tower) }
+            }
+        }
+        return try results.map { try $0!.get() }
+    }
+
+    private func context(_ tower: Int, _ context: PassContext) -> PassContext {
+        PassContext(pool: pools[tower], mode: context.mode, step: context.step)
+    }
+
+    /// Forward through both towers.
+    /// - Parameters:
+    ///   - input: `[N, C, H, W]`; each tower gets its own copy (the host sends the batch to both).
+    ///   - context: mode and step; its pool is ignored (each tower uses its own).
+    /// - Returns: the class scores `[N, classes]`, gathered from the towers.
+    public func forward(_ input: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
+        try input.requireShape([nil] + spec.inputShape.dims.map { $0 }, operation: spec.name, argument: "input")
+        crossings.removeAll()
+        gradients = []
+        inputGradient = nil
+        var current = [Tensor<Element>](repeating: input, count: pools.count)
+        activations = current.map { [$0] }
+        for index in spec.layers.indices {
+            if crossesBefore[index] {
+                current = try exchange(current, layer: spec.layers[index].name)
+            }
+            current = try onEachTower { tower in
+                try self.layers[tower][index].forward(current[tower], context: self.context(tower, context))
+            }
+            for tower in current.indices { activations[tower].append(current[tower]) }
+        }
+        let scores = try Tensor.concatenate(channels: current)
+        crossings.append(Crossing(layer: spec.layers.last!.name, kind: .scoresToHost,
+                                  bytes: scores.count * MemoryLayout<Element>.size))
+        return scores
+    }
+
+    /// Both halves joined, one copy per tower: tower `t` receives the others' halves.
+    private func exchange(_ halves: [Tensor<Element>], layer: String) throws -> [Tensor<Element>] {
+        let whole = try Tensor.concatenate(channels: halves)
+        let sent = halves.reduce(0) { $0 + $1.count } * MemoryLayout<Element>.size
+        crossings.append(Crossing(layer: layer, kind: .forwardExchange, bytes: sent))
+        return [Tensor<Element>](repeating: whole, count: halves.count)
+    }
+
+    /// Backward through both towers from dLoss/dScores.
+    /// - Parameter scoreGradient: `[N, classes]`; tower `t` receives its half.
+    public func backward(_ scoreGradient: Tensor<Element>, context: PassContext) throws {
+        guard let last = activations.first, last.count == spec.layers.count + 1 else {
+            throw ConfigurationError(component: spec.name, problem: "backward was called before forward")
+        }
+        let towers = pools.count
+        var current = try (0..<towers).map { tower -> Tensor<Element> in
+            let width = scoreGradient.shape[1] / towers
+            return try scoreGradient.slice(channels: tower * width..<(tower + 1) * width)
+        }
+        crossings.append(Crossing(layer: spec.layers.last!.name, kind: .scoreGradientToTowers,
+                                  bytes: scoreGradient.count * MemoryLayout<Element>.size))
+        var reversed = [current]
+        for index in spec.layers.indices.reversed() {
+            current = try onEachTower { tower in
+                try self.layers[tower][index].backward(current[tower], context: self.context(tower, context))
+            }
+            if crossesBefore[index] {
+                current = try reduceScatter(current, layer: spec.layers[index].name)
+            }
+            reversed.append(current)
+        }
+        if crossesBefore[0] == false, case .convolution(_, _, _, _, 1, _) = spec.layers[0].kind {
+            // The first layer saw the whole image on each tower: the image gradient is the sum of the partials.
+            inputGradient = try sumInTowerOrder(current)
+        } else {
+            inputGradient = try Tensor.concatenate(channels: current)
+        }
+        gradients = (0..<towers).map { tower in reversed.reversed().map { $0[tower] } }
+    }
+
+    /// Each tower holds a partial gradient for the whole input; tower `t` keeps its
+    /// half of the sum, adding the partials in tower order.
+    private func reduceScatter(_ partials: [Tensor<Element>], layer: String) throws -> [Tensor<Element>] {
+        let towers = partials.count
+        let width = partials[0].shape[1] / towers
+        let result = try onEachTower { tower -> Tensor<Element> in
+            let range = tower * width..<(tower + 1) * width
+            return try self.sumInTowerOrder(partials.map { try $0.slice(channels: range) })
+        }
+        // Each tower sends the others their halves of its partial.
+        let sent = partials.reduce(0) { $0 + $1.count } * (towers - 1) / towers * MemoryLayout<Element>.size
+        crossings.append(Crossing(layer: layer, kind: .backwardExchange, bytes: sent))
+        return result
+    }
+
+    /// `parts[0] + parts[1] + ...`, element-wise, left to right (as the grouped layers add their blocks).
+    private func sumInTowerOrder(_ parts: [Tensor<Element>]) throws -> Tensor<Element> {
+        var sum = parts[0]
+        for part in parts.dropFirst() {
+            try part.requireShape(sum.shape, operation: spec.name, argument: "partial gradient")
+            sum.withUnsafeMutableBufferPointer { s in
+                part.withUnsafeBufferPointer { p in
+                    Accumulate.add(p.baseAddress!, into: s.baseAddress!, count: s.count)
+                }
+            }
+        }
+        return sum
+    }
+
+    /// Bytes crossed between towers in the last forward and backward pass (host copies excluded).
+    public var exchangedBytes: Int {
+        crossings.filter { $0.kind == .forwardExchange || $0.kind == .backwardExchange }.reduce(0) { $0 + $1.bytes }
+    }
+}
+
+extension Tensor {
+    /// Rows `range` of dimension 0: `[range.count, ...]` (a tower's block of a weight).
+    public func sliceRows(_ range: Range<Int>) throws -> Tensor {
+        guard shape.rank >= 1, range.lowerBound >= 0, range.upperBound <= shape[0] else {
+            throw ShapeError(operation: "sliceRows(\(range))", argument: "tensor",
+                             expected: "at least \(range.upperBound) rows", actual: shape)
+        }
+        let rowSize = shape.count / max(1, shape[0])
+        var dims = shape.dims
+        dims[0] = range.count
+        return try Tensor(shape: Shape(dims), values: Array(storage[range.lowerBound * rowSize..<range.upperBound * rowSize]))
+    }
+}

@@ -1,0 +1,165 @@
+import XCTest
+@testable import AlexNetKit
+
+/// The paper's two-tower AlexNet with fully connected widths reduced to `fc` (the
+/// convolutions are the paper's), so a debug-build test runs in seconds.
+func paperLikeSpec(fc: Int, classes: Int) throws -> ModelSpec {
+    let lrn = LayerSpec.Kind.localResponseNorm(size: 5, alpha: 1e-4, beta: 0.75, k: 2, convention: .paper)
+    let pool = LayerSpec.Kind.maxPool(kernel: 3, stride: 2, padding: 0, rounding: .floor)
+    func conv(_ outputs: Int, _ kernel: Int, stride: Int = 1, padding: Int = 0, groups: Int, bias: Double) -> LayerSpec.Kind {
+        .convolution(outputs: outputs, kernel: Pair(kernel, kernel), stride: Pair(stride, stride),
+                     padding: Pair(padding, padding), groups: groups, bias: .constant(bias))
+    }
+    return try ModelSpec(name: "paper-reduced-fc", inputShape: [3, 227, 227], towers: 2, layers: [
+        LayerSpec(name: "conv1", conv(96, 11, stride: 4, groups: 1, bias: 0)), LayerSpec(name: "relu1", .relu),
+        LayerSpec(name: "lrn1", lrn), LayerSpec(name: "pool1", pool),
+        LayerSpec(name: "conv2", conv(256, 5, padding: 2, groups: 2, bias: 1)), LayerSpec(name: "relu2", .relu),
+        LayerSpec(name: "lrn2", lrn), LayerSpec(name: "pool2", pool),
+        LayerSpec(name: "conv3", conv(384, 3, padding: 1, groups: 1, bias: 0)), LayerSpec(name: "relu3", .relu),
+        LayerSpec(name: "conv4", conv(384, 3, padding: 1, groups: 2, bias: 1)), LayerSpec(name: "relu4", .relu),
+        LayerSpec(name: "conv5", conv(256, 3, padding: 1, groups: 2, bias: 1)), LayerSpec(name: "relu5", .relu),
+        LayerSpec(name: "pool5", pool),
+        LayerSpec(name: "fc6", .linear(outputs: fc, bias: .constant(1))), LayerSpec(name: "relu6", .relu),
+        LayerSpec(name: "drop6", .dropout(rate: 0.5, scaling: .paper)),
+        LayerSpec(name: "fc7", .linear(outputs: fc, bias: .constant(1))), LayerSpec(name: "relu7", .relu),
+        LayerSpec(name: "drop7", .dropout(rate: 0.5, scaling: .paper)),
+        LayerSpec(name: "fc8", .linear(outputs: classes, bias: .constant(0))),
+    ])
+}
+
+/// A small two-tower net on 32x32 images: every kind of tower layer (local and
+/// crossing convolutions, per-tower LRN, average pooling, dropout, linear).
+func smallTowerSpec() throws -> ModelSpec {
+    try ModelSpec(name: "small-towers", inputShape: [3, 32, 32], towers: 2, layers: [
+        LayerSpec(name: "conv1", .convolution(outputs: 8, kernel: 5, stride: 1, padding: 2, groups: 1, bias: .constant(0))),
+        LayerSpec(name: "relu1", .relu),
+        LayerSpec(name: "lrn1", .localResponseNorm(size: 3, alpha: 5e-4, beta: 0.75, k: 1, convention: .caffe)),
+        LayerSpec(name: "pool1", .maxPool(kernel: 3, stride: 2, padding: 0, rounding: .ceil)),
+        LayerSpec(name: "conv2", .convolution(outputs: 8, kernel: 3, stride: 1, padding: 1, groups: 2, bias: .constant(1))),
+        LayerSpec(name: "tanh2", .tanh),
+        LayerSpec(name: "conv3", .convolution(outputs: 12, kernel: 3, stride: 1, padding: 1, groups: 1, bias: .constant(0))),
+        LayerSpec(name: "relu3", .relu),
+        LayerSpec(name: "pool3", .avgPool(kernel: 3, stride: 2, padding: 1, rounding: .floor, countIncludePadding: false)),
+        LayerSpec(name: "fc4", .linear(outputs: 32, bias: .constant(1))), LayerSpec(name: "relu4", .relu),
+        LayerSpec(name: "drop4", .dropout(rate: 0.5, scaling: .inverted)),
+        LayerSpec(name: "fc5", .linear(outputs: 10, bias: .constant(0))),
+    ])
+}
+
+final class TowerTests: XCTestCase {
+    /// Runs `steps` SGD steps of the grouped network and of the towers side by side
+    /// and asserts every activation, gradient and weight is bitwise the same.
+    private func assertTowersMatchGrouped(spec: ModelSpec, batch: Int, steps: Int, workers: Int,
+                                          file: StaticString = #filePath, line: UInt = #line) throws {
+        let grouped = try Network<Float>(spec: spec, seed: 5)
+        let towers = try TowerNetwork(copying: grouped, workersPerTower: workers)
+        let input = randomFloatTensor(Shape([batch] + spec.inputShape.dims), seed: 21)
+        let labels = (0..<batch).map { ($0 * 7 + 3) % spec.classes }
+        let groupedPool = WorkerPool(workerCount: workers)
+        let groupedSGD = SGD<Float>(learningRate: 0.01, form: .paper)
+        let towerSGD = [SGD<Float>(learningRate: 0.01, form: .paper), SGD<Float>(learningRate: 0.01, form: .paper)]
+
+        for step in 0..<steps {
+            let context = PassContext(pool: groupedPool, mode: .training, step: UInt64(step))
+            let groupedLoss = try grouped.forwardBackward(input, labels: labels, context: context)
+            let scores = try towers.forward(input, context: context)
+            let towerLoss = try towers.loss.forward(logits: scores, labels: labels)
+            try towers.backward(try towers.loss.backward(), context: context)
+
+            XCTAssertEqual(groupedLoss.loss.bitPattern, towerLoss.loss.bitPattern, "loss, step \(step)", file: file, line: line)
+            XCTAssertTrue(scores.isBitwiseEqual(to: grouped.activations.last!), "scores, step \(step)", file: file, line: line)
+            XCTAssertTrue(towers.inputGradient!.isBitwiseEqual(to: grouped.gradients[0]), "input gradient, step \(step)",
+                          file: file, line: line)
+            for (index, layer) in spec.layers.enumerated() {
+                let whole = grouped.activations[index + 1], wholeGradient = grouped.gradients[index + 1]
+                let width = whole.shape[1] / 2
+                for tower in 0..<2 {
+                    let range = tower * width..<(tower + 1) * width
+                    XCTAssertTrue(towers.activations[tower][index + 1].isBitwiseEqual(to: try whole.slice(channels: range)),
+                                  "\(layer.name) output, tower \(tower), step \(step)", file: file, line: line)
+                    XCTAssertTrue(towers.gradients[tower][index + 1].isBitwiseEqual(to: try wholeGradient.slice(channels: range)),
+                                  "\(layer.name) output gradient, tower \(tower), step \(step)", file: file, line: line)
+                }
+            }
+            for tower in 0..<2 {
+                for (name, parameter) in towers.namedParameters(tower: tower) {
+                    let whole = grouped.namedParameters.first { $0.name == name }!.parameter
+                    let rows = parameter.value.shape[0]
+                    XCTAssertTrue(parameter.gradient.isBitwiseEqual(to: try whole.gradient.sliceRows(tower * rows..<(tower + 1) * rows)),
+                                  "\(name) gradient, tower \(tower), step \(step)", file: file, line: line)
+                }
+            }
+            try groupedSGD.step(grouped.namedParameters.map(\.parameter), pool: groupedPool)
+            for tower in 0..<2 { try towerSGD[tower].step(towers.namedParameters(tower: tower).map(\.parameter)) }
+            for tower in 0..<2 {
+                for (name, parameter) in towers.namedParameters(tower: tower) {
+                    let whole = grouped.namedParameters.first { $0.name == name }!.parameter
+                    let rows = parameter.value.shape[0]
+                    XCTAssertTrue(parameter.value.isBitwiseEqual(to: try whole.value.sliceRows(tower * rows..<(tower + 1) * rows)),
+                                  "\(name) after step \(step), tower \(tower)", file: file, line: line)
+                }
+            }
+        }
+    }
+
+    func testPaperNetTowersAreBitwiseIdenticalToGroupedOverThreeSGDStepsWithDropout() throws {
+        try assertTowersMatchGrouped(spec: try paperLikeSpec(fc: 256, classes: 10), batch: 2, steps: 3, workers: 2)
+    }
+
+    func testSmallNetTowersAreBitwiseIdenticalToGroupedOverThreeSGDStepsWithDropout() throws {
+        try assertTowersMatchGrouped(spec: try smallTowerSpec(), batch: 5, steps: 3, workers: 1)
+        try assertTowersMatchGrouped(spec: try smallTowerSpec(), batch: 5, steps: 3, workers: 2)
+    }
+
+    func testCrossingBytesMatchAHandCalculation() throws {
+        let spec = try paperLikeSpec(fc: 256, classes: 10)
+        let towers = try TowerNetwork(copying: try Network<Float>(spec: spec, seed: 1), workersPerTower: 1)
+        let batch = 2
+        let scores = try towers.forward(randomFloatTensor([batch, 3, 227, 227], seed: 2), context: PassContext(mode: .training))
+        _ = try towers.loss.forward(logits: scores, labels: [1, 2])
+        try towers.backward(try towers.loss.backward(), context: PassContext(mode: .training))
+        // Per image, both directions together, 4-byte floats: before conv3 the towers swap their
+        // 128 of pool2's 256 13x13 maps; before fc6 their halves of pool5's 256 * 6 * 6 = 9216 features;
+        // before fc7 and fc8 their halves of 256 features. Backward sends the same amounts back.
+        let perImage = [("conv3", 256 * 13 * 13 * 4), ("fc6", 9216 * 4), ("fc7", 256 * 4), ("fc8", 256 * 4)]
+        let forward = towers.crossings.filter { $0.kind == .forwardExchange }
+        let backward = towers.crossings.filter { $0.kind == .backwardExchange }
+        XCTAssertEqual(forward.map(\.layer), perImage.map(\.0))
+        XCTAssertEqual(forward.map(\.bytes), perImage.map { $0.1 * batch })
+        XCTAssertEqual(backward.map(\.layer), perImage.map(\.0).reversed())
+        XCTAssertEqual(backward.map(\.bytes), perImage.map { $0.1 * batch }.reversed())
+        XCTAssertEqual(towers.exchangedBytes, 2 * batch * (173_056 + 36_864 + 1_024 + 1_024))
+    }
+
+    func testTowerActivationShapesAreHalves() throws {
+        let spec = try paperLikeSpec(fc: 256, classes: 10)
+        let towers = try TowerNetwork(copying: try Network<Float>(spec: spec, seed: 1), workersPerTower: 1)
+        _ = try towers.forward(randomFloatTensor([1, 3, 227, 227], seed: 2), context: PassContext())
+        let conv2 = spec.layers.firstIndex { $0.name == "conv2" }! + 1
+        XCTAssertEqual(towers.activations[0][conv2].shape, [1, 128, 27, 27], "what tower 0 holds after conv2")
+        XCTAssertEqual(towers.activations[1][1].shape, [1, 48, 55, 55], "tower 1 after conv1")
+    }
+
+    /// A negative control: the comparison above can fail. Tower 1 with conv3's
+    /// two halves swapped (a classic two-GPU bug) no longer matches the grouped run.
+    func testSwappedConv3HalvesAreNoticed() throws {
+        let spec = try smallTowerSpec()
+        let grouped = try Network<Float>(spec: spec, seed: 5)
+        let towers = try TowerNetwork(copying: grouped, workersPerTower: 1)
+        let conv3 = spec.layers.firstIndex { $0.name == "conv3" }!
+        let (w0, w1) = (towers.layers[0][conv3].parameters[0], towers.layers[1][conv3].parameters[0])
+        (w0.value, w1.value) = (w1.value, w0.value)
+        let input = randomFloatTensor([2, 3, 32, 32], seed: 3)
+        let scores = try towers.forward(input, context: PassContext())
+        XCTAssertFalse(scores.isBitwiseEqual(to: try grouped.forward(input, context: PassContext())))
+    }
+
+    func testOneTowerSpecIsRefused() throws {
+        var layers = try smallTowerSpec().layers
+        layers.removeAll { if case .dropout = $0.kind { return true } else { return false } }
+        let spec = try ModelSpec(name: "one", inputShape: [3, 32, 32], towers: 1, layers: layers)
+        XCTAssertThrowsError(try TowerNetwork(copying: try Network<Float>(spec: spec))) { error in
+            XCTAssertTrue("\(error)".contains("towers 2"), "\(error)")
+        }
+    }
+}
