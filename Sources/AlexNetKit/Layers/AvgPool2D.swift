@@ -38,6 +38,10 @@ public final class AvgPool2D<Element: TensorElement>: Layer {
     private let configuration: PoolConfiguration
     /// The input of the last forward pass; backward needs only its shape.
     private var cachedInput: Tensor<Element>?
+    /// Recycled between passes (``Tensor/recycling(_:shape:zeroed:)``).
+    private var outputBuffer: Tensor<Element>?
+    /// Recycled between passes (``Tensor/recycling(_:shape:zeroed:)``).
+    private var inputGradientBuffer: Tensor<Element>?
 
     /// - Parameters:
     ///   - name: the layer's name in errors, e.g. `"pool3"`.
@@ -58,6 +62,12 @@ public final class AvgPool2D<Element: TensorElement>: Layer {
         self.countIncludePadding = countIncludePadding
         self.configuration = try PoolConfiguration(component: name, kernel: kernel, stride: stride,
                                                    padding: padding, rounding: rounding)
+    }
+
+    /// Drops what the last forward pass kept for backward, so the next pass can
+    /// recycle the buffers in place (a network calls this before each forward).
+    public func releaseCaches() {
+        cachedInput = nil
     }
 
     /// `[N, C, OH, OW]` for an `[N, C, H, W]` input.
@@ -83,7 +93,9 @@ public final class AvgPool2D<Element: TensorElement>: Layer {
         let tasks = Partition.tiles(count: planes, tile: PoolConfiguration.planesPerTask(
             outputPlane: outputPlane, kernel: configuration.kernel))
 
-        var output = Tensor<Element>(shape: outputShape)
+        var output = Tensor<Element>.recycling(&outputBuffer, shape: outputShape, zeroed: false)
+
+        defer { outputBuffer = output }
         input.withUnsafeBufferPointer { source in
             output.withUnsafeMutableBufferPointer { target in
                 guard let source = source.baseAddress, let target = target.baseAddress else { return }
@@ -117,7 +129,9 @@ public final class AvgPool2D<Element: TensorElement>: Layer {
         let tasks = Partition.tiles(count: planes, tile: PoolConfiguration.planesPerTask(
             outputPlane: outputPlane, kernel: configuration.kernel))
 
-        var inputGradient = Tensor<Element>(shape: input.shape)
+        var inputGradient = Tensor<Element>.recycling(&inputGradientBuffer, shape: input.shape, zeroed: true)
+
+        defer { inputGradientBuffer = inputGradient }
         outputGradient.withUnsafeBufferPointer { gradient in
             inputGradient.withUnsafeMutableBufferPointer { target in
                 guard let gradient = gradient.baseAddress, let target = target.baseAddress else { return }

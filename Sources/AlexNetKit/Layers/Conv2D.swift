@@ -86,6 +86,10 @@ public final class Conv2D<Element: TensorElement>: Layer {
     private let piecesByGroup: [[Range<Int>]]
 
     private var cachedInput: Tensor<Element>?
+    /// Recycled between passes (``Tensor/recycling(_:shape:zeroed:)``).
+    private var outputBuffer: Tensor<Element>?
+    /// Recycled between passes (``Tensor/recycling(_:shape:zeroed:)``).
+    private var inputGradientBuffer: Tensor<Element>?
     /// Per worker: im2col columns, then (backward, several pieces per group) one
     /// group's partial input gradient.
     private let workerScratch = WorkerScratch<Element>()
@@ -176,6 +180,12 @@ public final class Conv2D<Element: TensorElement>: Layer {
         bias.value = value
     }
 
+    /// Drops what the last forward pass kept for backward, so the next pass can
+    /// recycle the buffers in place (a network calls this before each forward).
+    public func releaseCaches() {
+        cachedInput = nil
+    }
+
     /// `[N, outputChannels, OH, OW]` for an input `[N, inputChannels, H, W]`.
     /// - Throws: ``ShapeError`` naming the layer for a wrong rank or channel count,
     ///   an empty image, or an image smaller than the kernel after padding.
@@ -231,7 +241,8 @@ public final class Conv2D<Element: TensorElement>: Layer {
         try requireParameterShapes()
         let g = try geometry(for: input.shape)
         let batch = input.shape[0]
-        var output = Tensor<Element>(shape: [batch, outputChannels, g.outputHeight, g.outputWidth])
+        var output = Tensor<Element>.recycling(&outputBuffer, shape: [batch, outputChannels, g.outputHeight, g.outputWidth], zeroed: false)
+        defer { outputBuffer = output }
         cachedInput = input
         if batch == 0 { return output }
 
@@ -293,7 +304,8 @@ public final class Conv2D<Element: TensorElement>: Layer {
         try requireParameterShapes()
         let g = try geometry(for: input.shape)
         let batch = input.shape[0]
-        var inputGradient = Tensor<Element>(shape: input.shape)
+        var inputGradient = Tensor<Element>.recycling(&inputGradientBuffer, shape: input.shape, zeroed: true)
+        defer { inputGradientBuffer = inputGradient }
         if batch == 0 {
             // No images: the gradients of a sum over no images are zero.
             weight.gradient = Tensor(shape: weight.value.shape)

@@ -35,6 +35,8 @@ public final class Dropout<Element: TensorElement>: Layer {
     public private(set) var lastMask: Tensor<Element>?
     private var injectedMask: Tensor<Element>?
     private var cachedShape: Shape?
+    /// Recycled between passes (``Tensor/recycling(_:shape:zeroed:)``).
+    private var yBuffer: Tensor<Element>?
     private var lastMode: PassMode = .inference
 
     /// - Throws: ``ConfigurationError`` unless `0 <= rate < 1`.
@@ -131,7 +133,8 @@ public final class Dropout<Element: TensorElement>: Layer {
 
     /// `x * mask * factor` (or `x * factor` without a mask), vectorised over fixed spans.
     private func multiply(_ x: Tensor<Element>, by mask: Tensor<Element>?, factor: Element, pool: WorkerPool) -> Tensor<Element> {
-        var y = Tensor<Element>(shape: x.shape)
+        var y = Tensor<Element>.recycling(&yBuffer, shape: x.shape, zeroed: false)
+        defer { yBuffer = y }
         let m = mask ?? x
         x.withUnsafeBufferPointer { xb in
             m.withUnsafeBufferPointer { mb in

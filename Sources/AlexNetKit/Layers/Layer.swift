@@ -69,12 +69,20 @@ public protocol Layer<Element>: AnyObject {
     /// matrix products of convolutions and fully connected layers; 0 for layers
     /// whose cost is element-wise).
     func multiplyAdds(for inputShape: Shape) throws -> Int
+
+    /// Drops the tensors kept from the last forward pass for backward. A network
+    /// calls it on every layer before a forward pass, so that each layer's
+    /// recycled output buffer is no longer shared and can be reused in place.
+    /// A later `backward` (before the next forward) then throws.
+    func releaseCaches()
 }
 
 extension Layer {
     public var parameters: [Parameter<Element>] { [] }
 
     public func multiplyAdds(for inputShape: Shape) throws -> Int { 0 }
+
+    public func releaseCaches() {}
 
     /// Throws unless `gradient` matches the output shape of the cached forward pass.
     /// - Parameter cachedInput: the input kept from the last forward, or nil if none ran.

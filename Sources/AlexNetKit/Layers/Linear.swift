@@ -65,6 +65,10 @@ public final class Linear<Element: TensorElement>: Layer {
     private let inputTiles: [Range<Int>]
 
     private var cachedInput: Tensor<Element>?
+    /// Recycled between passes (``Tensor/recycling(_:shape:zeroed:)``).
+    private var outputBuffer: Tensor<Element>?
+    /// Recycled between passes (``Tensor/recycling(_:shape:zeroed:)``).
+    private var inputGradientBuffer: Tensor<Element>?
     /// Per worker: one partial input-gradient tile `[N, tile]`.
     private let workerScratch = WorkerScratch<Element>()
 
@@ -127,6 +131,12 @@ public final class Linear<Element: TensorElement>: Layer {
         bias.value = value
     }
 
+    /// Drops what the last forward pass kept for backward, so the next pass can
+    /// recycle the buffers in place (a network calls this before each forward).
+    public func releaseCaches() {
+        cachedInput = nil
+    }
+
     /// `[N, outputFeatures]` for an input `[N, ...]` of `inputFeatures` features per row.
     /// - Throws: ``ShapeError`` naming the layer if the rank is below 2 or the
     ///   trailing dimensions do not multiply to `inputFeatures`.
@@ -167,7 +177,8 @@ public final class Linear<Element: TensorElement>: Layer {
         let shape = try outputShape(for: input.shape)
         try requireParameterShapes()
         let batch = shape[0]
-        var output = Tensor<Element>(shape: shape)
+        var output = Tensor<Element>.recycling(&outputBuffer, shape: shape, zeroed: false)
+        defer { outputBuffer = output }
         cachedInput = input
         if batch == 0 { return output }
         let (features, outputs) = (inputFeatures, outputFeatures)
@@ -216,7 +227,8 @@ public final class Linear<Element: TensorElement>: Layer {
         let input = try requireBackwardState(cachedInput: cachedInput, outputGradient: outputGradient)
         try requireParameterShapes()
         let batch = input.shape[0]
-        var inputGradient = Tensor<Element>(shape: input.shape)
+        var inputGradient = Tensor<Element>.recycling(&inputGradientBuffer, shape: input.shape, zeroed: false)
+        defer { inputGradientBuffer = inputGradient }
         for parameter in parameters where parameter.gradient.shape != parameter.value.shape {
             parameter.gradient = Tensor(shape: parameter.value.shape)  // replaced by someone; start afresh
         }

@@ -111,6 +111,14 @@ public final class LocalResponseNorm<Element: TensorElement>: Layer {
     private let kElement: Element
     private let betaElement: Element
     private var cachedInput: Tensor<Element>?
+    /// Recycled between passes (``Tensor/recycling(_:shape:zeroed:)``).
+    private var outputBuffer: Tensor<Element>?
+    /// Recycled between passes (``Tensor/recycling(_:shape:zeroed:)``).
+    private var scaleBuffer: Tensor<Element>?
+    /// Recycled between passes (``Tensor/recycling(_:shape:zeroed:)``).
+    private var scalePowerBuffer: Tensor<Element>?
+    /// Recycled between passes (``Tensor/recycling(_:shape:zeroed:)``).
+    private var inputGradientBuffer: Tensor<Element>?
     private var cachedScale: Tensor<Element>?
     /// `s^-beta` from the last forward pass, `[N, C, H, W]`.
     private var cachedScalePower: Tensor<Element>?
@@ -162,6 +170,14 @@ public final class LocalResponseNorm<Element: TensorElement>: Layer {
         self.betaElement = Element(beta)
     }
 
+    /// Drops what the last forward pass kept for backward, so the next pass can
+    /// recycle the buffers in place (a network calls this before each forward).
+    public func releaseCaches() {
+        cachedInput = nil
+        cachedScale = nil
+        cachedScalePower = nil
+    }
+
     /// The same shape as the input.
     /// - Throws: ``ShapeError`` naming the layer unless the shape is `[N, C, H, W]`
     ///   with `C` divisible by ``groups``.
@@ -193,9 +209,12 @@ public final class LocalResponseNorm<Element: TensorElement>: Layer {
         let shape = try outputShape(for: input.shape)
         let images = shape[0], channels = shape[1], plane = shape[2] * shape[3]
         let n = size
-        var output = Tensor<Element>(shape: shape)
-        var scale = Tensor<Element>(shape: shape)
-        var scalePower = Tensor<Element>(shape: shape)
+        var output = Tensor<Element>.recycling(&outputBuffer, shape: shape, zeroed: false)
+        defer { outputBuffer = output }
+        var scale = Tensor<Element>.recycling(&scaleBuffer, shape: shape, zeroed: false)
+        defer { scaleBuffer = scale }
+        var scalePower = Tensor<Element>.recycling(&scalePowerBuffer, shape: shape, zeroed: false)
+        defer { scalePowerBuffer = scalePower }
         let power: LRNPower<Element> = (beta == 0.75 && !forcesGeneralPower)
             ? .inverseThreeQuarters : .general(-betaElement)
         let k = kElement, coefficient = sumCoefficient
@@ -248,7 +267,8 @@ public final class LocalResponseNorm<Element: TensorElement>: Layer {
         let n = size
         // 2 * alpha' * beta, in Element, in this order.
         let coefficient = 2 * sumCoefficient * betaElement
-        var inputGradient = Tensor<Element>(shape: shape)
+        var inputGradient = Tensor<Element>.recycling(&inputGradientBuffer, shape: shape, zeroed: false)
+        defer { inputGradientBuffer = inputGradient }
 
         let ringCount = context.pool.workerCount * n * plane
         let rings = UnsafeMutablePointer<Element>.allocate(capacity: max(1, ringCount))

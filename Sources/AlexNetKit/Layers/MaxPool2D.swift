@@ -35,6 +35,10 @@ public final class MaxPool2D<Element: TensorElement>: Layer {
     private let configuration: PoolConfiguration
     /// The input of the last forward pass (for backward's shape checks).
     private var cachedInput: Tensor<Element>?
+    /// Recycled between passes (``Tensor/recycling(_:shape:zeroed:)``).
+    private var outputBuffer: Tensor<Element>?
+    /// Recycled between passes (``Tensor/recycling(_:shape:zeroed:)``).
+    private var inputGradientBuffer: Tensor<Element>?
     /// For every output element of the last forward pass (`[N, C, OH, OW]`), the
     /// flat index `h * W + w` of its argmax within its own input plane.
     private var cachedArgmax: [Int32] = []
@@ -53,6 +57,12 @@ public final class MaxPool2D<Element: TensorElement>: Layer {
         self.name = name
         self.configuration = try PoolConfiguration(component: name, kernel: kernel, stride: stride,
                                                    padding: padding, rounding: rounding)
+    }
+
+    /// Drops what the last forward pass kept for backward, so the next pass can
+    /// recycle the buffers in place (a network calls this before each forward).
+    public func releaseCaches() {
+        cachedInput = nil
     }
 
     /// `[N, C, OH, OW]` for an `[N, C, H, W]` input.
@@ -77,7 +87,9 @@ public final class MaxPool2D<Element: TensorElement>: Layer {
         let tasks = Partition.tiles(count: planes, tile: PoolConfiguration.planesPerTask(
             outputPlane: outputPlane, kernel: configuration.kernel))
 
-        var output = Tensor<Element>(shape: outputShape)
+        var output = Tensor<Element>.recycling(&outputBuffer, shape: outputShape, zeroed: false)
+
+        defer { outputBuffer = output }
         var argmax = [Int32](repeating: 0, count: outputShape.count)
         input.withUnsafeBufferPointer { source in
             output.withUnsafeMutableBufferPointer { target in
@@ -115,7 +127,9 @@ public final class MaxPool2D<Element: TensorElement>: Layer {
         let tasks = Partition.tiles(count: planes, tile: PoolConfiguration.planesPerTask(
             outputPlane: outputPlane, kernel: configuration.kernel))
 
-        var inputGradient = Tensor<Element>(shape: input.shape)
+        var inputGradient = Tensor<Element>.recycling(&inputGradientBuffer, shape: input.shape, zeroed: true)
+
+        defer { inputGradientBuffer = inputGradient }
         outputGradient.withUnsafeBufferPointer { gradient in
             inputGradient.withUnsafeMutableBufferPointer { target in
                 cachedArgmax.withUnsafeBufferPointer { argmax in

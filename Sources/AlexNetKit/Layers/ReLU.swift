@@ -7,8 +7,18 @@
 public final class ReLU<Element: TensorElement>: Layer {
     public let name: String
     private var cachedInput: Tensor<Element>?
+    /// Recycled between passes (``Tensor/recycling(_:shape:zeroed:)``).
+    private var outputBuffer: Tensor<Element>?
+    /// Recycled between passes (``Tensor/recycling(_:shape:zeroed:)``).
+    private var inputGradientBuffer: Tensor<Element>?
 
     public init(name: String = "relu") { self.name = name }
+
+    /// Drops what the last forward pass kept for backward, so the next pass can
+    /// recycle the buffers in place (a network calls this before each forward).
+    public func releaseCaches() {
+        cachedInput = nil
+    }
 
     public func outputShape(for inputShape: Shape) throws -> Shape { inputShape }
 
@@ -16,7 +26,8 @@ public final class ReLU<Element: TensorElement>: Layer {
     @_specialize(where Element == Double)
     public func forward(_ input: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
         cachedInput = input
-        var output = Tensor<Element>(shape: input.shape)
+        var output = Tensor<Element>.recycling(&outputBuffer, shape: input.shape, zeroed: false)
+        defer { outputBuffer = output }
         input.withUnsafeBufferPointer { x in
             output.withUnsafeMutableBufferPointer { y in
                 let (xp, yp) = (x.baseAddress!, y.baseAddress!)
@@ -36,7 +47,8 @@ public final class ReLU<Element: TensorElement>: Layer {
     @_specialize(where Element == Double)
     public func backward(_ outputGradient: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
         let input = try requireBackwardState(cachedInput: cachedInput, outputGradient: outputGradient)
-        var inputGradient = Tensor<Element>(shape: input.shape)
+        var inputGradient = Tensor<Element>.recycling(&inputGradientBuffer, shape: input.shape, zeroed: false)
+        defer { inputGradientBuffer = inputGradient }
         input.withUnsafeBufferPointer { x in
             outputGradient.withUnsafeBufferPointer { g in
                 inputGradient.withUnsafeMutableBufferPointer { d in

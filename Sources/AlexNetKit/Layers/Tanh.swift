@@ -5,16 +5,28 @@
 public final class Tanh<Element: TensorElement>: Layer {
     public let name: String
     private var cachedInput: Tensor<Element>?
+    /// Recycled between passes (``Tensor/recycling(_:shape:zeroed:)``).
+    private var outputBuffer: Tensor<Element>?
+    /// Recycled between passes (``Tensor/recycling(_:shape:zeroed:)``).
+    private var inputGradientBuffer: Tensor<Element>?
     private var cachedOutput: Tensor<Element>?
 
     public init(name: String = "tanh") { self.name = name }
+
+    /// Drops what the last forward pass kept for backward, so the next pass can
+    /// recycle the buffers in place (a network calls this before each forward).
+    public func releaseCaches() {
+        cachedInput = nil
+        cachedOutput = nil
+    }
 
     public func outputShape(for inputShape: Shape) throws -> Shape { inputShape }
 
     @_specialize(where Element == Float)
     @_specialize(where Element == Double)
     public func forward(_ input: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
-        var output = Tensor<Element>(shape: input.shape)
+        var output = Tensor<Element>.recycling(&outputBuffer, shape: input.shape, zeroed: false)
+        defer { outputBuffer = output }
         input.withUnsafeBufferPointer { x in
             output.withUnsafeMutableBufferPointer { y in
                 let (xp, yp) = (x.baseAddress!, y.baseAddress!)
@@ -35,7 +47,8 @@ public final class Tanh<Element: TensorElement>: Layer {
     public func backward(_ outputGradient: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
         let input = try requireBackwardState(cachedInput: cachedInput, outputGradient: outputGradient)
         let output = cachedOutput!
-        var inputGradient = Tensor<Element>(shape: input.shape)
+        var inputGradient = Tensor<Element>.recycling(&inputGradientBuffer, shape: input.shape, zeroed: false)
+        defer { inputGradientBuffer = inputGradient }
         output.withUnsafeBufferPointer { y in
             outputGradient.withUnsafeBufferPointer { g in
                 inputGradient.withUnsafeMutableBufferPointer { d in

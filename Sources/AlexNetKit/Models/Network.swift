@@ -54,8 +54,10 @@ public final class Network<Element: TensorElement> {
     /// - Throws: ``ShapeError`` naming the first layer that cannot take its input.
     public func forward(_ input: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
         try input.requireShape([nil] + spec.inputShape.dims.map { $0 }, operation: spec.name, argument: "input")
+        // Let go of last pass's tensors first, so every layer recycles its buffers in place.
         activations.removeAll(keepingCapacity: true)
         gradients.removeAll(keepingCapacity: true)
+        for layer in layers { layer.releaseCaches() }
         activations.append(input)
         for layer in layers {
             activations.append(try layer.forward(activations[activations.count - 1], context: context))
@@ -72,6 +74,7 @@ public final class Network<Element: TensorElement> {
         guard activations.count == layers.count + 1 else {
             throw ConfigurationError(component: spec.name, problem: "backward was called before forward")
         }
+        gradients.removeAll(keepingCapacity: true)
         var reversed = [scoreGradient]
         var gradient = scoreGradient
         for layer in layers.reversed() {

@@ -31,6 +31,26 @@ public struct Tensor<Element: TensorElement>: CustomStringConvertible {
         if storage.isEmpty { storage.reserveCapacity(1) }
     }
 
+    /// A tensor of `shape` made from the buffer in `slot` when it holds the same
+    /// number of elements, else a new one; `slot` is emptied either way.
+    ///
+    /// Layers keep their last output in a slot and recycle it on the next pass,
+    /// so a training step does not map and zero fresh pages for every
+    /// activation. When nobody else still holds the old tensor its storage is
+    /// reused in place; otherwise copy-on-write gives a private copy, so a
+    /// caller's tensor never changes under it. Without `zeroed` the contents are
+    /// stale and the caller must write every element.
+    public static func recycling(_ slot: inout Tensor?, shape: Shape, zeroed: Bool) -> Tensor {
+        guard var tensor = slot, tensor.storage.count == shape.count, !shape.dims.isEmpty else {
+            slot = nil
+            return Tensor(shape: shape)
+        }
+        slot = nil  // drop this reference, so `tensor` may be the only one
+        tensor.shape = shape
+        if zeroed { tensor.storage.withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
+        return tensor
+    }
+
     /// Converts every element from another element type (rounding to nearest).
     public init<Other: TensorElement>(converting other: Tensor<Other>) {
         self.shape = other.shape

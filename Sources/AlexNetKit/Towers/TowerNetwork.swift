@@ -128,6 +128,8 @@ public final class TowerNetwork<Element: TensorElement> {
         crossings.removeAll()
         gradients = []
         inputGradient = nil
+        activations = []
+        for tower in layers { for layer in tower { layer.releaseCaches() } }
         var current = [Tensor<Element>](repeating: input, count: pools.count)
         activations = current.map { [$0] }
         for index in spec.layers.indices {
