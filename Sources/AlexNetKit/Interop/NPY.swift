@@ -37,8 +37,7 @@ public enum NPY {
     /// The `.npy` bytes of `tensor`, as `numpy.save` writes them.
     public static func encode(_ tensor: StoredTensor) -> [UInt8] {
         let dims = tensor.shape.dims
-        let shapeText = dims.count == 1 ? "(\(dims[0]),)" : "(" + dims.map(String.init).joined(separator: ", ") + ")"
-        var header = "{'descr': '\(tensor.dtype.numpyDescr)', 'fortran_order': False, 'shape': \(shapeText), }"
+        var header = "{'descr': '\(tensor.dtype.numpyDescr)', 'fortran_order': False, 'shape': \(pythonTuple(dims)), }"
         // numpy leaves room for the first extent to grow to 21 digits, so a file can be
         // appended to in place; we do the same, so our files equal numpy's byte for byte.
         if let first = dims.first { header += String(repeating: " ", count: max(0, 21 - String(first).count)) }
@@ -67,6 +66,11 @@ public enum NPY {
     /// - Throws: ``TensorFileError`` naming the path.
     public static func write(_ tensor: StoredTensor, to path: String) throws {
         try TensorFileIO.writeAtomically(encode(tensor), to: path)
+    }
+
+    /// A shape as Python writes the tuple: `()`, `(3,)`, `(2, 3)`.
+    static func pythonTuple(_ dims: [Int]) -> String {
+        dims.count == 1 ? "(\(dims[0]),)" : "(" + dims.map(String.init).joined(separator: ", ") + ")"
     }
 
     /// `dir/conv1.weight.npy` gives `conv1.weight`.
@@ -140,7 +144,7 @@ public enum NPY {
         var dims: [Int]
         /// `dims` times the item size; known not to overflow.
         var byteCount: Int
-        var shapeText: String { dims.count == 1 ? "(\(dims[0]),)" : "(" + dims.map(String.init).joined(separator: ", ") + ")" }
+        var shapeText: String { NPY.pythonTuple(dims) }
 
         init(parsing text: [UInt8], utf8: Bool, offset: Int, context: ErrorContext) throws {
             var parser = PythonLiteralParser(text: text, utf8: utf8, base: offset, context: context)
@@ -286,38 +290,29 @@ private indirect enum PythonValue {
 /// A recursive-descent parser for the Python literals of an .npy header:
 /// dicts with string keys, tuples, lists, quoted strings, integers (with
 /// Python 2's `L` suffix), `True`, `False` and `None`. Nothing is evaluated.
-private struct PythonLiteralParser {
+/// Duplicate dict keys are refused.
+private struct PythonLiteralParser: HeaderTextParser {
     let text: [UInt8]
     /// Version 3.0 headers are UTF-8; 1.0 and 2.0 are Latin-1.
     let utf8: Bool
-    /// Offset of `text` in the file, for error offsets.
     let base: Int
     let context: ErrorContext
     var position = 0
     var depth = 0
     /// Deeper nesting than any header needs is refused rather than recursed into.
     static let maximumDepth = 32
+    static let problemPrefix = "malformed header: "
+
+    /// Python's whitespace: space, newline, return, tab, form feed.
+    static func isWhitespace(_ byte: UInt8) -> Bool {
+        byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 || byte == 0x0C
+    }
 
     init(text: [UInt8], utf8: Bool, base: Int, context: ErrorContext) {
         self.text = text
         self.utf8 = utf8
         self.base = base
         self.context = context
-    }
-
-    private func fail(_ problem: String) -> TensorFileError {
-        context.error("malformed header: " + problem, offset: base + position)
-    }
-
-    private var current: UInt8? { position < text.count ? text[position] : nil }
-
-    private var currentText: String {
-        guard let byte = current else { return "end of header" }
-        return (0x21...0x7E).contains(byte) ? "'\(Character(Unicode.Scalar(byte)))'" : "byte 0x\(String(byte, radix: 16))"
-    }
-
-    private mutating func skipWhitespace() {
-        while let byte = current, byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 || byte == 0x0C { position += 1 }
     }
 
     /// One value filling the whole header, whitespace around it allowed.
@@ -357,13 +352,6 @@ private struct PythonLiteralParser {
         default:
             throw fail("unexpected \(currentText) where a value was expected")
         }
-    }
-
-    private mutating func nested<R>(_ body: (inout PythonLiteralParser) throws -> R) throws -> R {
-        guard depth < Self.maximumDepth else { throw fail("nested more than \(Self.maximumDepth) levels deep") }
-        depth += 1
-        defer { depth -= 1 }
-        return try body(&self)
     }
 
     /// Items up to `closing`; the current byte is the opening bracket.

@@ -454,6 +454,16 @@ public enum NPZ {
         return output
     }
 
+    /// A ZIP64 extra field (id 1) holding `values` as 8-byte integers: uncompressed
+    /// size, compressed size and, in the central directory, the local header offset.
+    private static func zip64Extra(_ values: [Int]) -> [UInt8] {
+        var field: [UInt8] = []
+        field.appendLittleEndian(UInt16(1))
+        field.appendLittleEndian(UInt16(8 * values.count))
+        for value in values { field.appendLittleEndian(UInt64(value)) }
+        return field
+    }
+
     /// Builds the archive. `forceZip64` writes ZIP64 extra fields and end records
     /// even where sizes do not need them (as `numpy.savez` does for local headers),
     /// so tests can exercise that path.
@@ -495,12 +505,7 @@ public enum NPZ {
             out.appendLittleEndian(UInt16(name.count))
             out.appendLittleEndian(UInt16(zip64 ? 20 : 0))
             out += name
-            if zip64 {
-                out.appendLittleEndian(UInt16(1))
-                out.appendLittleEndian(UInt16(16))
-                out.appendLittleEndian(UInt64(payload.count))
-                out.appendLittleEndian(UInt64(data.count))
-            }
+            if zip64 { out += zip64Extra([payload.count, data.count]) }
             out += data
 
             directory.appendLittleEndian(centralEntrySignature)
@@ -512,13 +517,7 @@ public enum NPZ {
             directory.appendLittleEndian(UInt32(0o100644) << 16)  // external attributes: a regular rw-r--r-- file
             directory.appendLittleEndian(zip64 ? saturated32 : UInt32(offset))
             directory += name
-            if zip64 {
-                directory.appendLittleEndian(UInt16(1))
-                directory.appendLittleEndian(UInt16(24))
-                directory.appendLittleEndian(UInt64(payload.count))
-                directory.appendLittleEndian(UInt64(data.count))
-                directory.appendLittleEndian(UInt64(offset))
-            }
+            if zip64 { directory += zip64Extra([payload.count, data.count, offset]) }
         }
         let directoryOffset = out.count
         out += directory

@@ -272,36 +272,24 @@ private indirect enum JSONValue {
 }
 
 /// A strict RFC 8259 JSON parser (no comments, no trailing commas, no
-/// duplicate keys, no lone surrogates), with a nesting limit so that hostile
-/// input cannot exhaust the stack. Errors give the byte offset in the file.
-private struct JSONParser {
+/// duplicate keys, no lone surrogates), nesting limited to 64 levels.
+/// Errors give the byte offset in the file.
+private struct JSONParser: HeaderTextParser {
     let text: [UInt8]
-    /// Offset of `text` in the file.
     let base: Int
     let context: ErrorContext
     var position = 0
     var depth = 0
     static let maximumDepth = 64
+    static let problemPrefix = "invalid JSON in header: "
+
+    /// JSON's whitespace: space, newline, return, tab.
+    static func isWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 }
 
     init(text: [UInt8], base: Int, context: ErrorContext) {
         self.text = text
         self.base = base
         self.context = context
-    }
-
-    private func fail(_ problem: String) -> TensorFileError {
-        context.error("invalid JSON in header: " + problem, offset: base + position)
-    }
-
-    private var current: UInt8? { position < text.count ? text[position] : nil }
-
-    private var currentText: String {
-        guard let byte = current else { return "end of header" }
-        return (0x21...0x7E).contains(byte) ? "'\(Character(Unicode.Scalar(byte)))'" : "byte 0x\(String(byte, radix: 16))"
-    }
-
-    private mutating func skipWhitespace() {
-        while let byte = current, byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 { position += 1 }
     }
 
     /// One value, with only whitespace (the writer's padding) after it.
@@ -325,13 +313,6 @@ private struct JSONParser {
         case UInt8(ascii: "n"): try expectWord("null"); return .null
         default: throw fail("unexpected \(currentText) where a value was expected")
         }
-    }
-
-    private mutating func nested<R>(_ body: (inout JSONParser) throws -> R) throws -> R {
-        guard depth < Self.maximumDepth else { throw fail("nested more than \(Self.maximumDepth) levels deep") }
-        depth += 1
-        defer { depth -= 1 }
-        return try body(&self)
     }
 
     private mutating func expectWord(_ word: String) throws {

@@ -54,6 +54,55 @@ struct ErrorContext {
     }
 }
 
+// MARK: - Header text
+
+/// What the .npy header parser (Python literals) and the safetensors header
+/// parser (JSON) share: a cursor over the header's bytes, errors that carry the
+/// file offset, and a nesting limit, so that hostile input cannot exhaust the stack.
+protocol HeaderTextParser {
+    /// The header's bytes.
+    var text: [UInt8] { get }
+    /// Where `text` starts in the file, for error offsets.
+    var base: Int { get }
+    var context: ErrorContext { get }
+    var position: Int { get set }
+    var depth: Int { get set }
+    /// How deeply values may nest.
+    static var maximumDepth: Int { get }
+    /// Begins every problem: "malformed header: ", "invalid JSON in header: ".
+    static var problemPrefix: String { get }
+    /// The bytes skipped between tokens.
+    static func isWhitespace(_ byte: UInt8) -> Bool
+}
+
+extension HeaderTextParser {
+    /// An error at the current position.
+    func fail(_ problem: String) -> TensorFileError {
+        context.error(Self.problemPrefix + problem, offset: base + position)
+    }
+
+    /// The byte at the cursor, nil at the end.
+    var current: UInt8? { position < text.count ? text[position] : nil }
+
+    /// The current byte for an error message: `'x'`, `byte 0xff` or `end of header`.
+    var currentText: String {
+        guard let byte = current else { return "end of header" }
+        return (0x21...0x7E).contains(byte) ? "'\(Character(Unicode.Scalar(byte)))'" : "byte 0x\(String(byte, radix: 16))"
+    }
+
+    mutating func skipWhitespace() {
+        while let byte = current, Self.isWhitespace(byte) { position += 1 }
+    }
+
+    /// Runs `body` one nesting level deeper, refusing to go past ``maximumDepth``.
+    mutating func nested<R>(_ body: (inout Self) throws -> R) throws -> R {
+        guard depth < Self.maximumDepth else { throw fail("nested more than \(Self.maximumDepth) levels deep") }
+        depth += 1
+        defer { depth -= 1 }
+        return try body(&self)
+    }
+}
+
 // MARK: - Little-endian bytes
 
 extension Array where Element == UInt8 {
