@@ -19,6 +19,12 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        // zlib (raw deflate, crc32) for .npz: `apt-get install zlib1g-dev`.
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         // Thin C layer over libjpeg; setjmp/longjmp error handling must live in C.
         .target(
             name: "CJPEG",
@@ -29,6 +35,7 @@ let package = Package(
             dependencies: [
                 "CBLAS",
                 "CJPEG",
+                "CZlib",
                 .product(name: "Numerics", package: "swift-numerics"),
             ]
         ),
