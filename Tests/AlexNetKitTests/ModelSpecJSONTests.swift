@@ -90,6 +90,17 @@ final class ModelSpecJSONTests: XCTestCase {
         XCTAssertEqual(try ModelSpec.parse(json: spec.jsonString()), spec)
     }
 
+    func testDocumentationExampleParses() throws {
+        let docs = Self.fixtures.deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Docs/models.md")
+        let text = try String(contentsOf: docs, encoding: .utf8)
+        let start = try XCTUnwrap(text.range(of: "```json\n"))
+        let end = try XCTUnwrap(text.range(of: "```", range: start.upperBound..<text.endIndex))
+        let spec = try ModelSpec.parse(json: String(text[start.upperBound..<end.lowerBound]), source: "Docs/models.md")
+        XCTAssertEqual(spec.name, "tiny")
+        XCTAssertEqual(spec.layers.count, 8)
+    }
+
     func testMissingFileNamesThePath() {
         let error = captureError { try ModelSpec.load(path: "/no/such/model.json") }
         XCTAssertEqual("\(error!)", "/no/such/model.json: no such file")
