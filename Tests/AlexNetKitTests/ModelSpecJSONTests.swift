@@ -190,6 +190,16 @@ final class ModelSpecJSONTests: XCTestCase {
                        "my.json: expected a JSON object with keys name, input, towers, layers, got [1, 2]")
     }
 
+    func testHugeNumbersAreRefusedBeforeAnyArithmeticCanOverflow() {
+        XCTAssertEqual(message(spec(layers: #"{"name": "conv1", "type": "conv", "outputs": 8, "kernel": 3, "padding": 9223372036854775807}, "# + fc)),
+                       "my.json: layers[0] (conv1).padding: 9223372036854775807 is larger than the limit 16777216")
+        XCTAssertEqual(message(spec(layers: #"{"name": "fc", "type": "linear", "outputs": 99999999999999999999}"#)),
+                       "my.json: layers[0] (fc).outputs: expected a positive integer, got 99999999999999999999")
+        // Every extent within the limit, but 2^72 elements per image: the counts would overflow.
+        XCTAssertEqual(message(spec(layers: fc, input: "[16777216, 16777216, 16777216]")),
+                       "my.json: input: too large: the input's byte count does not fit a 64-bit count")
+    }
+
     // MARK: Shapes and towers (ModelSpec's validation, located in the file)
 
     func testImpossibleShapeNamesTheFileAndLayer() {

@@ -107,6 +107,16 @@ final class ModelSummaryTests: XCTestCase {
         XCTAssertEqual("\(error!)", "summary: element size must be 4 (Float32) or 8 (Float64) bytes, got 2")
     }
 
+    func testCountsThatOverflowAreErrorsNotCrashes() throws {
+        // [2^21, 2^21, 2^21] is 2^63 elements: the byte count overflows Int.
+        let spec = try ModelSpec(name: "huge", inputShape: [1 << 21, 1 << 21, 1 << 21], layers: [
+            LayerSpec(name: "fc", .linear(outputs: 2, bias: .none)),
+        ])
+        let error = captureError { try ModelSummary(spec: spec) }
+        XCTAssertEqual("\(error!)", "input: too large: the input's byte count does not fit a 64-bit count")
+        XCTAssertEqual(spec.parameterCount, Int.max)
+    }
+
     func testCifarTowersCrossingsByHand() throws {
         let summary = try ModelSummary(spec: ModelZoo.cifarTowers())
         // conv3 input [64, 8, 8], fc5 input [128, 4, 4], fc6 and fc7 inputs [256]; 4 bytes each.

@@ -252,6 +252,13 @@ final class ModelZooTests: XCTestCase {
         XCTAssertEqual("\(error!)", "classes: the number of classes must be at least 1, got 0")
     }
 
+    func testHugeInputsAndClassesAreRefusedNotOverflowed() {
+        let input = captureError { try ModelZoo.spec(named: "cifar-towers", inputShape: [3, 1 << 40, 32]) }
+        XCTAssertEqual("\(input!)", "input: extent 1099511627776 in [3, 1099511627776, 32] is larger than the limit 16777216")
+        let classes = captureError { try ModelZoo.spec(named: "layers-18pct", classes: Int.max) }
+        XCTAssertEqual("\(classes!)", "classes: \(Int.max) classes is more than the limit 16777216")
+    }
+
     func testInputTooSmallIsRefusedNamingTheLayer() {
         // 8 -> pool1 4 -> pool2 2 -> pool3: a 3x3 window does not fit 2x2.
         let error = captureError { try ModelZoo.spec(named: "layers-80sec", inputShape: [3, 8, 8]) }

@@ -21,6 +21,11 @@ import Foundation
 /// average pooling `count_include_padding`, dropout `scaling`) must be stated;
 /// nothing is guessed.
 extension ModelSpec {
+    /// The largest integer a JSON spec (or ``ModelZoo``) accepts for any extent,
+    /// size or count: 2^24 = 16,777,216, more than any image or layer needs and
+    /// small enough that no sum in the shape arithmetic can overflow.
+    public static let maximumSetting = 1 << 24
+
     /// Parses a JSON model spec from UTF-8 bytes.
     /// - Parameters:
     ///   - json: the file's bytes.
@@ -183,7 +188,11 @@ private struct SpecReader {
             layers.append(layer)
         }
         do {
-            return try ModelSpec(name: name, inputShape: input, towers: towers, layers: layers)
+            let spec = try ModelSpec(name: name, inputShape: input, towers: towers, layers: layers)
+            // Every count the library derives from a spec (elements, parameters,
+            // multiply-adds, bytes in Float64) must fit an Int; the summary checks them all.
+            _ = try ModelSummary(spec: spec, elementSize: 8)
+            return spec
         } catch let error as ModelSpecError {
             // The validation names a layer; say which entry of the file that is.
             let location = indexOfName[error.location].map { "layers[\($0)] (\(error.location))" } ?? error.location
@@ -197,10 +206,7 @@ private struct SpecReader {
         }
         var dims: [Int] = []
         for (i, item) in items.enumerated() {
-            guard let n = integer(item), n >= 1 else {
-                throw fail("input[\(i)]", "expected a positive integer, got \(item.quoted)")
-            }
-            dims.append(n)
+            dims.append(try positive(item, "input[\(i)]"))
         }
         return Shape(dims)
     }
@@ -326,17 +332,25 @@ private struct SpecReader {
         return Int(text)
     }
 
+    /// Refuses an integer above ``ModelSpec/maximumSetting``, so no shape arithmetic can overflow.
+    private func limited(_ n: Int, _ path: String) throws -> Int {
+        guard n <= ModelSpec.maximumSetting else {
+            throw fail(path, "\(n) is larger than the limit \(ModelSpec.maximumSetting)")
+        }
+        return n
+    }
+
     private func positive(_ value: JSONValue, _ path: String) throws -> Int {
         guard let n = integer(value), n >= 1 else { throw fail(path, "expected a positive integer, got \(value.quoted)") }
-        return n
+        return try limited(n, path)
     }
 
     private func pair(_ value: JSONValue, _ path: String, minimum: Int) throws -> Pair {
         let expected = minimum >= 1 ? "a positive integer or [height, width]" : "a non-negative integer or [height, width]"
-        if let n = integer(value), n >= minimum { return Pair(n, n) }
+        if let n = integer(value), n >= minimum { return try Pair(limited(n, path), n) }
         if case .array(let items) = value, items.count == 2,
            let h = integer(items[0]), let w = integer(items[1]), h >= minimum, w >= minimum {
-            return Pair(h, w)
+            return try Pair(limited(h, path), limited(w, path))
         }
         throw fail(path, "expected \(expected), got \(value.quoted)")
     }

@@ -63,50 +63,84 @@ public struct ModelSummary: Sendable {
     /// One row per layer, in order.
     public let rows: [Row]
 
+    /// Total weights and biases.
+    public let parameters: Int
+    /// Total multiply-adds per image.
+    public let multiplyAdds: Int
+    /// Bytes of all layer outputs of one image (the input not included).
+    public let activationBytes: Int
+    /// Bytes of one input image.
+    public let inputBytes: Int
+    /// Bytes crossing between the towers per image in the forward pass (0 with one tower).
+    public let crossingForwardBytes: Int
+    /// Bytes crossing between the towers per image in the backward pass (0 with one tower).
+    public let crossingBackwardBytes: Int
+
     /// Summarises `spec` for elements of `elementSize` bytes.
     /// - Throws: ``ConfigurationError`` unless `elementSize` is 4 or 8;
-    ///   ``ModelSpecError`` if a layer does not fit its input (only possible for
-    ///   a spec whose fields were edited after it was validated).
+    ///   ``ModelSpecError`` naming the layer if a layer does not fit its input
+    ///   (only possible for a spec whose fields were edited after it was
+    ///   validated) or a count does not fit a 64-bit integer.
     public init(spec: ModelSpec, elementSize: Int = 4) throws {
         guard elementSize == 4 || elementSize == 8 else {
             throw ConfigurationError(component: "summary",
                                      problem: "element size must be 4 (Float32) or 8 (Float64) bytes, got \(elementSize)")
         }
+        func tooLarge(_ location: String, _ what: String) -> ModelSpecError {
+            ModelSpecError(location: location, problem: "too large: \(what) does not fit a 64-bit count")
+        }
         self.spec = spec
         self.elementSize = elementSize
+        guard let inputBytes = checkedProduct(spec.inputShape.dims + [elementSize]) else {
+            throw tooLarge("input", "the input's byte count")
+        }
+        self.inputBytes = inputBytes
         var rows: [Row] = []
+        var totals = (parameters: 0, multiplyAdds: 0, activationBytes: 0, forward: 0, backward: 0)
         var shape = spec.inputShape
         for (index, layer) in spec.layers.enumerated() {
             let output = try layer.outputShape(for: shape)
+            guard let outputBytes = checkedProduct(output.dims + [elementSize]) else {
+                throw tooLarge(layer.name, "the output's byte count")
+            }
+            guard let parameters = layer.checkedParameterCount(input: shape) else {
+                throw tooLarge(layer.name, "the parameter count")
+            }
+            guard let multiplyAdds = layer.checkedMultiplyAdds(input: shape) else {
+                throw tooLarge(layer.name, "the multiply-add count")
+            }
             var towerShape: Shape?
             if spec.towers > 1 {
                 var dims = output.dims
                 dims[0] /= spec.towers
                 towerShape = Shape(dims)
             }
-            let crossing = spec.crossesTowers(layerAt: index)
-                ? Crossing(forwardBytes: shape.count * elementSize, backwardBytes: shape.count * elementSize) : nil
+            var crossing: Crossing?
+            if spec.crossesTowers(layerAt: index) {
+                // The input's byte count fits: it was the previous layer's output.
+                let bytes = shape.count * elementSize
+                crossing = Crossing(forwardBytes: bytes, backwardBytes: bytes)
+            }
+            guard let p = checkedSum(totals.parameters, parameters),
+                  let m = checkedSum(totals.multiplyAdds, multiplyAdds),
+                  let a = checkedSum(totals.activationBytes, outputBytes),
+                  let f = checkedSum(totals.forward, crossing?.forwardBytes ?? 0),
+                  let b = checkedSum(totals.backward, crossing?.backwardBytes ?? 0)
+            else { throw tooLarge(layer.name, "a running total") }
+            totals = (p, m, a, f, b)
             rows.append(Row(name: layer.name, type: layer.kind.typeName, settings: layer.kind.settingsDescription,
-                            inputShape: shape, outputShape: output, parameters: layer.parameterCount(input: shape),
-                            multiplyAdds: layer.multiplyAdds(input: shape), activationBytes: output.count * elementSize,
+                            inputShape: shape, outputShape: output, parameters: parameters,
+                            multiplyAdds: multiplyAdds, activationBytes: outputBytes,
                             towerOutputShape: towerShape, crossing: crossing))
             shape = output
         }
         self.rows = rows
+        parameters = totals.parameters
+        multiplyAdds = totals.multiplyAdds
+        activationBytes = totals.activationBytes
+        crossingForwardBytes = totals.forward
+        crossingBackwardBytes = totals.backward
     }
-
-    /// Total weights and biases.
-    public var parameters: Int { rows.reduce(0) { $0 + $1.parameters } }
-    /// Total multiply-adds per image.
-    public var multiplyAdds: Int { rows.reduce(0) { $0 + $1.multiplyAdds } }
-    /// Bytes of all layer outputs of one image (the input not included).
-    public var activationBytes: Int { rows.reduce(0) { $0 + $1.activationBytes } }
-    /// Bytes of one input image.
-    public var inputBytes: Int { spec.inputShape.count * elementSize }
-    /// Bytes crossing between the towers per image in the forward pass (0 with one tower).
-    public var crossingForwardBytes: Int { rows.reduce(0) { $0 + ($1.crossing?.forwardBytes ?? 0) } }
-    /// Bytes crossing between the towers per image in the backward pass (0 with one tower).
-    public var crossingBackwardBytes: Int { rows.reduce(0) { $0 + ($1.crossing?.backwardBytes ?? 0) } }
 
     /// The summary as an aligned text table with a totals line and a short
     /// footer (what `alexnet summary` prints). Numbers have thousands separators.
@@ -186,15 +220,34 @@ private extension String {
     }
 }
 
+/// The product of `factors`, or nil if it overflows `Int`.
+private func checkedProduct(_ factors: [Int]) -> Int? {
+    var product = 1
+    for factor in factors {
+        let (result, overflow) = product.multipliedReportingOverflow(by: factor)
+        if overflow { return nil }
+        product = result
+    }
+    return product
+}
+
+/// `a + b`, or nil if it overflows `Int`.
+private func checkedSum(_ a: Int, _ b: Int) -> Int? {
+    let (result, overflow) = a.addingReportingOverflow(b)
+    return overflow ? nil : result
+}
+
 extension ModelSpec {
-    /// Weights and biases of the whole model. For a spec edited after
-    /// validation into one whose shapes no longer work, the layers up to the
-    /// first that does not fit.
+    /// Weights and biases of the whole model; `Int.max` if the count overflows
+    /// (JSON specs and the zoo cannot produce such a model). For a spec edited
+    /// after validation into one whose shapes no longer work, the layers up to
+    /// the first that does not fit.
     public var parameterCount: Int {
         var shape = inputShape
         var count = 0
         for layer in layers {
-            count += layer.parameterCount(input: shape)
+            guard let sum = checkedSum(count, layer.parameterCount(input: shape)) else { return Int.max }
+            count = sum
             guard let next = try? layer.outputShape(for: shape) else { break }
             shape = next
         }
@@ -218,28 +271,36 @@ extension ModelSpec {
 extension LayerSpec {
     /// Weights and biases of this layer for a per-image input shape: a
     /// convolution `outputs * (C / groups) * kh * kw` (+ `outputs` with a bias),
-    /// a linear layer `inputs * outputs` (+ `outputs`), others 0.
-    public func parameterCount(input: Shape) -> Int {
+    /// a linear layer `inputs * outputs` (+ `outputs`), others 0; `Int.max` if
+    /// the count overflows.
+    public func parameterCount(input: Shape) -> Int { checkedParameterCount(input: input) ?? Int.max }
+
+    /// Multiply-adds per image: a convolution `outputs * OH * OW * (C / groups) * kh * kw`,
+    /// a linear layer `inputs * outputs`, others 0; 0 when the input does not
+    /// fit, `Int.max` if the count overflows.
+    public func multiplyAdds(input: Shape) -> Int { checkedMultiplyAdds(input: input) ?? Int.max }
+
+    func checkedParameterCount(input: Shape) -> Int? {
         switch kind {
         case .convolution(let outputs, let kernel, _, _, let groups, let bias):
             guard input.rank == 3, groups >= 1 else { return 0 }
-            return outputs * (input[0] / groups) * kernel.height * kernel.width + (bias == .none ? 0 : outputs)
+            let weights = checkedProduct([outputs, input[0] / groups, kernel.height, kernel.width])
+            return weights.flatMap { checkedSum($0, bias == .none ? 0 : outputs) }
         case .linear(let outputs, let bias):
-            return input.count * outputs + (bias == .none ? 0 : outputs)
+            let weights = checkedProduct(input.dims + [outputs])
+            return weights.flatMap { checkedSum($0, bias == .none ? 0 : outputs) }
         default:
             return 0
         }
     }
 
-    /// Multiply-adds per image: a convolution `outputs * OH * OW * (C / groups) * kh * kw`,
-    /// a linear layer `inputs * outputs`, others 0; 0 when the input does not fit.
-    public func multiplyAdds(input: Shape) -> Int {
+    func checkedMultiplyAdds(input: Shape) -> Int? {
         switch kind {
         case .convolution(let outputs, let kernel, _, _, let groups, _):
             guard groups >= 1, let output = try? outputShape(for: input) else { return 0 }
-            return outputs * output[1] * output[2] * (input[0] / groups) * kernel.height * kernel.width
+            return checkedProduct([outputs, output[1], output[2], input[0] / groups, kernel.height, kernel.width])
         case .linear(let outputs, _):
-            return input.count * outputs
+            return checkedProduct(input.dims + [outputs])
         default:
             return 0
         }

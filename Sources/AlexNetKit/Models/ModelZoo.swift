@@ -204,6 +204,7 @@ public enum ModelZoo {
     ///   `classes` is below 1 or odd with two towers, or `towers` is not 1 or 2.
     public static func cifarTowers(classes: Int = 10, towers: Int = 2, inputShape: Shape = cifarInput) throws -> ModelSpec {
         try requireClasses(classes)
+        try requireInputLimits(inputShape)
         let lrn = LayerSpec.Kind.localResponseNorm(size: 5, alpha: 1e-4, beta: 0.75, k: 2, convention: .paper)
         let pool = LayerSpec.Kind.maxPool(kernel: 3, stride: 2, padding: 0, rounding: .ceil)
         let dropout = LayerSpec.Kind.dropout(rate: 0.5, scaling: .paper)
@@ -246,6 +247,7 @@ public enum ModelZoo {
     /// - Throws: ``ModelSpecError`` when the input is too small or `classes` is below 1.
     public static func layers80sec(classes: Int = 10, inputShape: Shape = cifarInput) throws -> ModelSpec {
         try requireClasses(classes)
+        try requireInputLimits(inputShape)
         let maxPool = LayerSpec.Kind.maxPool(kernel: 3, stride: 2, padding: 0, rounding: .ceil)
         let avgPool = LayerSpec.Kind.avgPool(kernel: 3, stride: 2, padding: 0, rounding: .ceil, countIncludePadding: false)
         return try ModelSpec(name: "layers-80sec", inputShape: inputShape, towers: 1, layers: [
@@ -283,6 +285,7 @@ public enum ModelZoo {
     /// - Throws: ``ModelSpecError`` when the input is too small or `classes` is below 1.
     public static func layers18pct(classes: Int = 10, inputShape: Shape = cifarInput) throws -> ModelSpec {
         try requireClasses(classes)
+        try requireInputLimits(inputShape)
         let maxPool = LayerSpec.Kind.maxPool(kernel: 3, stride: 2, padding: 0, rounding: .ceil)
         let avgPool = LayerSpec.Kind.avgPool(kernel: 3, stride: 2, padding: 0, rounding: .ceil, countIncludePadding: false)
         let rnorm = LayerSpec.Kind.localResponseNorm(size: 3, alpha: 0.00005, beta: 0.75, k: 1, convention: .caffe)
@@ -314,6 +317,18 @@ public enum ModelZoo {
         guard classes >= 1 else {
             throw ModelSpecError(location: "classes", problem: "the number of classes must be at least 1, got \(classes)")
         }
+        guard classes <= ModelSpec.maximumSetting else {
+            throw ModelSpecError(location: "classes",
+                                 problem: "\(classes) classes is more than the limit \(ModelSpec.maximumSetting)")
+        }
+    }
+
+    /// Refuses extents above ``ModelSpec/maximumSetting`` before any shape arithmetic runs.
+    static func requireInputLimits(_ shape: Shape) throws {
+        if let extent = shape.dims.first(where: { $0 > ModelSpec.maximumSetting }) {
+            throw ModelSpecError(location: "input", problem: "extent \(extent) in \(shape) is larger than the limit "
+                                 + "\(ModelSpec.maximumSetting)")
+        }
     }
 
     private static func requireOneTower(_ towers: Int?, model: String) throws {
@@ -336,12 +351,15 @@ public enum ModelZoo {
 extension ModelSpec {
     /// This spec with the number of classes (the last linear layer's outputs),
     /// the tower count or the input shape replaced, validated again.
-    /// - Throws: ``ModelSpecError`` when the result is not a valid spec.
+    /// - Throws: ``ModelSpecError`` when the result is not a valid spec, or
+    ///   classes or an input extent exceed ``ModelSpec/maximumSetting``.
     public func adapted(classes: Int? = nil, towers: Int? = nil, inputShape: Shape? = nil) throws -> ModelSpec {
         var layers = self.layers
+        if let inputShape { try ModelZoo.requireInputLimits(inputShape) }
         if let classes {
-            guard classes >= 1 else {
-                throw ModelSpecError(location: "classes", problem: "the number of classes must be at least 1, got \(classes)")
+            guard classes >= 1, classes <= ModelSpec.maximumSetting else {
+                throw ModelSpecError(location: "classes", problem: "the number of classes must be between 1 and "
+                                     + "\(ModelSpec.maximumSetting), got \(classes)")
             }
             if let last = layers.last, case .linear(_, let bias) = last.kind {
                 layers[layers.count - 1] = LayerSpec(name: last.name, .linear(outputs: classes, bias: bias))
