@@ -69,7 +69,7 @@ public enum ModelZoo {
             + "before fc6 and fc7; 61,100,840 parameters at 1000 classes",
         "cifar-towers": "a small two-tower AlexNet for 32x32x3 (CIFAR-10) or 28x28x1 (Fashion-MNIST): "
             + "conv 2x32, 2x32, 2x64 (exchange), 2x64, fc 2x128, 2x128",
-        "layers-80sec": "cuda-convnet's layers-80sec.cfg (claimed 26% CIFAR-10 error in 80 s on a GTX 580): "
+        "layers-80sec": "cuda-convnet's layers-80sec.cfg (claimed 26% CIFAR-10 error in 80 s): "
             + "conv 32, 32, 64 (5x5), max then average pooling (ceil), fc 64",
         "layers-18pct": "cuda-convnet's layers-18pct.cfg (claimed 18% CIFAR-10 error in 20 min) with cross-map "
             + "LRN in place of its same-map rnorm, so a variant; 89,578 parameters at 32x32x3",
