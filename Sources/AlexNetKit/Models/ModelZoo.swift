@@ -233,7 +233,7 @@ public enum ModelZoo {
     }
 
     /// cuda-convnet's `layers-80sec.cfg` ("26% error on CIFAR-10 in 80 seconds",
-    /// the original's claim on a GTX 580): conv1 32 5x5 pad 2, pool1 max 3/2,
+    /// the original's claim): conv1 32 5x5 pad 2, pool1 max 3/2,
     /// relu1, conv2 32 5x5 pad 2, relu2, pool2 avg 3/2, conv3 64 5x5 pad 2,
     /// relu3, pool3 avg 3/2, fc64 64, relu4, fc10 `classes`.
     ///
