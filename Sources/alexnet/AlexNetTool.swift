@@ -10,8 +10,9 @@ struct AlexNetTool: ParsableCommand {
         discussion: """
         Every layer runs forward and backward in Float32 or Float64, deterministically
         for any thread count. Start with `alexnet gradcheck` (every layer's gradient
-        against finite differences) and `alexnet bench` (speed on the paper's shapes).
+        against finite differences), `alexnet bench` (speed on the paper's shapes) and
+        `alexnet summary` (a model's layers, shapes, parameters and costs).
         """,
-        subcommands: [GradCheckCommand.self, BenchCommand.self]
+        subcommands: [GradCheckCommand.self, BenchCommand.self, SummaryCommand.self]
     )
 }
