@@ -74,7 +74,7 @@ public enum Safetensors {
             if let extra = fields.first(where: { !["dtype", "shape", "data_offsets"].contains($0.key) }) {
                 throw fail("unexpected field '\(extra.key)' (a tensor entry has exactly dtype, shape and data_offsets)")
             }
-            func field(_ name: String) throws -> JSONValue {
+            func field(_ name: String) throws -> SafetensorsJSON {
                 guard let found = fields.first(where: { $0.key == name }) else { throw fail("missing field '\(name)'") }
                 return found.value
             }
@@ -135,7 +135,7 @@ public enum Safetensors {
     }
 
     /// `__metadata__`: an object of strings (`null` reads as none).
-    private static func readMetadata(_ value: JSONValue, offset: Int, context: ErrorContext) throws -> [String: String] {
+    private static func readMetadata(_ value: SafetensorsJSON, offset: Int, context: ErrorContext) throws -> [String: String] {
         if case .null = value { return [:] }
         guard case .object(let pairs) = value else {
             throw context.error("__metadata__ is \(value.kind), not an object of strings", offset: offset)
@@ -152,7 +152,7 @@ public enum Safetensors {
     }
 
     /// A JSON array of non-negative integers that fit in `Int`.
-    private static func integers(_ value: JSONValue, what: String, fail: (String) -> TensorFileError) throws -> [Int] {
+    private static func integers(_ value: SafetensorsJSON, what: String, fail: (String) -> TensorFileError) throws -> [Int] {
         guard case .array(let items) = value else { throw fail("\(what) is \(value.kind), not an array") }
         return try items.map { item in
             guard case .number(let text) = item, !text.isEmpty, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
@@ -245,9 +245,9 @@ public enum Safetensors {
 
 /// A parsed JSON value; objects keep their key order and each key's byte
 /// offset in the file (for error messages), numbers their text.
-private indirect enum JSONValue {
-    case object([(key: String, value: JSONValue, offset: Int)])
-    case array([JSONValue])
+private indirect enum SafetensorsJSON {
+    case object([(key: String, value: SafetensorsJSON, offset: Int)])
+    case array([SafetensorsJSON])
     case string(String)
     case number(String)
     case bool(Bool)
@@ -293,14 +293,14 @@ private struct JSONParser: HeaderTextParser {
     }
 
     /// One value, with only whitespace (the writer's padding) after it.
-    mutating func parseWhole() throws -> JSONValue {
+    mutating func parseWhole() throws -> SafetensorsJSON {
         let value = try parseValue()
         skipWhitespace()
         guard current == nil else { throw fail("unexpected \(currentText) after the top-level object") }
         return value
     }
 
-    private mutating func parseValue() throws -> JSONValue {
+    private mutating func parseValue() throws -> SafetensorsJSON {
         skipWhitespace()
         guard let byte = current else { throw fail("header ends where a value was expected") }
         switch byte {
@@ -323,9 +323,9 @@ private struct JSONParser: HeaderTextParser {
         position += bytes.count
     }
 
-    private mutating func parseObject() throws -> JSONValue {
+    private mutating func parseObject() throws -> SafetensorsJSON {
         position += 1
-        var entries: [(key: String, value: JSONValue, offset: Int)] = []
+        var entries: [(key: String, value: SafetensorsJSON, offset: Int)] = []
         var keys = Set<String>()
         skipWhitespace()
         if current == UInt8(ascii: "}") { position += 1; return .object(entries) }
@@ -351,9 +351,9 @@ private struct JSONParser: HeaderTextParser {
         }
     }
 
-    private mutating func parseArray() throws -> JSONValue {
+    private mutating func parseArray() throws -> SafetensorsJSON {
         position += 1
-        var items: [JSONValue] = []
+        var items: [SafetensorsJSON] = []
         skipWhitespace()
         if current == UInt8(ascii: "]") { position += 1; return .array(items) }
         while true {
