@@ -55,7 +55,7 @@ public enum Safetensors {
         guard String(validating: header, as: UTF8.self) != nil else {
             throw context.error("header is not valid UTF-8", offset: 8)
         }
-        var parser = JSONParser(text: header, base: 8, context: context)
+        var parser = SafetensorsJSONParser(text: header, base: 8, context: context)
         guard case .object(let entries) = try parser.parseWhole() else {
             throw context.error("header is not a JSON object", offset: 8)
         }
@@ -274,7 +274,7 @@ private indirect enum SafetensorsJSON {
 /// A strict RFC 8259 JSON parser (no comments, no trailing commas, no
 /// duplicate keys, no lone surrogates), nesting limited to 64 levels.
 /// Errors give the byte offset in the file.
-private struct JSONParser: HeaderTextParser {
+private struct SafetensorsJSONParser: HeaderTextParser {
     let text: [UInt8]
     let base: Int
     let context: ErrorContext
