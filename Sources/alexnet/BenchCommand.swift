@@ -8,8 +8,8 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Time every layer of the paper's AlexNet (227x227 input), forward and backward.",
         discussion: """
-        Builds the paper's network as one grouped model (conv2, conv4, conv5 in two
-        groups), with random weights, and times each layer's forward and backward
+        Builds the paper's network (`--model paper`, two towers) as one grouped
+        model, with seeded weights, and times each layer's forward and backward
         pass over a batch. Prints milliseconds, GFLOP/s of the matrix products
         (2 FLOP per multiply-add) and images per second for inference (forward)
         and a training step (forward + backward). The first repetition is a
@@ -41,27 +41,23 @@ struct BenchCommand: ParsableCommand {
     }
 
     private func bench<T: TensorElement>(_: T.Type) throws {
-        let layers: [any Layer<T>] = try PaperLayers.make(T.self)
+        let spec = try ModelZoo.paper(classes: 1000, towers: 2)
+        let network = try Network<T>(spec: spec, seed: 1)
+        let layers = network.layers
         let pool = WorkerPool(workerCount: threads)
         let context = PassContext(pool: pool, mode: .training, step: 0)
-        var rng = RandomStream(seed: 1, step: 0, stream: 0)
-        for (index, layer) in layers.enumerated() {
-            rng = RandomStream(seed: 1, step: 0, stream: UInt32(index))
-            for parameter in layer.parameters {
-                let stream = rng
-                var value = parameter.value
-                value.withUnsafeMutableBufferPointer { b in for i in b.indices { b[i] = T(0.02 * stream.uniform(i) - 0.01) } }
-                parameter.value = value
-            }
-        }
-        var input = Tensor<T>(shape: [batch, 3, 227, 227])
+        var input = Tensor<T>(shape: Shape([batch] + spec.inputShape.dims))
         let stream = RandomStream(seed: 2, step: 0, stream: 0)
         input.withUnsafeMutableBufferPointer { b in for i in b.indices { b[i] = T(stream.uniform(i) - 0.5) } }
+        let labels = (0..<batch).map { $0 % spec.classes }
 
+        // The network's own passes, timed layer by layer: the same calls Network.forward
+        // and backward make, including releasing the caches so buffers are recycled.
         var forwardTimes = [Double](repeating: .infinity, count: layers.count)
         var backwardTimes = [Double](repeating: .infinity, count: layers.count)
         var shapes: [Shape] = []
         for repetition in 0...repetitions {
+            for layer in layers { layer.releaseCaches() }
             var activations = [input]
             for (i, layer) in layers.enumerated() {
                 let start = DispatchTime.now()
@@ -69,7 +65,9 @@ struct BenchCommand: ParsableCommand {
                 if repetition > 0 { forwardTimes[i] = min(forwardTimes[i], seconds(since: start)) }
             }
             shapes = activations.map(\.shape)
-            var gradient = Tensor<T>(shape: activations.last!.shape, repeating: T(1) / T(activations.last!.count))
+            _ = try network.loss.forward(logits: activations.last!, labels: labels)
+            activations.removeAll()
+            var gradient = try network.loss.backward()
             for (i, layer) in layers.enumerated().reversed() {
                 let start = DispatchTime.now()
                 gradient = try layer.backward(gradient, context: context)
@@ -97,33 +95,5 @@ struct BenchCommand: ParsableCommand {
 
     private func seconds(since start: DispatchTime) -> Double {
         Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
-    }
-}
-
-/// The paper's AlexNet as a flat list of layers (1000 classes, grouped conv2/4/5).
-/// The models issue replaces this with the network type; the bench only needs the layers.
-enum PaperLayers {
-    static func make<T: TensorElement>(_: T.Type) throws -> [any Layer<T>] {
-        func lrn(_ name: String) throws -> LocalResponseNorm<T> {
-            try LocalResponseNorm<T>(name: name, size: 5, alpha: 1e-4, beta: 0.75, k: 2, convention: .paper)
-        }
-        func maxPool(_ name: String) throws -> MaxPool2D<T> { try MaxPool2D<T>(name: name, rounding: .floor) }
-        return [
-            try Conv2D<T>(name: "conv1", inputChannels: 3, outputChannels: 96, kernel: (11, 11), stride: (4, 4)),
-            ReLU<T>(name: "relu1"), try lrn("lrn1"), try maxPool("pool1"),
-            try Conv2D<T>(name: "conv2", inputChannels: 96, outputChannels: 256, kernel: (5, 5), padding: (2, 2), groups: 2),
-            ReLU<T>(name: "relu2"), try lrn("lrn2"), try maxPool("pool2"),
-            try Conv2D<T>(name: "conv3", inputChannels: 256, outputChannels: 384, kernel: (3, 3), padding: (1, 1)),
-            ReLU<T>(name: "relu3"),
-            try Conv2D<T>(name: "conv4", inputChannels: 384, outputChannels: 384, kernel: (3, 3), padding: (1, 1), groups: 2),
-            ReLU<T>(name: "relu4"),
-            try Conv2D<T>(name: "conv5", inputChannels: 384, outputChannels: 256, kernel: (3, 3), padding: (1, 1), groups: 2),
-            ReLU<T>(name: "relu5"), try maxPool("pool5"),
-            try Linear<T>(name: "fc6", inputFeatures: 9216, outputFeatures: 4096), ReLU<T>(name: "relu6"),
-            try Dropout<T>(name: "drop6", rate: 0.5, scaling: .paper, seed: 1, stream: 6),
-            try Linear<T>(name: "fc7", inputFeatures: 4096, outputFeatures: 4096), ReLU<T>(name: "relu7"),
-            try Dropout<T>(name: "drop7", rate: 0.5, scaling: .paper, seed: 1, stream: 7),
-            try Linear<T>(name: "fc8", inputFeatures: 4096, outputFeatures: 1000),
-        ]
     }
 }
