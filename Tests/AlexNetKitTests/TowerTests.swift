@@ -90,7 +90,7 @@ final class TowerTests: XCTestCase {
                 }
             }
             try groupedSGD.step(grouped.namedParameters.map(\.parameter), pool: groupedPool)
-            for tower in 0..<2 { try towerSGD[tower].step(towers.namedParameters(tower: tower).map(\.parameter)) }
+            try towers.step(towerSGD)
             for tower in 0..<2 {
                 for (name, parameter) in towers.namedParameters(tower: tower) {
                     let whole = grouped.namedParameters.first { $0.name == name }!.parameter
@@ -109,6 +109,11 @@ final class TowerTests: XCTestCase {
     func testSmallNetTowersAreBitwiseIdenticalToGroupedOverThreeSGDStepsWithDropout() throws {
         try assertTowersMatchGrouped(spec: try smallTowerSpec(), batch: 5, steps: 3, workers: 1)
         try assertTowersMatchGrouped(spec: try smallTowerSpec(), batch: 5, steps: 3, workers: 2)
+    }
+
+    func testShippedCIFARTowerNetIsBitwiseIdenticalToGrouped() throws {
+        let spec = try ModelZoo.spec(named: "cifar-towers", classes: 10, towers: 2, inputShape: ModelZoo.fashionMNISTInput)
+        try assertTowersMatchGrouped(spec: spec, batch: 3, steps: 3, workers: 2)
     }
 
     func testCrossingBytesMatchAHandCalculation() throws {

@@ -216,6 +216,18 @@ public final class TowerNetwork<Element: TensorElement> {
         return sum
     }
 
+    /// One optimiser step on every tower at once, each tower updating its own
+    /// weights with its own gradients on its own pool (no data crosses).
+    /// - Parameter optimisers: one per tower, in tower order (each keeps its tower's velocities).
+    public func step(_ optimisers: [SGD<Element>]) throws {
+        guard optimisers.count == pools.count else {
+            throw ConfigurationError(component: spec.name, problem: "\(optimisers.count) optimisers for \(pools.count) towers")
+        }
+        _ = try onEachTower { tower in
+            try optimisers[tower].step(self.namedParameters(tower: tower).map(\.parameter), pool: self.pools[tower])
+        }
+    }
+
     /// Bytes crossed between towers in the last forward and backward pass (host copies excluded).
     public var exchangedBytes: Int {
         crossings.filter { $0.kind == .forwardExchange || $0.kind == .backwardExchange }.reduce(0) { $0 + $1.bytes }
