@@ -56,9 +56,10 @@ struct ErrorContext {
 
 // MARK: - Header text
 
-/// What the .npy header parser (Python literals) and the safetensors header
-/// parser (JSON) share: a cursor over the header's bytes, errors that carry the
-/// file offset, and a nesting limit, so that hostile input cannot exhaust the stack.
+/// What a header parser over a file's bytes needs: a cursor over the header's
+/// bytes, errors that carry the file offset, and a nesting limit, so that hostile
+/// input cannot exhaust the stack. The .npy header parser (Python literals)
+/// conforms; the safetensors header is JSON, read by the shared ``JSONParser``.
 protocol HeaderTextParser {
     /// The header's bytes.
     var text: [UInt8] { get }
@@ -69,7 +70,7 @@ protocol HeaderTextParser {
     var depth: Int { get set }
     /// How deeply values may nest.
     static var maximumDepth: Int { get }
-    /// Begins every problem: "malformed header: ", "invalid JSON in header: ".
+    /// Begins every problem, e.g. "malformed header: ".
     static var problemPrefix: String { get }
     /// The bytes skipped between tokens.
     static func isWhitespace(_ byte: UInt8) -> Bool

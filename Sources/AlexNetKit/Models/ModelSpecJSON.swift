@@ -35,15 +35,29 @@ extension ModelSpec {
     ///   key, and `source: layers[i] (name)` for a layer the shapes or tower
     ///   rules refuse.
     public static func parse(json: Data, source: String = "<json>") throws -> ModelSpec {
-        let value = try JSONParser.parse([UInt8](json), source: source)
-        return try SpecReader(source: source).spec(from: value)
+        try SpecReader(source: source).spec(from: document([UInt8](json), source: source))
     }
 
     /// Parses a JSON model spec from a string; see `parse(json:source:)`.
     /// - Throws: ``ModelSpecError`` naming the key path or line and column.
     public static func parse(json: String, source: String = "<json>") throws -> ModelSpec {
-        let value = try JSONParser.parse(Array(json.utf8), source: source)
-        return try SpecReader(source: source).spec(from: value)
+        try SpecReader(source: source).spec(from: document(Array(json.utf8), source: source))
+    }
+
+    /// The JSON document in `bytes`, nested at most 200 levels (the limit
+    /// Docs/models.md states; real specs nest 4); invalid JSON becomes a
+    /// ``ModelSpecError`` at `source:line:column`, or `source: byte n` for bytes
+    /// that are not UTF-8.
+    private static func document(_ bytes: [UInt8], source: String) throws -> JSONValue {
+        do {
+            return try JSONParser.parse(bytes, maximumDepth: 200)
+        } catch let error as JSONSyntaxError {
+            if case .invalidUTF8 = error.problem {
+                throw ModelSpecError(location: "\(source): byte \(error.offset)",
+                                     problem: "invalid JSON: the file is not valid UTF-8 at byte offset \(error.offset)")
+            }
+            throw ModelSpecError(location: "\(source):\(error.line):\(error.column)", problem: "invalid JSON: \(error.problem)")
+        }
     }
 
     /// Reads and parses the JSON model spec file at `path`; errors start with `path`.
@@ -371,7 +385,7 @@ private struct SpecReader {
 
 /// One JSON object being read, with the key path errors use.
 private struct ObjectView {
-    let members: [(key: String, value: JSONValue)]
+    let members: [JSONValue.Member]
     var path: String
     let reader: SpecReader
 
