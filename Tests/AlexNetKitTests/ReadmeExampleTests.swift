@@ -17,4 +17,21 @@ final class ReadmeExampleTests: XCTestCase {
                                   context: training)
         XCTAssertEqual(y.shape, [1, 96, 27, 27])
     }
+
+    func testNetworkAndTowersExample() throws {
+        let pool = WorkerPool(workerCount: 2)
+        let spec = try ModelZoo.spec(named: "cifar-towers", classes: 10, towers: 2, inputShape: [1, 28, 28])
+        let network = try Network<Float>(spec: spec, seed: 0)
+        let sgd = SGD<Float>(learningRate: 0.01, form: .paper)
+        let batch = Tensor<Float>(shape: [4, 1, 28, 28]), labels = [0, 1, 2, 3]
+        let step = PassContext(pool: pool, mode: .training, step: 0)
+        let loss = try network.forwardBackward(batch, labels: labels, context: step)
+        XCTAssertTrue(loss.loss.isFinite)
+        try sgd.step(network.namedParameters.map(\.parameter), pool: pool)
+
+        let towers = try TowerNetwork(copying: network, workersPerTower: 1)
+        let scores = try towers.forward(batch, context: step)
+        XCTAssertTrue(scores.isBitwiseEqual(to: try network.forward(batch, context: step)))
+        XCTAssertFalse(towers.crossings.isEmpty)
+    }
 }
