@@ -48,7 +48,7 @@
 /// gradient checks can run in inference mode) and per-worker im2col buffers
 /// that grow to the largest shape seen and are reused. One instance runs one
 /// pass at a time; it is not safe to call it from two threads at once.
-public final class Conv2D<Element: TensorElement>: Layer {
+public final class Conv2D<Element: TensorElement>: WeightedLayer {
     /// The layer's name in errors and reports, e.g. `"conv1"`.
     public let name: String
     /// `C`, the channels of the input `[N, C, H, W]`.
@@ -159,25 +159,6 @@ public final class Conv2D<Element: TensorElement>: Layer {
                 return start..<(start + rows)
             }
         }
-    }
-
-    /// Replaces the weight.
-    /// - Parameter value: `[outputChannels, inputChannels / groups, kh, kw]`.
-    /// - Throws: ``ShapeError`` naming the layer if the shape differs.
-    public func setWeight(_ value: Tensor<Element>) throws {
-        try value.requireShape(weightShape, operation: name, argument: "weight")
-        weight.value = value
-    }
-
-    /// Replaces the bias.
-    /// - Parameter value: `[outputChannels]`.
-    /// - Throws: ``ConfigurationError`` if the layer has no bias, ``ShapeError`` if the shape differs.
-    public func setBias(_ value: Tensor<Element>) throws {
-        guard let bias else {
-            throw ConfigurationError(component: name, problem: "the layer was built with bias: false and has no bias to set")
-        }
-        try value.requireShape([outputChannels], operation: name, argument: "bias")
-        bias.value = value
     }
 
     /// Drops what the last forward pass kept for backward, so the next pass can

@@ -95,3 +95,35 @@ extension Layer {
         return input
     }
 }
+
+/// A layer with a weight whose rows are its outputs, and an optional bias of one
+/// value per output (convolutions and fully connected layers).
+public protocol WeightedLayer: Layer {
+    /// `[outputs, ...]`.
+    var weight: Parameter<Element> { get }
+    /// `[outputs]`, or nil for a layer built without a bias.
+    var bias: Parameter<Element>? { get }
+    /// The shape the weight must have.
+    var weightShape: Shape { get }
+}
+
+extension WeightedLayer {
+    /// Replaces the weight.
+    /// - Parameter value: ``weightShape``.
+    /// - Throws: ``ShapeError`` naming the layer if the shape differs.
+    public func setWeight(_ value: Tensor<Element>) throws {
+        try value.requireShape(weightShape, operation: name, argument: "weight")
+        weight.value = value
+    }
+
+    /// Replaces the bias.
+    /// - Parameter value: `[outputs]`, one per row of the weight.
+    /// - Throws: ``ConfigurationError`` if the layer has no bias, ``ShapeError`` if the shape differs.
+    public func setBias(_ value: Tensor<Element>) throws {
+        guard let bias else {
+            throw ConfigurationError(component: name, problem: "the layer was built with bias: false and has no bias to set")
+        }
+        try value.requireShape([weightShape[0]], operation: name, argument: "bias")
+        bias.value = value
+    }
+}

@@ -34,7 +34,7 @@
 /// The layer keeps the last forward input for backward (in both pass modes) and
 /// per-worker scratch for the partial input gradients. One instance runs one
 /// pass at a time.
-public final class Linear<Element: TensorElement>: Layer {
+public final class Linear<Element: TensorElement>: WeightedLayer {
     /// Features per tile of the fixed partition: a constant, so tile boundaries
     /// never depend on the thread count.
     public static var tileSize: Int { 256 }
@@ -110,25 +110,6 @@ public final class Linear<Element: TensorElement>: Layer {
             }
         }
         self.inputTiles = Partition.tiles(count: inputFeatures, tile: Self.tileSize)
-    }
-
-    /// Replaces the weight.
-    /// - Parameter value: `[outputFeatures, inputFeatures]`.
-    /// - Throws: ``ShapeError`` naming the layer if the shape differs.
-    public func setWeight(_ value: Tensor<Element>) throws {
-        try value.requireShape(weightShape, operation: name, argument: "weight")
-        weight.value = value
-    }
-
-    /// Replaces the bias.
-    /// - Parameter value: `[outputFeatures]`.
-    /// - Throws: ``ConfigurationError`` if the layer has no bias, ``ShapeError`` if the shape differs.
-    public func setBias(_ value: Tensor<Element>) throws {
-        guard let bias else {
-            throw ConfigurationError(component: name, problem: "the layer was built with bias: false and has no bias to set")
-        }
-        try value.requireShape([outputFeatures], operation: name, argument: "bias")
-        bias.value = value
     }
 
     /// Drops what the last forward pass kept for backward, so the next pass can
