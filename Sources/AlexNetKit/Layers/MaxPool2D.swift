@@ -78,14 +78,9 @@ public final class MaxPool2D<Element: TensorElement>: Layer {
     @_specialize(where Element == Float)
     @_specialize(where Element == Double)
     public func forward(_ input: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
-        let outputShape = try self.outputShape(for: input.shape)
-        let height = input.shape[2], width = input.shape[3]
-        let planes = input.shape[0] * input.shape[1]
-        let inputPlane = height * width
-        let outputPlane = outputShape[2] * outputShape[3]
-        let (rows, columns) = configuration.axes(height: height, width: width, output: outputShape)
-        let tasks = Partition.tiles(count: planes, tile: PoolConfiguration.planesPerTask(
-            outputPlane: outputPlane, kernel: configuration.kernel))
+        let plan = try configuration.plan(for: input.shape, component: name)
+        let (outputShape, width, inputPlane, outputPlane) = (plan.outputShape, plan.width, plan.inputPlane, plan.outputPlane)
+        let (rows, columns, tasks) = (plan.rows, plan.columns, plan.tasks)
 
         var output = Tensor<Element>.recycling(&outputBuffer, shape: outputShape, zeroed: false)
 
@@ -121,11 +116,8 @@ public final class MaxPool2D<Element: TensorElement>: Layer {
     @_specialize(where Element == Double)
     public func backward(_ outputGradient: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
         let input = try requireBackwardState(cachedInput: cachedInput, outputGradient: outputGradient)
-        let planes = input.shape[0] * input.shape[1]
-        let inputPlane = input.shape[2] * input.shape[3]
-        let outputPlane = outputGradient.shape[2] * outputGradient.shape[3]
-        let tasks = Partition.tiles(count: planes, tile: PoolConfiguration.planesPerTask(
-            outputPlane: outputPlane, kernel: configuration.kernel))
+        let plan = try configuration.plan(for: input.shape, component: name)
+        let (inputPlane, outputPlane, tasks) = (plan.inputPlane, plan.outputPlane, plan.tasks)
 
         var inputGradient = Tensor<Element>.recycling(&inputGradientBuffer, shape: input.shape, zeroed: true)
 

@@ -149,6 +149,20 @@ struct PoolConfiguration {
                   outputExtent: output[3]))
     }
 
+    /// Everything a forward or backward pass over an `[N, C, H, W]` input needs:
+    /// the output shape, plane sizes, the windows along each axis and the fixed
+    /// tasks of (image, channel) planes.
+    /// - Throws: ``ShapeError`` naming `component` when the input cannot be pooled.
+    func plan(for inputShape: Shape, component: String) throws -> PoolPlan {
+        let output = try outputShape(for: inputShape, component: component)
+        let (rows, columns) = axes(height: inputShape[2], width: inputShape[3], output: output)
+        let outputPlane = output[2] * output[3]
+        return PoolPlan(outputShape: output, width: inputShape[3], inputPlane: inputShape[2] * inputShape[3],
+                        outputPlane: outputPlane, rows: rows, columns: columns,
+                        tasks: Partition.tiles(count: inputShape[0] * inputShape[1],
+                                               tile: Self.planesPerTask(outputPlane: outputPlane, kernel: kernel)))
+    }
+
     /// How many (image, channel) planes one parallel task pools: enough that a
     /// task does a few thousand window reads (the pool's per-task cost stays
     /// small) but a function of the shape alone, never of the worker count.
@@ -158,4 +172,20 @@ struct PoolConfiguration {
         let readsPerPlane = max(1, outputPlane * kernel.height * kernel.width)
         return max(1, 8192 / readsPerPlane)
     }
+}
+
+/// The arithmetic of one pooling pass (see ``PoolConfiguration/plan(for:component:)``).
+struct PoolPlan {
+    /// `[N, C, OH, OW]`.
+    let outputShape: Shape
+    /// The input's `W`.
+    let width: Int
+    /// `H * W` and `OH * OW`.
+    let inputPlane: Int
+    let outputPlane: Int
+    /// The windows along each axis.
+    let rows: PoolAxis
+    let columns: PoolAxis
+    /// The fixed tasks, each a range of (image, channel) planes.
+    let tasks: [Range<Int>]
 }
