@@ -38,6 +38,13 @@ final class TowerLayerTests: XCTestCase {
         }
     }
 
+    func testSliceThatDoesNotFitItsRowIsRefused() throws {
+        let half = try Dropout<Float>(name: "drop6", rate: 0.5, scaling: .paper, slice: (offset: 5, rowLength: 10))
+        let error = captureError { try half.forward(Tensor(shape: [2, 6]), context: PassContext(mode: .training)) } as? ShapeError
+        XCTAssertEqual(error?.description,
+                       "drop6: input has shape [2, 6], expected at most 5 elements per image (a slice at offset 5 of rows of 10)")
+    }
+
     func testChannelSliceAndConcatenateAreInverse() throws {
         let x = randomFloatTensor([2, 5, 3, 2], seed: 1)
         let parts = [try x.slice(channels: 0..<2), try x.slice(channels: 2..<5)]

@@ -45,6 +45,10 @@ public final class Dropout<Element: TensorElement>: Layer {
         guard rate >= 0, rate < 1 else {
             throw ConfigurationError(component: name, problem: "dropout rate \(rate) must be in [0, 1)")
         }
+        if let slice, slice.offset < 0 || slice.rowLength < 1 {
+            throw ConfigurationError(component: name,
+                                     problem: "slice offset \(slice.offset) and row length \(slice.rowLength) must be >= 0 and >= 1")
+        }
         self.name = name
         self.rate = rate
         self.scaling = scaling
@@ -102,6 +106,13 @@ public final class Dropout<Element: TensorElement>: Layer {
     @_specialize(where Element == Float)
     @_specialize(where Element == Double)
     public func forward(_ input: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
+        if let slice, input.shape.rank >= 1, input.shape[0] > 0,
+           slice.offset + input.count / input.shape[0] > slice.rowLength {
+            throw ShapeError(operation: name, argument: "input",
+                             expected: "at most \(slice.rowLength - slice.offset) elements per image "
+                                 + "(a slice at offset \(slice.offset) of rows of \(slice.rowLength))",
+                             actual: input.shape)
+        }
         cachedShape = input.shape
         lastMode = context.mode
         let factor = scale(for: context.mode)
