@@ -179,3 +179,18 @@ final class GemmTests: XCTestCase {
         XCTAssertEqual(ata[7], 36)
     }
 }
+
+final class ConvGeometryTests: XCTestCase {
+    func testHugeSizesAreRefusedInsteadOfOverflowing() {
+        let error = captureError {
+            try ConvGeometry(channels: 3, height: 32, width: 32, kernel: (3, 3), stride: (1, 1),
+                             padding: (Int.max / 2, 0), component: "conv1")
+        } as? ConfigurationError
+        XCTAssertEqual(error?.component, "conv1")
+        XCTAssertTrue(error?.problem.hasPrefix("sizes above 16777216 are not supported") ?? false)
+        XCTAssertThrowsError(try ModelSpec(name: "m", inputShape: [3, 8, 8], layers: [
+            LayerSpec(name: "conv1", .convolution(outputs: 2, kernel: 3, stride: 1, padding: Pair(Int.max / 2, 0), groups: 1, bias: .none)),
+            LayerSpec(name: "fc", .linear(outputs: 2, bias: .none)),
+        ])) { XCTAssertTrue("\($0)".contains("conv1"), "\($0)") }
+    }
+}

@@ -27,6 +27,12 @@ public struct ConvGeometry: Equatable, Sendable {
     public init(channels: Int, height: Int, width: Int,
                 kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int),
                 component: String) throws {
+        // Sizes beyond 2^24 are no image; refusing them keeps every product below from overflowing.
+        let limit = 1 << 24
+        guard [channels, height, width, kernel.0, kernel.1, stride.0, stride.1, padding.0, padding.1].allSatisfy({ $0 <= limit }) else {
+            throw ConfigurationError(component: component, problem: "sizes above \(limit) are not supported (channels \(channels), "
+                + "input \(height)x\(width), kernel \(kernel.0)x\(kernel.1), stride \(stride.0)x\(stride.1), padding \(padding.0)x\(padding.1))")
+        }
         guard kernel.0 >= 1, kernel.1 >= 1 else {
             throw ConfigurationError(component: component, problem: "kernel \(kernel.0)x\(kernel.1) must be at least 1x1")
         }

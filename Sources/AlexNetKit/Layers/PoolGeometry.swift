@@ -26,6 +26,8 @@ public enum PoolRounding: Sendable, Equatable, CustomStringConvertible {
     /// than the padded input (`kernel > input + 2 * padding`).
     public func outputExtent(input: Int, kernel: Int, stride: Int, padding: Int) -> Int? {
         guard kernel >= 1, stride >= 1, padding >= 0, input >= 0 else { return nil }
+        // Sizes beyond 2^24 are no image; refusing them keeps the arithmetic from overflowing.
+        guard [kernel, stride, padding, input].allSatisfy({ $0 <= 1 << 24 }) else { return nil }
         let span = input + 2 * padding - kernel
         guard span >= 0 else { return nil }
         switch self {
