@@ -99,7 +99,7 @@ public final class ImageFolderDataset: ImageDataset {
         let path = files[index]
         let bytes = try DataFile.read(path: path)
         do {
-            return PixelLayout.interleaved(try JPEG.decode(bytes, source: path))
+            return try JPEG.decodePlanar(bytes, source: path)
         } catch let error as ImageError {
             throw DataError(file: path, problem: error.problem)
         }
