@@ -101,7 +101,11 @@ public final class IDXDataset: ImageDataset {
     ///   - labels: the matching `idx1-ubyte` file, gzipped or not.
     ///   - classNames: the class names; every label must be below their count.
     /// - Throws: ``DataError`` naming the file, and the record and offset where they help.
-    public init(images: String, labels: String, classNames: [String] = IDXDataset.digitClassNames) throws {
+    public convenience init(images: String, labels: String, classNames: [String] = IDXDataset.digitClassNames) throws {
+        try self.init(images: images, labels: labels, classNames: classNames, location: images)
+    }
+
+    init(images: String, labels: String, classNames: [String], location: String) throws {
         let (imageBytes, imagesInflated) = try DataFile.readMaybeGzipped(path: images)
         let (labelBytes, labelsInflated) = try DataFile.readMaybeGzipped(path: labels)
         let imageContext = DataContext(file: images, inflated: imagesInflated)
@@ -122,7 +126,7 @@ public final class IDXDataset: ImageDataset {
             values.append(label)
         }
         self.format = imagesInflated ? "IDX (gzipped)" : "IDX"
-        self.location = images
+        self.location = location
         self.imagePath = images
         self.labelPath = labels
         self.classNames = classNames
@@ -150,7 +154,8 @@ public final class IDXDataset: ImageDataset {
             throw DataError(file: DataFile.join(directory, name + ".gz"),
                             problem: "missing IDX file: expected \(name).gz or \(name) in \(directory) for the \(split) split")
         }
-        try self.init(images: find(names.images), labels: find(names.labels), classNames: classNames)
+        try self.init(images: find(names.images), labels: find(names.labels), classNames: classNames,
+                      location: "\(directory) (\(split))")
     }
 
     public func image(at index: Int) throws -> Tensor<Float> {
