@@ -12,6 +12,6 @@ struct AlexNetTool: ParsableCommand {
         for any thread count. Start with `alexnet gradcheck` (every layer's gradient
         against finite differences) and `alexnet bench` (speed on the paper's shapes).
         """,
-        subcommands: [GradCheckCommand.self, BenchCommand.self]
+        subcommands: [GradCheckCommand.self, BenchCommand.self, DataCommand.self]
     )
 }
