@@ -32,10 +32,13 @@ struct DataBenchCommand: ParsableCommand {
     @Option(help: "Timed repetitions; the best is reported.")
     var repetitions: Int = 3
 
-    func run() throws {
+    func validate() throws {
         guard count >= 1, batch >= 1, repetitions >= 1 else { throw ValidationError("--count, --batch and --repetitions must be at least 1") }
+        guard threads.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func run() throws {
         let threadCounts = threads.isEmpty ? [1, 2] : threads
-        guard threadCounts.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--threads must be at least 1") }
         let dataset = try source.open()
         let isFolder = dataset.storedSize == nil
         let side = dataset.storedSize.map { min($0.height, $0.width) } ?? 256

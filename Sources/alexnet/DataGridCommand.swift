@@ -27,8 +27,12 @@ struct DataGridCommand: ParsableCommand {
     @Option(help: "Enlarge each pixel this many times (default: so that an image is about 96 pixels wide).")
     var zoom: Int?
 
-    func run() throws {
+    func validate() throws {
         guard count >= 1 else { throw ValidationError("--count must be at least 1, got \(count)") }
+        if let zoom, zoom < 1 { throw ValidationError("--zoom must be at least 1, got \(zoom)") }
+    }
+
+    func run() throws {
         let dataset = try source.open()
         let (pipeline, statistics) = try augmentation.pipeline(for: dataset, meanSubtraction: .none, threads: 2)
         let loader = try BatchLoader(dataset: dataset, pipeline: pipeline, statistics: statistics,
@@ -38,7 +42,6 @@ struct DataGridCommand: ParsableCommand {
         for warning in batch.skipped { print("warning: skipped \(warning)") }
         let (n, c, h, w) = (batch.images.shape[0], batch.images.shape[1], batch.images.shape[2], batch.images.shape[3])
         let zoom = zoom ?? max(1, (96 + max(h, w) - 1) / max(h, w))
-        guard zoom >= 1 else { throw ValidationError("--zoom must be at least 1, got \(zoom)") }
         let columns = Int(Double(n).squareRoot().rounded(.up)), rows = (n + columns - 1) / columns
         let gap = 2, tileWidth = w * zoom, tileHeight = h * zoom
         let width = columns * (tileWidth + gap) + gap, height = rows * (tileHeight + gap) + gap

@@ -21,9 +21,12 @@ struct DataInspectCommand: ParsableCommand {
     @Option(help: "Decoding threads.")
     var threads: Int = 2
 
-    func run() throws {
+    func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
         if let limit, limit < 0 { throw ValidationError("--limit must not be negative, got \(limit)") }
+    }
+
+    func run() throws {
         let report = DatasetReport.make(dataset: try source.open(), limit: limit, threads: threads)
         print(report.text)
         if !report.problems.isEmpty && !source.skipBadFiles { throw ExitCode(1) }

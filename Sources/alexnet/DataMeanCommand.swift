@@ -33,11 +33,15 @@ struct DataMeanCommand: ParsableCommand {
     @Option(help: "Threads.")
     var threads: Int = 2
 
-    func run() throws {
+    func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        if let resize, resize < 1 { throw ValidationError("--resize must be at least 1, got \(resize)") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1, got \(limit)") }
+    }
+
+    func run() throws {
         let dataset = try source.open()
         let side = resize ?? (dataset.storedSize == nil ? 256 : nil)
-        if let side, side < 1 { throw ValidationError("--resize must be at least 1, got \(side)") }
         let pipeline = ImagePipeline(resizeShorterSide: side, greyToRGB: greyToRGB)
         let start = Date()
         let (statistics, skipped) = try DatasetStatistics.compute(dataset: dataset, pipeline: pipeline, threads: threads, limit: limit)

@@ -19,14 +19,16 @@ struct DataSourceOptions: ParsableArguments {
     @Flag(help: "Image folders: skip JPEGs that fail to decode (reported as warnings) instead of stopping.")
     var skipBadFiles = false
 
-    func open() throws -> any ImageDataset {
-        guard let split = DataSplit(rawValue: split) else {
-            throw ValidationError("--split must be train or test, got '\(split)'")
-        }
-        guard let format = Datasets.Format(rawValue: format) else {
+    func validate() throws {
+        guard DataSplit(rawValue: split) != nil else { throw ValidationError("--split must be train or test, got '\(split)'") }
+        guard Datasets.Format(rawValue: format) != nil else {
             throw ValidationError("--format must be one of \(Datasets.Format.allCases.map(\.rawValue).joined(separator: ", ")), got '\(format)'")
         }
-        return try Datasets.open(path: path, split: split, format: format, skipBadFiles: skipBadFiles)
+    }
+
+    func open() throws -> any ImageDataset {
+        try Datasets.open(path: path, split: DataSplit(rawValue: split)!, format: Datasets.Format(rawValue: format)!,
+                          skipBadFiles: skipBadFiles)
     }
 }
 
@@ -60,6 +62,18 @@ struct AugmentOptions: ParsableArguments {
     @Option(help: "Epoch (keys the order and the augmentations).")
     var epoch: Int = 0
 
+    func validate() throws {
+        _ = try names()
+        if let resize, resize < 1 { throw ValidationError("--resize must be at least 1, got \(resize)") }
+        if let crop, crop < 1 { throw ValidationError("--crop must be at least 1, got \(crop)") }
+        if let padding, padding < 0 { throw ValidationError("--padding must not be negative, got \(padding)") }
+        guard pcaStd >= 0 && pcaStd.isFinite else { throw ValidationError("--pca-std must be finite and not negative, got \(pcaStd)") }
+        guard ["paper", "sd"].contains(pcaMagnitude) else {
+            throw ValidationError("--pca-magnitude must be paper or sd, got '\(pcaMagnitude)'")
+        }
+        guard epoch >= 0 else { throw ValidationError("--epoch must not be negative, got \(epoch)") }
+    }
+
     /// The requested augmentation names, checked.
     func names() throws -> Set<String> {
         let names = Set(augment.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
@@ -75,23 +89,18 @@ struct AugmentOptions: ParsableArguments {
                   threads: Int) throws -> (ImagePipeline, DatasetStatistics?) {
         let names = try names()
         let resize = resize ?? (dataset.storedSize == nil ? 256 : nil)
-        if let resize, resize < 1 { throw ValidationError("--resize must be at least 1, got \(resize)") }
         var pipeline = ImagePipeline(resizeShorterSide: resize, meanSubtraction: meanSubtraction)
         let side = resize ?? dataset.storedSize.map { min($0.height, $0.width) } ?? 256
         if names.contains("crop") {
             let size = crop ?? (resize == 256 ? 227 : side)
             let pad = padding ?? (side <= 32 ? 4 : 0)
-            guard size >= 1, pad >= 0 else { throw ValidationError("--crop must be at least 1 and --padding not negative") }
             pipeline.crop = .random(height: size, width: size, padding: pad)
         } else if let crop {
             pipeline.crop = .centre(height: crop, width: crop)
         }
         pipeline.horizontalFlip = names.contains("flip")
         if names.contains("pca") {
-            guard let magnitude = ["paper": PCAColour.Magnitude.paper, "sd": .standardDeviation][pcaMagnitude] else {
-                throw ValidationError("--pca-magnitude must be paper or sd, got '\(pcaMagnitude)'")
-            }
-            pipeline.pcaColour = PCAColour(standardDeviation: pcaStd, magnitude: magnitude)
+            pipeline.pcaColour = PCAColour(standardDeviation: pcaStd, magnitude: pcaMagnitude == "sd" ? .standardDeviation : .paper)
         }
         guard pipeline.needsStatistics else { return (pipeline, nil) }
         if let stats { return (pipeline, try DatasetStatistics.read(path: stats)) }

@@ -33,6 +33,7 @@ public struct BatchOptions: Sendable, Equatable {
     /// Keys every random choice (order, crops, flips, colour).
     public var seed: UInt64
 
+    /// Options for batches of `batchSize`; by default shuffled, last batch kept, two batches prefetched, one thread, seed 0.
     public init(batchSize: Int, shuffle: Bool = true, dropLast: Bool = false, prefetch: Int = 2, threads: Int = 1, seed: UInt64 = 0) {
         self.batchSize = batchSize
         self.shuffle = shuffle
@@ -52,9 +53,13 @@ public struct BatchOptions: Sendable, Equatable {
 /// prefetch depth or timing: ``batches(epoch:)`` and ``makeBatch(epoch:index:)``
 /// give the same bits.
 public final class BatchLoader: @unchecked Sendable {
+    /// The examples.
     public let dataset: any ImageDataset
+    /// What happens to each image.
     public let pipeline: ImagePipeline
+    /// The training set's statistics, where the pipeline needs them.
     public let statistics: DatasetStatistics?
+    /// Batch size, order, prefetch, threads and seed.
     public let options: BatchOptions
     private let pool: WorkerPool
 

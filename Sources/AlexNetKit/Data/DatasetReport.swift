@@ -1,9 +1,13 @@
 /// What a data set holds, for `alexnet data inspect`: format, counts per
 /// class, image sizes, and the problems found by reading every image.
 public struct DatasetReport {
+    /// The data set's format (``ImageDataset/format``).
     public var format: String
+    /// Where it came from (``ImageDataset/location``).
     public var location: String
+    /// Number of examples.
     public var count: Int
+    /// Class names, by label.
     public var classNames: [String]
     /// Examples per label, indexed by label.
     public var countsPerClass: [Int]

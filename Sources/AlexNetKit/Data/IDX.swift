@@ -84,11 +84,17 @@ public final class IDXDataset: ImageDataset {
     /// MNIST's classes: the digits.
     public static let digitClassNames = (0...9).map(String.init)
 
+    /// The format, e.g. `"IDX"`.
     public let format: String
+    /// The directory or archive, and the split.
     public let location: String
+    /// Class names; label `k` is `classNames[k]`.
     public let classNames: [String]
+    /// The label of every example, in example order.
     public let labels: [Int]
+    /// The size of every image (`[1, rows, columns]`).
     public let storedSize: ImageSize?
+    /// Number of examples.
     public var count: Int { labels.count }
     /// The image file and the label file.
     public let imagePath: String, labelPath: String
@@ -158,6 +164,7 @@ public final class IDXDataset: ImageDataset {
                       location: "\(directory) (\(split))")
     }
 
+    /// Example `index` as `[C, H, W]` floats holding 0...255.
     public func image(at index: Int) throws -> Tensor<Float> {
         let size = storedSize!
         let plane = size.height * size.width
@@ -167,5 +174,6 @@ public final class IDXDataset: ImageDataset {
         }
     }
 
+    /// Where example `index` lives, for messages.
     public func exampleName(at index: Int) -> String { "\(imagePath) image \(index)" }
 }

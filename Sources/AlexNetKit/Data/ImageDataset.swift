@@ -1,18 +1,25 @@
 /// Which part of a data set: the training images or the held-out ones
 /// (CIFAR-10 `test_batch.bin`, MNIST `t10k-*`, image folders' `val/`).
 public enum DataSplit: String, Sendable, CaseIterable, CustomStringConvertible {
+    /// The training examples.
     case train
+    /// The held-out examples.
     case test
 
+    /// `train` or `test`.
     public var description: String { rawValue }
 }
 
 /// The size of one image: channels, height, width (the `[C, H, W]` of a CHW tensor).
 public struct ImageSize: Hashable, Sendable, CustomStringConvertible {
+    /// C: 1 (grey) or 3 (RGB) for stored images.
     public var channels: Int
+    /// H, in pixels.
     public var height: Int
+    /// W, in pixels.
     public var width: Int
 
+    /// A size of `channels x height x width`.
     public init(channels: Int, height: Int, width: Int) {
         self.channels = channels
         self.height = height
@@ -65,7 +72,9 @@ public protocol ImageDataset: AnyObject, Sendable {
 }
 
 extension ImageDataset {
+    /// False: loaders stop at the first example that fails to load.
     public var skipsBadFiles: Bool { false }
+    /// None.
     public var notes: [String] { [] }
 
     /// How many examples carry each label, indexed by label.
