@@ -114,8 +114,8 @@ int cjpeg_encode(const unsigned char *pixels, int width, int height, int channel
     unsigned long size = 0;
     *out = NULL;
     *out_size = 0;
-    if (channels != 1 && channels != 3) {
-        snprintf(message, CJPEG_MESSAGE_LENGTH, "cannot encode %d channels (1 or 3 only)", channels);
+    if (channels != 1 && channels != 3 && channels != 4) {
+        snprintf(message, CJPEG_MESSAGE_LENGTH, "cannot encode %d channels (1 grey, 3 RGB or 4 CMYK)", channels);
         return 1;
     }
     install(&errors, (j_common_ptr)&info);
@@ -130,8 +130,10 @@ int cjpeg_encode(const unsigned char *pixels, int width, int height, int channel
     info.image_width = (JDIMENSION)width;
     info.image_height = (JDIMENSION)height;
     info.input_components = channels;
-    info.in_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    info.in_color_space = channels == 1 ? JCS_GRAYSCALE : channels == 3 ? JCS_RGB : JCS_CMYK;
     jpeg_set_defaults(&info);
+    // CMYK is written as Adobe does (inverted, no transform), so a decoder reads C * K / 255 back as red.
+    if (channels == 4) jpeg_set_colorspace(&info, JCS_CMYK);
     jpeg_set_quality(&info, quality, TRUE);
     if (progressive) jpeg_simple_progression(&info);
     jpeg_start_compress(&info, TRUE);

@@ -43,4 +43,15 @@ final class JPEGTests: XCTestCase {
         XCTAssertEqual(error?.source, "fake.jpg")
         XCTAssertTrue(error?.problem.hasPrefix("not a readable JPEG") ?? false, "\(String(describing: error))")
     }
+
+    /// A CMYK file (as Adobe writes them: inverted) decodes to RGB = C * K / 255 per channel.
+    func testCMYKFileDecodesToRGB() throws {
+        let cmyk = [UInt8](repeating: 0, count: 8 * 8 * 4).enumerated().map { i, _ in [UInt8(200), 100, 50, 255][i % 4] }
+        let bytes = try JPEG.encode(Image8(width: 8, height: 8, channels: 4, pixels: cmyk), quality: 100)
+        let decoded = try JPEG.decode(bytes, source: "cmyk.jpg")
+        XCTAssertEqual(decoded.channels, 3)
+        XCTAssertEqual(Int(decoded.pixels[0]), 200, accuracy: 3)  // 200 * 255 / 255
+        XCTAssertEqual(Int(decoded.pixels[1]), 100, accuracy: 3)
+        XCTAssertEqual(Int(decoded.pixels[2]), 50, accuracy: 3)
+    }
 }

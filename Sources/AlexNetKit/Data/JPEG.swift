@@ -4,7 +4,7 @@ import CJPEG
 public struct Image8: Equatable, Sendable {
     public var width: Int
     public var height: Int
-    /// 1 (grey) or 3 (RGB).
+    /// 1 (grey) or 3 (RGB); 4 (CMYK) only as input to ``JPEG/encode(_:quality:progressive:)``.
     public var channels: Int
     /// `height * width * channels` bytes, row-major, channels interleaved.
     public var pixels: [UInt8]
@@ -50,7 +50,7 @@ public enum JPEG {
         return Image8(width: Int(image.width), height: Int(image.height), channels: Int(image.channels), pixels: pixels)
     }
 
-    /// Encodes an image (1 or 3 channels) as JPEG.
+    /// Encodes an image (1 grey, 3 RGB, or 4 CMYK channels, the last for testing CMYK decoding) as JPEG.
     /// - Parameters:
     ///   - quality: 1...100.
     ///   - progressive: write a progressive file instead of a baseline one.

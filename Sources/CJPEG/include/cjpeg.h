@@ -24,7 +24,7 @@ typedef struct {
 /// and no pixels to free.
 int cjpeg_decode(const unsigned char *data, size_t size, int want_rgb, cjpeg_image *image);
 
-/// Encodes 8-bit pixels (1 = grey or 3 = RGB channels) as a baseline or
+/// Encodes 8-bit pixels (1 = grey, 3 = RGB or 4 = CMYK channels) as a baseline or
 /// progressive JPEG. On success returns 0 and a malloc'd buffer in *out
 /// (release with cjpeg_free); otherwise non-zero with `message` filled.
 int cjpeg_encode(const unsigned char *pixels, int width, int height, int channels,
