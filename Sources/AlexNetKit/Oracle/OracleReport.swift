@@ -151,7 +151,8 @@ public struct OracleReport: Sendable {
             if let c = entry.primary {
                 row.append(c.referenceShape.description)
                 if c.shapesDiffer {
-                    row += ["shape differs: ours \(c.oursShape)", "", "", "", "", entry.verdict.rawValue]
+                    row += ["ours " + c.oursShape.dims.map(String.init).joined(separator: "x"), "", "", "", "",
+                            entry.verdict.rawValue]
                 } else {
                     row += [OracleFormat.scientific(c.maxAbsoluteError), OracleFormat.scientific(c.maxRelativeError),
                             Self.ulps(c.maxULPs), Self.cosine(c.cosine), "\(c.outOfTolerance)/\(c.count)",
@@ -176,7 +177,7 @@ public struct OracleReport: Sendable {
         func render(_ row: [String]) -> String {
             row.enumerated().map { i, cell in
                 i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
-            }.joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+            }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
         }
         lines.append(render(header))
         for row in rows { lines.append(row[0].hasPrefix("[") ? row[0] : render(row)) }
@@ -189,7 +190,7 @@ public struct OracleReport: Sendable {
             var seen = Set<String>()
             for entry in diagnosed {
                 for finding in entry.findings where seen.insert(finding.message).inserted {
-                    lines.append("  \(entry.name): " + finding.message)
+                    lines.append("  " + finding.message)
                 }
             }
         }

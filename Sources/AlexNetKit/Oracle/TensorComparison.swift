@@ -6,7 +6,10 @@ import Foundation
 ///
 /// The `scale` term measures an element against the tensor's typical size, so
 /// an output that came out near zero by cancellation is held to the error its
-/// inputs' size allows rather than to its own (tiny) magnitude.
+/// inputs' size allows rather than to its own (tiny) magnitude. Where a
+/// layer's backward multiplies the upstream gradient by a factor that can
+/// cancel (tanh's `1 - y^2`, LRN's two terms), ``minimumScale`` raises the
+/// scale to the upstream gradient's RMS, the size its rounding errors have.
 public struct Tolerance: Equatable, Sendable {
     /// Relative tolerance, multiplying `|ref_i| + scale`.
     public var rtol: Double
@@ -14,12 +17,15 @@ public struct Tolerance: Equatable, Sendable {
     public var atol: Double
     /// Bit-exact: every element must have the reference's bits (NaN payloads included).
     public var exact: Bool
+    /// A lower bound on `scale` (0: the reference's RMS alone).
+    public var minimumScale: Double
 
     /// A tolerance; see the properties.
-    public init(rtol: Double, atol: Double = 0, exact: Bool = false) {
+    public init(rtol: Double, atol: Double = 0, exact: Bool = false, minimumScale: Double = 0) {
         self.rtol = rtol
         self.atol = atol
         self.exact = exact
+        self.minimumScale = minimumScale
     }
 
     /// Bit-exact comparison.
@@ -41,7 +47,8 @@ public struct TensorComparison: Sendable {
     public var oursShape: Shape
     /// The tolerance applied.
     public var tolerance: Tolerance
-    /// The reference's root mean square (the `scale` of ``Tolerance``).
+    /// The reference's root mean square, or the tolerance's ``Tolerance/minimumScale`` if larger
+    /// (the `scale` of ``Tolerance``).
     public var scale: Double
     /// `max |ours - ref|`.
     public var maxAbsoluteError: Double = 0
@@ -87,7 +94,7 @@ public struct TensorComparison: Sendable {
             reference.withUnsafeBufferPointer { b in
                 var sumSquares = 0.0
                 for i in 0..<count { let r = Double(b[i]); sumSquares += r * r }
-                let scale = count > 0 ? (sumSquares / Double(count)).squareRoot() : 0
+                let scale = max(count > 0 ? (sumSquares / Double(count)).squareRoot() : 0, tolerance.minimumScale)
                 result.scale = scale
                 var dot = 0.0, oursSquares = 0.0, errorSum = 0.0, errorSquares = 0.0
                 var maxAbs = 0.0, maxRel = 0.0, maxULPs = 0.0

@@ -68,7 +68,7 @@ public enum TraceRecorder {
     /// halves (their partial image gradients added), `param.*` from `parameters`
     /// (the weights the step is meant to start from), and with `towerTensors`
     /// each tower's own tensors. Tests use it to build references whose towers
-    /// hold the wrong weights.
+    /// hold the wrong weights. The towers' weights are left as they were.
     /// - Parameters:
     ///   - parameters: the whole `param.*` tensors by name (`conv1.weight`).
     ///   - masks: whole dropout masks by layer name; missing ones are drawn by the towers' generators at step 0.
@@ -115,7 +115,11 @@ public enum TraceRecorder {
         let spec = towers.spec
         let count = spec.towers
         let context = PassContext(mode: mode, step: 0)
-        defer { for row in towers.layers { for layer in row { (layer as? Dropout<T>)?.clearInjectedMask() } } }
+        let saved = (0..<count).flatMap { towers.namedParameters(tower: $0) }.map { ($0.parameter, $0.parameter.value) }
+        defer {
+            for (parameter, value) in saved { parameter.value = value }
+            for row in towers.layers { for layer in row { (layer as? Dropout<T>)?.clearInjectedMask() } }
+        }
         for t in 0..<count {
             for (i, layer) in towers.layers[t].enumerated() {
                 if let dropout = layer as? Dropout<T>, mode == .training, let mask = masks[spec.layers[i].name] {
