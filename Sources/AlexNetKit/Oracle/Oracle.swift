@@ -214,7 +214,11 @@ final class OracleRun<T: TensorElement> {
         try injectMask(layer, index: 0, tower: nil)
         endToEnd["forward.\(spec.name)"] = try layer.forward(input, context: context)
         guard needsBackward, let upstream = reference["grad_output.\(spec.name)"] else { return }
-        endToEnd["grad_input.\(spec.name)"] = try layer.backward(upstream, context: context)
+        do {
+            endToEnd["grad_input.\(spec.name)"] = try layer.backward(upstream, context: context)
+        } catch {
+            return  // grad_output does not fit our output: the alone pass records why
+        }
         for parameter in layer.parameters { endToEnd["grad.\(spec.name).\(parameter.name)"] = parameter.gradient }
         if needsUpdate, let sgd = trace.sgd {
             let optimiser = SGD<T>(learningRate: sgd.learningRate, momentum: sgd.momentum, weightDecay: sgd.weightDecay,
@@ -452,10 +456,49 @@ final class OracleRun<T: TensorElement> {
         return TensorComparison.compare(ours: ours, reference: ref, tolerance: tolerance)
     }
 
+    /// `K` for a tensor computed alone: the layer's own length, plus the lengths
+    /// accumulated in any of our own tensors it was fed where the reference held none
+    /// (a trace without `forward.*` is checked alone on our own activations).
+    lazy var aloneLengths: [String: Int] = {
+        var result: [String: Int] = [:]
+        func has(_ name: String) -> Bool { reference[name] != nil }
+        var carried = 0
+        var inputLengths: [Int] = []
+        for layer in layers {
+            inputLengths.append(carried)
+            let k = carried + lengths.local(for: "forward.\(layer.name)")
+            result["forward.\(layer.name)"] = k
+            carried = has("forward.\(layer.name)") ? 0 : k
+        }
+        var upstream = 0
+        if isNetwork {
+            result["loss"] = carried + lengths.local(for: "loss")
+            result["grad.scores"] = carried + lengths.local(for: "grad.scores")
+            upstream = has("grad.scores") ? 0 : carried + lengths.local(for: "grad.scores")
+        }
+        for (i, layer) in layers.enumerated().reversed() {
+            let k = upstream + inputLengths[i] + lengths.local(for: "grad_input.\(layer.name)")
+            result["grad_input.\(layer.name)"] = k
+            for (name, _) in plan.parameters[i] {
+                let g = upstream + inputLengths[i] + lengths.local(for: "grad.\(name)")
+                result["grad.\(name)"] = g
+                result["updated.\(name)"] = (has("grad.\(name)") ? 0 : g) + 1
+                result["param.\(name)"] = 1
+            }
+            upstream = has("grad_input.\(layer.name)") ? 0 : k
+        }
+        return result
+    }()
+
+    /// `K` for a tensor computed alone (``aloneLengths``).
+    func aloneLength(for name: String) -> Int {
+        aloneLengths[ReductionLengths.untowered(name)] ?? lengths.local(for: name)
+    }
+
     func tolerance(_ role: TraceRole, alone isAlone: Bool) -> Tolerance {
         var tolerance = options.tolerances.tolerance(
             for: role.name, layer: role.layer, dtype: trace.dtype,
-            reductionLength: isAlone ? lengths.local(for: role.name) : lengths.endToEnd(for: role.name))
+            reductionLength: isAlone ? aloneLength(for: role.name) : lengths.endToEnd(for: role.name))
         // tanh's and LRN's backward multiply the upstream gradient by factors that cancel: their
         // rounding errors have the upstream gradient's size, not the (possibly tiny) result's.
         if case .inputGradient(let i) = role.content, !tolerance.exact {
