@@ -52,6 +52,7 @@ struct OracleDiagnosis<T: TensorElement> {
             break
         }
         findings += layoutVariants(role: role, reference: reference)
+        if findings.isEmpty, let finding = rounding(entry) { findings.append(finding) }
         if findings.isEmpty, let finding = statistics(entry) { findings.append(finding) }
         if findings.isEmpty { findings.append(unexplained(entry)) }
         var seen = Set<String>()
@@ -419,6 +420,17 @@ struct OracleDiagnosis<T: TensorElement> {
     }
 
     // MARK: Statistics
+
+    /// In bit-exact mode: a tensor that the default rule would accept differs only by rounding.
+    func rounding(_ entry: OracleEntry) -> OracleFinding? {
+        guard let c = entry.alone, c.tolerance.exact, !c.shapesDiffer, let ours = run.alone[entry.name],
+              let reference = run.reference[entry.name] else { return nil }
+        let rule = Tolerance(rtol: TolerancePolicy.ruleRTol(dtype: run.trace.dtype, reductionLength: run.aloneLength(for: entry.name)))
+        guard TensorComparison.compare(ours: ours, reference: reference, tolerance: rule).passed else { return nil }
+        return OracleFinding(code: "rounding", layer: entry.role.layer,
+            message: "\(entry.name): \(c.outOfTolerance) of \(c.count) elements differ in their last bits only (at most "
+                + "\(OracleReport.ulps(c.maxULPs)) ULPs, within the default tolerance rule): rounding, e.g. another summation order")
+    }
 
     /// TF32-like (Float32 trace) or Float32-like (Float64 trace) errors: small, unbiased, at the precision's level.
     func statistics(_ entry: OracleEntry) -> OracleFinding? {

@@ -7,7 +7,7 @@ public struct OracleFinding: Equatable, Sendable {
     /// `dropout-mask-inverted`, `dropout-missing`, `sgd-form`, `sgd-decay-not-scaled`,
     /// `sgd-no-decay`, `sgd-nesterov`, `sgd-halves-swapped`, `nhwc`, `towers-swapped`,
     /// `weight-halves-swapped`, `input-halves-swapped`, `kernel-flipped`,
-    /// `flatten-nhwc`, `tf32`, `float32`, `loss-sum`, `unexplained`.
+    /// `flatten-nhwc`, `tf32`, `float32`, `loss-sum`, `rounding` (bit-exact mode), `unexplained`.
     public var code: String
     /// The layer it concerns, or nil (loss).
     public var layer: String?

@@ -427,10 +427,16 @@ extension LayerSpec {
         do {
             spec = try ModelSpec.parse(json: wrapper, source: "layer")
         } catch let error as ModelSpecError {
-            // Drop the wrapper's own path (layers[0]) from the location.
-            var location = error.location.replacingOccurrences(of: "layer: layers[0] ", with: "")
-            location = location.replacingOccurrences(of: "layer: layers[0]", with: "")
-            location = location.replacingOccurrences(of: "layer: ", with: "")
+            // Drop the wrapper's own path: "layer: layers[0] (pool1).stride" becomes "pool1.stride".
+            var location = error.location
+            if location.hasPrefix("layer: ") { location.removeFirst("layer: ".count) }
+            if location.hasPrefix("layers[0]") {
+                location.removeFirst("layers[0]".count)
+                if location.hasPrefix(" ("), let close = location.firstIndex(of: ")") {
+                    location = String(location[location.index(location.startIndex, offsetBy: 2)..<close])
+                        + location[location.index(after: close)...]
+                }
+            }
             throw fail((location.isEmpty || location == "layer" ? "" : location + ": ") + error.problem)
         }
         guard spec.layers.count == 2, !spec.layers[0].name.hasPrefix("\u{1}") else {
