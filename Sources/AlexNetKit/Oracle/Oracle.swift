@@ -252,7 +252,7 @@ final class OracleRun<T: TensorElement> {
                 let y = try layer.forward(x, context: context)
                 alone[name] = y
                 ranForward[i] = true
-                current = reference[name] ?? y
+                current = reference[name].map { feedable($0, like: y) } ?? y
             } catch {
                 aloneUnavailable[name] = "the layer cannot take the reference's input: \(error)"
                 current = reference[name]
@@ -291,7 +291,7 @@ final class OracleRun<T: TensorElement> {
                     let gi = try layer.backward(g, context: context)
                     alone["grad_input.\(name)"] = gi
                     for parameter in layer.parameters { alone["grad.\(name).\(parameter.name)"] = parameter.gradient }
-                    upstream = reference["grad_input.\(name)"] ?? gi
+                    upstream = reference["grad_input.\(name)"].map { feedable($0, like: gi) } ?? gi
                 } catch {
                     for tensor in produced { aloneUnavailable[tensor] = "the layer cannot take the reference's gradient: \(error)" }
                     upstream = reference["grad_input.\(name)"]
@@ -310,6 +310,15 @@ final class OracleRun<T: TensorElement> {
                 }
             }
         }
+    }
+
+    /// The reference's tensor as the next layer takes it: an NHWC tensor (`[N, H, W, C]`
+    /// where ours is `[N, C, H, W]`) is transposed, so one layout mistake is reported
+    /// at the tensor that has it, not again at every layer fed from it.
+    func feedable(_ reference: Tensor<T>, like ours: Tensor<T>) -> Tensor<T> {
+        guard reference.shape != ours.shape, reference.shape.rank == 4, let permuted = try? reference.permutingNHWCToNCHW(),
+              permuted.shape == ours.shape else { return reference }
+        return permuted
     }
 
     /// One step of our SGD from zero velocity on a copy of `value`.
