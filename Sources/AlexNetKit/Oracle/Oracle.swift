@@ -550,9 +550,9 @@ final class OracleRun<T: TensorElement> {
             } else if let e {
                 verdict = e.passed ? .agrees : .differs
             } else {
-                verdict = .differs
+                verdict = .notComputed
             }
-            entries.append(OracleEntry(role: role, alone: a, endToEnd: e,
+            entries.append(OracleEntry(role: role, referenceShape: reference[role.name]!.shape, alone: a, endToEnd: e,
                                        aloneUnavailable: a == nil ? (aloneUnavailable[role.name] ?? "not computed") : nil,
                                        verdict: verdict, findings: []))
         }

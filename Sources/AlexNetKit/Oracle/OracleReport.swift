@@ -30,12 +30,17 @@ public enum OracleVerdict: String, Sendable {
     case differs = "DIFFERS"
     /// Alone it agrees; end to end it is beyond tolerance (errors inherited from upstream, or rounding that flipped a decision).
     case drifts = "drift"
+    /// Neither alone nor end to end could ours be computed (the reference's upstream
+    /// tensors do not fit our layer, after an earlier divergence); not a mismatch by itself.
+    case notComputed = "n/a"
 }
 
 /// One compared tensor: its role, the comparisons and the verdict.
 public struct OracleEntry: Sendable {
     /// What the tensor is.
     public var role: TraceRole
+    /// The reference tensor's shape.
+    public var referenceShape: Shape
     /// Ours computed with the layer alone, fed the reference's own input and upstream gradient.
     public var alone: TensorComparison?
     /// Ours computed end to end, from the trace's input and weights only.
@@ -159,7 +164,7 @@ public struct OracleReport: Sendable {
                             entry.verdict.rawValue]
                 }
             } else {
-                row += ["?", "not computed", "", "", "", "", entry.verdict.rawValue]
+                row += [entry.referenceShape.description, "not computed", "", "", "", "", entry.verdict.rawValue]
             }
             if entry.alone == nil {
                 row.append("(alone: n/a)")
@@ -194,7 +199,7 @@ public struct OracleReport: Sendable {
                 }
             }
         }
-        for entry in entries where entry.aloneUnavailable != nil && entry.verdict != .agrees {
+        for entry in entries where entry.aloneUnavailable != nil && entry.verdict != .agrees && entry.verdict != .drifts {
             lines.append("note: \(entry.name) could not be computed alone: \(entry.aloneUnavailable!)")
         }
         for note in notes { lines.append("note: " + note) }
@@ -209,7 +214,7 @@ public struct OracleReport: Sendable {
 
     static func cosine(_ x: Double) -> String {
         if x.isNaN { return "nan" }
-        if x == 1 { return "1" }
+        if x >= 1 { return "1" }
         let gap = 1 - x
         return gap > 0 && gap < 1e-4 ? "1-" + OracleFormat.scientific(gap, digits: 1) : String(format: "%.6f", x)
     }
@@ -314,13 +319,20 @@ public struct OracleReport: Sendable {
     /// `<failure>` whose message holds the numbers and the diagnosis.
     public func junitXML() -> String {
         let failures = entries.filter(fails).count
+        let skipped = entries.filter { $0.verdict == .notComputed }.count
         let suite = Self.xmlEscape("alexnet check " + (source as NSString).lastPathComponent)
         var lines = ["<?xml version=\"1.0\" encoding=\"UTF-8\"?>",
                      "<testsuites name=\"alexnet check\" tests=\"\(entries.count)\" failures=\"\(failures)\" errors=\"0\">",
-                     "  <testsuite name=\"\(suite)\" tests=\"\(entries.count)\" failures=\"\(failures)\" errors=\"0\" skipped=\"0\">"]
+                     "  <testsuite name=\"\(suite)\" tests=\"\(entries.count)\" failures=\"\(failures)\" errors=\"0\" skipped=\"\(skipped)\">"]
         for entry in entries {
             let classname = Self.xmlEscape("alexnet.oracle.\(entry.role.phase.rawValue)" + (entry.role.tower.map { ".tower\($0)" } ?? ""))
             let open = "    <testcase classname=\"\(classname)\" name=\"\(Self.xmlEscape(entry.name))\" time=\"0\""
+            if entry.verdict == .notComputed {
+                lines.append(open + ">")
+                lines.append("      <skipped message=\"" + Self.xmlEscape("not computed: " + (entry.aloneUnavailable ?? "")) + "\"/>")
+                lines.append("    </testcase>")
+                continue
+            }
             guard fails(entry) else {
                 lines.append(open + "/>")
                 continue
