@@ -152,4 +152,22 @@ final class OracleCheckTests: XCTestCase {
         assertFirstDivergence(exact, "updated.conv1.weight", finding: "sgd-form")
         XCTAssertTrue(exact.entries.filter { $0.role.phase != .update }.allSatisfy { $0.verdict == .agrees }, exact.table())
     }
+
+    /// The Swift example of Docs/oracle.md, as written there.
+    func testDocsSwiftExampleRuns() throws {
+        let directory = try OracleFixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let spec = try ModelZoo.spec(named: "cifar-towers", inputShape: [1, 28, 28])
+        let network = try Network<Float>(spec: spec, seed: 1)
+        let batch: Tensor<Float> = TraceRecorder.randomBatch(count: 2, shape: spec.inputShape, seed: 1)
+        let trace = try TraceRecorder.record(network: network, input: batch, labels: [3, 7],
+                                             sgd: TraceSGD(form: .paper, learningRate: 0.01, momentum: 0.9, weightDecay: 5e-4),
+                                             towerTensors: true)
+        let path = directory.appendingPathComponent("ours.safetensors").path
+        try trace.write(to: path)
+        let report = try Oracle.check(path: path)
+        assertAgrees(report)
+        XCTAssertNil(report.firstDivergence)
+        XCTAssertTrue(report.table().contains("AGREE: all \(report.entries.count) tensors within tolerance"))
+    }
 }
