@@ -170,4 +170,19 @@ final class OracleCheckTests: XCTestCase {
         XCTAssertNil(report.firstDivergence)
         XCTAssertTrue(report.table().contains("AGREE: all \(report.entries.count) tensors within tolerance"))
     }
+
+    func testInferenceAndForwardOnlyTracesAgree() throws {
+        let spec = try OracleFixtures.smallPaperNet()
+        let network = try Network<Double>(spec: spec, seed: 2, initialisation: .he)
+        let input: Tensor<Double> = TraceRecorder.randomBatch(count: 2, shape: spec.inputShape, seed: 2)
+        let inference = try TraceRecorder.record(network: network, input: input, labels: [1, 2], mode: .inference)
+        XCTAssertNil(inference["mask.drop3"])
+        assertAgrees(try Oracle.check(inference))
+        let forwardOnly = try TraceRecorder.record(network: network, input: input, labels: nil, mode: .training)
+        XCTAssertNil(forwardOnly["grad.scores"])
+        let report = try Oracle.check(forwardOnly)
+        assertAgrees(report)
+        XCTAssertTrue(report.entries.allSatisfy { $0.role.phase == .forward })
+        XCTAssertTrue(report.absent.contains("loss"))
+    }
 }
