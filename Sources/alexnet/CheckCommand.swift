@@ -38,7 +38,7 @@ struct CheckCommand: ParsableCommand {
     @Option(help: "Relative tolerance for every tensor, replacing the rule.")
     var rtol: Double?
 
-    @Option(help: "Absolute tolerance added to every bound (default 0).")
+    @Option(help: "Absolute tolerance added to every bound.")
     var atol: Double = 0
 
     @Flag(help: "Bit-exact mode: every element must have the reference's bits.")

@@ -169,7 +169,7 @@ struct TraceCommand: ParsableCommand {
             do {
                 trace = try TraceRecorder.layerTrace(trace, layer: layer)
             } catch let error as TraceError {
-                throw CommandFailure(message: "--layer: " + error.description)
+                throw CommandFailure(message: "--layer \(layer): " + error.problem)
             }
         }
         do {
