@@ -26,7 +26,8 @@ public enum Oracle {
     /// Checks a trace.
     ///
     /// Runs the step twice: *end to end* (a ``Network`` of the trace's spec
-    /// with its `param.*` and `mask.*`, forward, our own loss, backward, one SGD
+    /// with its `param.*` loaded by ``StateDict/load(_:into:source:naming:layout:)``
+    /// under their native names and its `mask.*` injected, forward, our own loss, backward, one SGD
     /// step from zero velocity; with per-tower tensors also a ``TowerNetwork``),
     /// and *alone* (every layer fed the reference's own input, `forward.` of the
     /// previous layer, and backward the reference's own upstream gradient), so
@@ -152,10 +153,16 @@ final class OracleRun<T: TensorElement> {
         }
         let spec = trace.spec!
         let network = try Network<T>(spec: spec, seed: 0, initialisation: .gaussian(std: 0))
-        for (i, layer) in network.layers.enumerated() {
-            try load(layer) { self.parameters[$0] }
-            try injectMask(layer, index: i, tower: nil)
+        // The weights go in as any weights file would: `param.<name>` is the native name `<name>`.
+        let weights = trace.tensors.filter { plan.roles[$0.name].map { role in
+            if case .parameter = role.content, role.tower == nil { return true } else { return false }
+        } ?? false }.map { tensor -> StoredTensor in
+            var renamed = tensor
+            renamed.name = String(tensor.name.dropFirst("param.".count))
+            return renamed
         }
+        try StateDict.load(weights, into: network, source: trace.source, naming: .native, layout: .grouped)
+        for (i, layer) in network.layers.enumerated() { try injectMask(layer, index: i, tower: nil) }
         // The towers copy the weights now, before the grouped step changes them.
         let towers = hasTowerTensors ? try TowerNetwork(copying: network, workersPerTower: options.workers) : nil
 
