@@ -7,8 +7,20 @@
 /// must match bit for bit). Every matching variant is reported; when none
 /// matches, the error's statistics say whether it looks like TF32 or Float32
 /// arithmetic, and otherwise where the bad elements are.
-struct OracleDiagnosis<T: TensorElement> {
+final class OracleDiagnosis<T: TensorElement> {
     let run: OracleRun<T>
+
+    /// What a variant computed on one layer (and tower), run once and shared by the layer's tensors.
+    struct Outcome {
+        var forward: Tensor<T>?
+        var inputGradient: Tensor<T>?
+        var parameterGradients: [String: Tensor<T>] = [:]
+    }
+
+    /// Outcomes by layer, tower and variant.
+    private var outcomes: [String: Outcome] = [:]
+
+    init(run: OracleRun<T>) { self.run = run }
 
     /// A layer variant: the spec it is built from and how its inputs and output are rearranged.
     struct Variant {
@@ -250,41 +262,45 @@ struct OracleDiagnosis<T: TensorElement> {
             let rule = TolerancePolicy.ruleRTol(dtype: .float32, reductionLength: run.aloneLength(for: role.name))
             return matches(candidate, reference, role, tolerance: Tolerance(rtol: rule, atol: run.options.tolerances.atol))
         }
+        let key = "\(i)|\(role.tower ?? -1)|\(variant.code)|\(variant.message)"
+        let outcome = outcomes[key] ?? outcome(of: variant, layer: i, tower: role.tower, x: x, g: g)
+        outcomes[key] = outcome
+        switch role.content {
+        case .forward: return matches(outcome.forward, reference, role)
+        case .inputGradient: return matches(outcome.inputGradient, reference, role)
+        case .parameterGradient(_, let name): return matches(outcome.parameterGradients[name], reference, role)
+        default: return false
+        }
+    }
+
+    /// Runs `variant` of layer `i` (tower `tower`) forward on `x` and, given `g`, backward.
+    func outcome(of variant: Variant, layer i: Int, tower: Int?, x: Tensor<T>, g: Tensor<T>?) -> Outcome {
+        var outcome = Outcome()
         do {
             let layer = try Network<T>.makeLayer(variant.spec, index: i, inputShape: Shape(Array(x.shape.dims.dropFirst())),
-                                                 towers: variant.towers ?? run.plan.towers, tower: role.tower, seed: 0)
+                                                 towers: variant.towers ?? run.plan.towers, tower: tower, seed: 0)
             try run.load(layer) { name in
-                let value = try role.tower.map { try self.run.towerParameter(name, tower: $0) } ?? self.run.parameters[name]
+                let value = try tower.map { try self.run.towerParameter(name, tower: $0) } ?? self.run.parameters[name]
                 return try value.map { try variant.parameter(name, $0) }
             }
             if let dropout = layer as? Dropout<T>, let mask = run.reference["mask.\(run.layers[i].name)"] {
-                let mine = try role.tower.map { try mask.towerChannels($0, of: run.plan.towers) } ?? mask
+                let mine = try tower.map { try mask.towerChannels($0, of: run.plan.towers) } ?? mask
                 try dropout.injectMask(try variant.mask?(mine) ?? mine)
             }
             let context = PassContext(pool: run.pool, mode: variant.mode ?? run.trace.mode, step: 0)
-            let y = try layer.forward(try variant.input(x), context: context)
-            let candidate: Tensor<T>
-            switch role.content {
-            case .forward:
-                candidate = y
-            case .inputGradient:
-                guard let g else { return false }
-                var gi = try layer.backward(try variant.upstream(g), context: context)
-                if variant.code == "input-halves-swapped" { gi = try gi.swappingHalvesOfDimension1() }
-                if variant.code == "flatten-nhwc" { gi = try unflattenChannelLast(gi) }
-                candidate = gi
-            case .parameterGradient(_, let name):
-                guard let g else { return false }
-                _ = try layer.backward(try variant.upstream(g), context: context)
-                guard let parameter = layer.parameters.first(where: { "\(run.layers[i].name).\($0.name)" == name }) else { return false }
-                candidate = parameter.gradient
-            default:
-                return false
+            outcome.forward = try layer.forward(try variant.input(x), context: context)
+            guard let g else { return outcome }
+            var gi = try layer.backward(try variant.upstream(g), context: context)
+            if variant.code == "input-halves-swapped" { gi = try gi.swappingHalvesOfDimension1() }
+            if variant.code == "flatten-nhwc" { gi = try unflattenChannelLast(gi) }
+            outcome.inputGradient = gi
+            for parameter in layer.parameters {
+                outcome.parameterGradients["\(run.layers[i].name).\(parameter.name)"] = parameter.gradient
             }
-            return matches(candidate, reference, role)
         } catch {
-            return false
+            // A variant the layer cannot take (a size it cannot pool, say) explains nothing.
         }
+        return outcome
     }
 
     /// The inverse of ``Tensor/flatteningChannelLast()`` for the input gradient: back to C, H, W order.
