@@ -260,7 +260,7 @@ public struct TracePlan {
         // Values: masks are 0/1, float tensors finite (the first bad one in execution order is named).
         let order = TracePlan.executionOrder(kind: trace.kind, layers: layers, parameters: parameters, towers: towers)
         let orderIndex = Dictionary(order.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
-        for (i, layer) in layers.enumerated() {
+        for layer in layers {
             guard let mask = trace["mask." + layer.name] else { continue }
             if mask.dtype.isFloatingPoint {
                 let values = try mask.floatTensor(as: Double.self).storage
@@ -273,7 +273,6 @@ public struct TracePlan {
                     throw fail(mask.name, "element \(bad) is \(values[bad]); a mask holds only 0 (dropped) and 1 (kept)")
                 }
             }
-            _ = i
         }
         let floats = trace.tensors.filter { roles[$0.name] != nil && $0.dtype.isFloatingPoint }
             .filter { if case .mask? = roles[$0.name]?.content { return false } else { return true } }
