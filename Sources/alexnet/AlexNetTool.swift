@@ -11,8 +11,11 @@ struct AlexNetTool: ParsableCommand {
         Every layer runs forward and backward in Float32 or Float64, deterministically
         for any thread count. Start with `alexnet gradcheck` (every layer's gradient
         against finite differences), `alexnet bench` (speed on the paper's shapes) and
-        `alexnet summary` (a model's layers, shapes, parameters and costs).
+        `alexnet summary` (a model's layers, shapes, parameters and costs). `alexnet check`
+        is the correctness oracle: it recomputes another implementation's training step
+        from a trace (`alexnet trace` writes one) and compares every tensor.
         """,
-        subcommands: [GradCheckCommand.self, BenchCommand.self, SummaryCommand.self, WeightsCommand.self, DataCommand.self]
+        subcommands: [GradCheckCommand.self, BenchCommand.self, SummaryCommand.self, WeightsCommand.self, DataCommand.self,
+                      TraceCommand.self, CheckCommand.self]
     )
 }

@@ -1,0 +1,427 @@
+import Foundation
+
+/// One explanation the diagnosis found for a mismatch, or a remark about a tensor.
+public struct OracleFinding: Equatable, Sendable {
+    /// A stable identifier for tests and CI scripts: `lrn-alpha`, `lrn-k`,
+    /// `lrn-groups`, `pool-rounding`, `avgpool-divisor`, `dropout-scaling`,
+    /// `dropout-mask-inverted`, `dropout-missing`, `sgd-form`, `sgd-decay-not-scaled`,
+    /// `sgd-no-decay`, `sgd-nesterov`, `sgd-halves-swapped`, `nhwc`, `towers-swapped`,
+    /// `weight-halves-swapped`, `input-halves-swapped`, `kernel-flipped`,
+    /// `flatten-nhwc`, `tf32`, `float32`, `loss-sum`, `rounding` (bit-exact mode), `unexplained`.
+    public var code: String
+    /// The layer it concerns, or nil (loss).
+    public var layer: String?
+    /// The explanation in words, starting with the layer or tensor.
+    public var message: String
+
+    /// Creates a finding; see the properties.
+    public init(code: String, layer: String?, message: String) {
+        self.code = code
+        self.layer = layer
+        self.message = message
+    }
+}
+
+/// The oracle's judgement of one tensor.
+public enum OracleVerdict: String, Sendable {
+    /// Within tolerance alone and end to end.
+    case agrees = "ok"
+    /// Alone (fed the reference's own inputs) it is beyond tolerance: this layer computes differently.
+    case differs = "DIFFERS"
+    /// Alone it agrees; end to end it is beyond tolerance (errors inherited from upstream, or rounding that flipped a decision).
+    case drifts = "drift"
+    /// Neither alone nor end to end could ours be computed (the reference's upstream
+    /// tensors do not fit our layer, after an earlier divergence); not a mismatch by itself.
+    case notComputed = "n/a"
+}
+
+/// One compared tensor: its role, the comparisons and the verdict.
+public struct OracleEntry: Sendable {
+    /// What the tensor is.
+    public var role: TraceRole
+    /// The reference tensor's shape.
+    public var referenceShape: Shape
+    /// Ours computed with the layer alone, fed the reference's own input and upstream gradient.
+    public var alone: TensorComparison?
+    /// Ours computed end to end, from the trace's input and weights only.
+    public var endToEnd: TensorComparison?
+    /// Why ``alone`` could not be computed, if it could not.
+    public var aloneUnavailable: String?
+    /// The judgement.
+    public var verdict: OracleVerdict
+    /// Explanations found for a mismatch (and remarks, e.g. which SGD form matched bit for bit).
+    public var findings: [OracleFinding]
+
+    /// The tensor's name.
+    public var name: String { role.name }
+
+    /// The comparison the table shows: alone where available, else end to end.
+    public var primary: TensorComparison? { alone ?? endToEnd }
+}
+
+/// The result of checking a trace: every tensor's comparison in execution
+/// order, the first divergence with its diagnosis, and renderings as a table,
+/// JSON (`--report`) and JUnit XML (`--junit`).
+public struct OracleReport: Sendable {
+    /// The trace's path.
+    public var source: String
+    /// `network` or `layer`.
+    public var kind: TraceKind
+    /// The model's or layer's name.
+    public var subject: String
+    /// `f32` or `f64`.
+    public var dtype: DType
+    /// Training or inference.
+    public var mode: PassMode
+    /// The producer named in the metadata.
+    public var producer: String?
+    /// Images in the batch.
+    public var batch: Int
+    /// One line describing the tolerance policy.
+    public var toleranceRule: String
+    /// Every compared tensor, in execution order.
+    public var entries: [OracleEntry]
+    /// Tensors the format defines for this trace that it did not hold.
+    public var absent: [String]
+    /// Tensors not defined by the format for this trace (ignored).
+    public var ignored: [String]
+    /// Remarks: ignored tensors, end-to-end drift, SGD forms, ...
+    public var notes: [String]
+    /// Whether end-to-end drift alone makes the check fail (`--end-to-end`).
+    public var failOnEndToEnd: Bool
+
+    /// Whether the entry counts as a mismatch under this report's policy.
+    public func fails(_ entry: OracleEntry) -> Bool {
+        entry.verdict == .differs || (failOnEndToEnd && entry.verdict == .drifts)
+    }
+
+    /// The first tensor in execution order that diverges, or nil when all agree.
+    public var firstDivergence: OracleEntry? { entries.first(where: fails) }
+
+    /// True when no tensor diverges.
+    public var passed: Bool { firstDivergence == nil }
+
+    /// The process exit status for this result: 0 all agree, 1 a mismatch.
+    public var exitStatus: Int32 { passed ? 0 : 1 }
+
+    /// The verdict in one line, naming the first tensor that diverges.
+    public var verdictLine: String {
+        let failing = entries.filter(fails).count
+        guard let first = firstDivergence else {
+            let drift = entries.filter { $0.verdict == .drifts }.count
+            return "AGREE: all \(entries.count) tensors within tolerance"
+                + (drift > 0 ? " alone (\(drift) drift end to end; see the notes)" : "")
+        }
+        var line = "MISMATCH: first divergence at \(first.name)"
+        if let layer = first.role.layer { line += " (layer \(layer), \(first.role.phase.rawValue))" }
+        if let c = first.primary {
+            if c.shapesDiffer {
+                line += ": shape \(c.referenceShape) in the reference, \(c.oursShape) here"
+            } else {
+                line += ": \(c.outOfTolerance) of \(c.count) elements beyond tolerance, max rel err "
+                    + OracleFormat.scientific(c.maxRelativeError)
+            }
+        }
+        line += "; \(failing) of \(entries.count) tensors differ"
+        if let finding = first.findings.first(where: { $0.code != "unexplained" }) ?? first.findings.first {
+            line += "\n  why: " + finding.message
+        }
+        return line
+    }
+
+    // MARK: Table
+
+    /// The per-tensor table: tensor, shape, max abs err, max rel err, ULPs,
+    /// cosine, elements out of tolerance, verdict and the end-to-end max rel err
+    /// (marked `!` when beyond its tolerance), then the diagnosis, notes and the
+    /// verdict line.
+    public func table() -> String {
+        var lines: [String] = []
+        lines.append("trace \(source): \(kind.rawValue) \(subject), \(dtype == .float64 ? "f64" : "f32"), "
+                     + "\(mode == .training ? "training" : "inference"), batch \(batch)"
+                     + (producer.map { ", producer \($0)" } ?? ""))
+        lines.append("tolerance: " + toleranceRule)
+        lines.append("numbers are for each layer alone (fed the reference's own input and upstream gradient); "
+                     + "the last column is end to end")
+        let header = ["tensor", "shape", "max abs err", "max rel err", "ULPs", "cosine", "# out of tol", "verdict", "end-to-end"]
+        var rows: [[String]] = []
+        var lastPhase: TraceRole.Phase?
+        for entry in entries {
+            if entry.role.phase != lastPhase {
+                rows.append(["[" + entry.role.phase.rawValue + "]"] + Array(repeating: "", count: header.count - 1))
+                lastPhase = entry.role.phase
+            }
+            let name = (entry.role.tower != nil ? "  " : "") + entry.name
+            var row = [name]
+            if let c = entry.primary {
+                row.append(c.referenceShape.description)
+                if c.shapesDiffer {
+                    row += ["ours " + c.oursShape.dims.map(String.init).joined(separator: "x"), "", "", "", "",
+                            entry.verdict.rawValue]
+                } else {
+                    row += [OracleFormat.scientific(c.maxAbsoluteError), OracleFormat.scientific(c.maxRelativeError),
+                            Self.ulps(c.maxULPs), Self.cosine(c.cosine), "\(c.outOfTolerance)/\(c.count)",
+                            entry.verdict.rawValue]
+                }
+            } else {
+                row += [entry.referenceShape.description, "not computed", "", "", "", "", entry.verdict.rawValue]
+            }
+            if entry.alone == nil {
+                row.append("(alone: n/a)")
+            } else if let e = entry.endToEnd {
+                row.append(e.shapesDiffer ? "shape" : OracleFormat.scientific(e.maxRelativeError) + (e.passed ? "" : " !"))
+            } else {
+                row.append("")
+            }
+            rows.append(row)
+        }
+        var widths = header.map(\.count)
+        for row in rows where !row[0].hasPrefix("[") {
+            for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) }
+        }
+        func render(_ row: [String]) -> String {
+            row.enumerated().map { i, cell in
+                i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+        }
+        lines.append(render(header))
+        for row in rows { lines.append(row[0].hasPrefix("[") ? row[0] : render(row)) }
+        if !absent.isEmpty {
+            lines.append("absent (not compared): " + Self.abbreviated(absent))
+        }
+        let diagnosed = entries.filter { fails($0) && !$0.findings.isEmpty }
+        if !diagnosed.isEmpty {
+            lines.append("diagnosis:")
+            var seen = Set<String>()
+            for entry in diagnosed {
+                for finding in entry.findings where seen.insert(finding.message).inserted {
+                    lines.append("  " + finding.message)
+                }
+            }
+        }
+        for entry in entries where entry.aloneUnavailable != nil && entry.verdict != .agrees && entry.verdict != .drifts {
+            lines.append("note: \(entry.name) could not be computed alone: \(entry.aloneUnavailable!)")
+        }
+        for note in notes { lines.append("note: " + note) }
+        lines.append(verdictLine)
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func ulps(_ x: Double) -> String {
+        if x.isInfinite { return "inf" }
+        return x < 1e7 ? String(Int(x)) : OracleFormat.scientific(x, digits: 1)
+    }
+
+    static func cosine(_ x: Double) -> String {
+        if x.isNaN { return "nan" }
+        if x >= 1 { return "1" }
+        let gap = 1 - x
+        return gap > 0 && gap < 1e-4 ? "1-" + OracleFormat.scientific(gap, digits: 1) : String(format: "%.6f", x)
+    }
+
+    static func abbreviated(_ names: [String], limit: Int = 12) -> String {
+        names.prefix(limit).joined(separator: ", ") + (names.count > limit ? " and \(names.count - limit) more" : "")
+    }
+
+    // MARK: JSON
+
+    /// The report as JSON (`alexnet check --report`): metadata, the verdict,
+    /// the first divergence, and every tensor's numbers alone and end to end.
+    /// Non-finite numbers are written as strings (`"inf"`, `"nan"`), which JSON cannot hold as numbers.
+    public func jsonString() -> String {
+        var tensors: [ReportJSON] = []
+        for entry in entries {
+            var members: [(String, ReportJSON)] = [
+                ("name", .string(entry.name)),
+                ("layer", entry.role.layer.map(ReportJSON.string) ?? .null),
+                ("phase", .string(entry.role.phase.rawValue)),
+                ("tower", entry.role.tower.map { .integer($0) } ?? .null),
+                ("verdict", .string(entry.verdict.rawValue)),
+                ("fails", .bool(fails(entry))),
+                ("alone", entry.alone.map(Self.json) ?? .null),
+                ("end_to_end", entry.endToEnd.map(Self.json) ?? .null),
+            ]
+            if let why = entry.aloneUnavailable { members.append(("alone_unavailable", .string(why))) }
+            members.append(("findings", .array(entry.findings.map(Self.json))))
+            tensors.append(.object(members))
+        }
+        let first: ReportJSON = firstDivergence.map { entry in
+            .object([("tensor", .string(entry.name)), ("layer", entry.role.layer.map(ReportJSON.string) ?? .null),
+                     ("phase", .string(entry.role.phase.rawValue)), ("tower", entry.role.tower.map { .integer($0) } ?? .null),
+                     ("findings", .array(entry.findings.map(Self.json)))])
+        } ?? .null
+        let root: ReportJSON = .object([
+            ("format", .string("alexnet-oracle-report/1")),
+            ("trace", .string(source)),
+            ("kind", .string(kind.rawValue)),
+            ("subject", .string(subject)),
+            ("dtype", .string(dtype == .float64 ? "f64" : "f32")),
+            ("mode", .string(mode == .training ? "training" : "inference")),
+            ("producer", producer.map(ReportJSON.string) ?? .null),
+            ("batch", .integer(batch)),
+            ("tolerance_rule", .string(toleranceRule)),
+            ("passed", .bool(passed)),
+            ("exit_status", .integer(Int(exitStatus))),
+            ("verdict", .string(verdictLine)),
+            ("first_divergence", first),
+            ("compared", .integer(entries.count)),
+            ("failing", .integer(entries.filter(fails).count)),
+            ("tensors", .array(tensors)),
+            ("absent", .array(absent.map(ReportJSON.string))),
+            ("ignored", .array(ignored.map(ReportJSON.string))),
+            ("notes", .array(notes.map(ReportJSON.string))),
+        ])
+        return root.render(indent: 0) + "\n"
+    }
+
+    static func json(_ c: TensorComparison) -> ReportJSON {
+        var members: [(String, ReportJSON)] = [
+            ("reference_shape", .array(c.referenceShape.dims.map { .integer($0) })),
+            ("our_shape", .array(c.oursShape.dims.map { .integer($0) })),
+            ("passed", .bool(c.passed)),
+            ("rtol", .number(c.tolerance.rtol)),
+            ("atol", .number(c.tolerance.atol)),
+            ("exact", .bool(c.tolerance.exact)),
+        ]
+        if !c.shapesDiffer {
+            members += [
+                ("count", .integer(c.count)),
+                ("rms_reference", .number(c.scale)),
+                ("max_abs_error", .number(c.maxAbsoluteError)),
+                ("max_rel_error", .number(c.maxRelativeError)),
+                ("max_ulps", .number(c.maxULPs)),
+                ("cosine", .number(c.cosine)),
+                ("out_of_tolerance", .integer(c.outOfTolerance)),
+                ("bitwise_equal", .integer(c.bitwiseEqual)),
+                ("mean_error", .number(c.meanError)),
+                ("rms_error", .number(c.rmsError)),
+            ]
+            if let bad = c.firstBad {
+                members.append(("first_bad", .object([
+                    ("index", .integer(bad.index)), ("position", .array(bad.position.map { .integer($0) })),
+                    ("ours", .number(bad.ours)), ("reference", .number(bad.reference)),
+                ])))
+            } else {
+                members.append(("first_bad", .null))
+            }
+        }
+        return .object(members)
+    }
+
+    static func json(_ f: OracleFinding) -> ReportJSON {
+        .object([("code", .string(f.code)), ("layer", f.layer.map(ReportJSON.string) ?? .null), ("message", .string(f.message))])
+    }
+
+    // MARK: JUnit
+
+    /// The report as JUnit XML (`alexnet check --junit`): one `<testcase>` per
+    /// compared tensor, named after it and classed by phase; a mismatch is a
+    /// `<failure>` whose message holds the numbers and the diagnosis.
+    public func junitXML() -> String {
+        let failures = entries.filter(fails).count
+        let skipped = entries.filter { $0.verdict == .notComputed }.count
+        let suite = Self.xmlEscape("alexnet check " + (source as NSString).lastPathComponent)
+        var lines = ["<?xml version=\"1.0\" encoding=\"UTF-8\"?>",
+                     "<testsuites name=\"alexnet check\" tests=\"\(entries.count)\" failures=\"\(failures)\" errors=\"0\">",
+                     "  <testsuite name=\"\(suite)\" tests=\"\(entries.count)\" failures=\"\(failures)\" errors=\"0\" skipped=\"\(skipped)\">"]
+        for entry in entries {
+            let classname = Self.xmlEscape("alexnet.oracle.\(entry.role.phase.rawValue)" + (entry.role.tower.map { ".tower\($0)" } ?? ""))
+            let open = "    <testcase classname=\"\(classname)\" name=\"\(Self.xmlEscape(entry.name))\" time=\"0\""
+            if entry.verdict == .notComputed {
+                lines.append(open + ">")
+                lines.append("      <skipped message=\"" + Self.xmlEscape("not computed: " + (entry.aloneUnavailable ?? "")) + "\"/>")
+                lines.append("    </testcase>")
+                continue
+            }
+            guard fails(entry) else {
+                lines.append(open + "/>")
+                continue
+            }
+            var message = entry.verdict == .differs ? "differs alone" : "drifts end to end"
+            var body: [String] = []
+            for (label, comparison) in [("alone", entry.alone), ("end to end", entry.endToEnd)] {
+                guard let c = comparison else { continue }
+                if c.shapesDiffer {
+                    body.append("\(label): shape \(c.referenceShape) in the reference, \(c.oursShape) here")
+                } else {
+                    body.append("\(label): \(c.outOfTolerance) of \(c.count) elements beyond \(c.tolerance.summary); "
+                                + "max abs err \(OracleFormat.scientific(c.maxAbsoluteError)), max rel err "
+                                + "\(OracleFormat.scientific(c.maxRelativeError)), ULPs \(Self.ulps(c.maxULPs)), cosine "
+                                + Self.cosine(c.cosine)
+                                + (c.firstBad.map { ", first at \($0.position) (ours \($0.ours), reference \($0.reference))" } ?? ""))
+                }
+            }
+            if let c = entry.primary {
+                message += c.shapesDiffer ? ": shape \(c.referenceShape) vs \(c.oursShape)"
+                    : ": \(c.outOfTolerance)/\(c.count) beyond tolerance, max rel err \(OracleFormat.scientific(c.maxRelativeError))"
+            }
+            body += entry.findings.map { "why: " + $0.message }
+            lines.append(open + ">")
+            lines.append("      <failure message=\"\(Self.xmlEscape(message))\" type=\"mismatch\">"
+                         + Self.xmlEscape(body.joined(separator: "\n")) + "</failure>")
+            lines.append("    </testcase>")
+        }
+        var out: [String] = []
+        if !absent.isEmpty { out.append("absent: " + absent.joined(separator: ", ")) }
+        out += notes.map { "note: " + $0 }
+        out.append(verdictLine)
+        lines.append("    <system-out>" + Self.xmlEscape(out.joined(separator: "\n")) + "</system-out>")
+        lines.append("  </testsuite>")
+        lines.append("</testsuites>")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func xmlEscape(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&apos;"
+            case "\n", "\t": out.unicodeScalars.append(scalar)
+            default:
+                // XML 1.0 allows no other control characters, even escaped.
+                if scalar.value < 0x20 { out += "?" } else { out.unicodeScalars.append(scalar) }
+            }
+        }
+        return out
+    }
+}
+
+/// A small JSON value for the report writer: ordered keys, and numbers that
+/// are always valid JSON (non-finite ones become strings).
+enum ReportJSON {
+    case object([(String, ReportJSON)])
+    case array([ReportJSON])
+    case string(String)
+    case number(Double)
+    case integer(Int)
+    case bool(Bool)
+    case null
+
+    func render(indent: Int) -> String {
+        let pad = String(repeating: "  ", count: indent + 1), close = String(repeating: "  ", count: indent)
+        switch self {
+        case .object(let members):
+            if members.isEmpty { return "{}" }
+            return "{\n" + members.map { pad + JSONValue.encode(string: $0.0) + ": " + $0.1.render(indent: indent + 1) }
+                .joined(separator: ",\n") + "\n" + close + "}"
+        case .array(let items):
+            if items.isEmpty { return "[]" }
+            if items.allSatisfy({ if case .integer = $0 { return true } else { return false } }) {
+                return "[" + items.map { $0.render(indent: 0) }.joined(separator: ", ") + "]"
+            }
+            return "[\n" + items.map { pad + $0.render(indent: indent + 1) }.joined(separator: ",\n") + "\n" + close + "]"
+        case .string(let s): return JSONValue.encode(string: s)
+        case .number(let x):
+            if x.isNaN { return "\"nan\"" }
+            if x.isInfinite { return x > 0 ? "\"inf\"" : "\"-inf\"" }
+            return x.description
+        case .integer(let n): return String(n)
+        case .bool(let b): return b ? "true" : "false"
+        case .null: return "null"
+        }
+    }
+}

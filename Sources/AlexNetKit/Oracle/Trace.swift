@@ -1,0 +1,448 @@
+import Foundation
+
+/// A trace that cannot be used: names the file, the tensor or metadata key
+/// where known, and what is wrong, in one line:
+/// `run.safetensors: forward.conv2: shape [2, 256, 27, 27], the spec implies [2, 256, 13, 13]`.
+public struct TraceError: Error, CustomStringConvertible, Equatable {
+    /// The trace's path (a safetensors file or a directory).
+    public var file: String
+    /// The tensor (`forward.conv2`) or metadata key (`metadata 'spec'`), or nil.
+    public var subject: String?
+    /// What is wrong and, where it helps, how to fix it.
+    public var problem: String
+
+    /// Creates an error; see the properties.
+    public init(file: String, subject: String? = nil, problem: String) {
+        self.file = file
+        self.subject = subject
+        self.problem = problem
+    }
+
+    /// `file: subject: problem`.
+    public var description: String {
+        ([file] + (subject.map { [$0] } ?? []) + [problem]).filter { !$0.isEmpty }.joined(separator: ": ")
+    }
+}
+
+/// What a trace records: a whole network and its loss, or one layer alone.
+public enum TraceKind: String, Sendable, CaseIterable {
+    /// A model spec, its loss, and optionally backward and one SGD step.
+    case network
+    /// One layer fed a given input and, backward, a given output gradient.
+    case layer
+}
+
+/// The SGD step a trace's `updated.*` tensors took (metadata `sgd_form`,
+/// `learning_rate`, `momentum`, `weight_decay`), from zero velocity.
+public struct TraceSGD: Equatable, Sendable {
+    /// Which of the two named forms (Docs/conventions.md).
+    public var form: SGDForm
+    /// The learning rate.
+    public var learningRate: Double
+    /// The momentum (irrelevant to one step from zero velocity, but recorded).
+    public var momentum: Double
+    /// The weight decay.
+    public var weightDecay: Double
+
+    /// Creates the settings; see the properties.
+    public init(form: SGDForm, learningRate: Double, momentum: Double, weightDecay: Double) {
+        self.form = form
+        self.learningRate = learningRate
+        self.momentum = momentum
+        self.weightDecay = weightDecay
+    }
+}
+
+/// One training step's tensors, as another implementation (or ours) dumped
+/// them: the oracle's input. Docs/oracle.md, "Trace format (version 1)", is
+/// the authority; this type reads and writes exactly that.
+///
+/// A trace is a safetensors file (metadata in `__metadata__`) or a directory
+/// of `<name>.npy` files plus `metadata.json`. Reading checks the container and
+/// the metadata; ``TracePlan`` then checks every tensor against what the spec
+/// implies.
+public struct Trace {
+    /// The metadata `format` value this reader and writer understand.
+    public static let format = "alexnet-trace/1"
+
+    /// `network` or `layer`.
+    public var kind: TraceKind
+    /// `.float32` or `.float64`: the element type of every float tensor.
+    public var dtype: DType
+    /// Training (dropout masks applied) or inference.
+    public var mode: PassMode
+    /// The model (network traces).
+    public var spec: ModelSpec?
+    /// The layer (layer traces).
+    public var layer: LayerSpec?
+    /// The SGD step, when the trace holds `updated.*`.
+    public var sgd: TraceSGD?
+    /// 2 when the producer recorded per-tower tensors; nil otherwise.
+    public var towers: Int?
+    /// Free text naming the producer, e.g. `pytorch 2.3.0+cpu`.
+    public var producer: String?
+    /// Metadata keys this version does not define, kept and reported, never used.
+    public var extraMetadata: [String: String] = [:]
+    /// The tensors, in the order read or added.
+    public private(set) var tensors: [StoredTensor]
+    /// Where the trace came from (a path), for errors and reports.
+    public var source: String
+
+    private var indexByName: [String: Int]
+
+    /// A network trace holding `tensors`.
+    /// - Parameters:
+    ///   - spec: the model whose step the tensors record.
+    ///   - dtype: `.float32` or `.float64`.
+    /// - Throws: ``TraceError`` if two tensors share a name or `dtype` is not a float type.
+    public init(network spec: ModelSpec, dtype: DType, mode: PassMode, sgd: TraceSGD? = nil, towers: Int? = nil,
+                producer: String? = nil, tensors: [StoredTensor] = [], source: String = "(trace in memory)") throws {
+        try self.init(kind: .network, spec: spec, layer: nil, dtype: dtype, mode: mode, sgd: sgd, towers: towers,
+                      producer: producer, tensors: tensors, source: source)
+    }
+
+    /// A layer trace holding `tensors` (`input`, `grad_output.<layer>`, ...).
+    /// - Throws: ``TraceError`` if two tensors share a name or `dtype` is not a float type.
+    public init(layer: LayerSpec, dtype: DType, mode: PassMode, sgd: TraceSGD? = nil, producer: String? = nil,
+                tensors: [StoredTensor] = [], source: String = "(trace in memory)") throws {
+        try self.init(kind: .layer, spec: nil, layer: layer, dtype: dtype, mode: mode, sgd: sgd, towers: nil,
+                      producer: producer, tensors: tensors, source: source)
+    }
+
+    private init(kind: TraceKind, spec: ModelSpec?, layer: LayerSpec?, dtype: DType, mode: PassMode, sgd: TraceSGD?,
+                 towers: Int?, producer: String?, tensors: [StoredTensor], source: String) throws {
+        guard dtype.isFloatingPoint else {
+            throw TraceError(file: source, subject: "metadata 'dtype'", problem: "must be f32 or f64, got \(dtype)")
+        }
+        self.kind = kind
+        self.spec = spec
+        self.layer = layer
+        self.dtype = dtype
+        self.mode = mode
+        self.sgd = sgd
+        self.towers = towers
+        self.producer = producer
+        self.tensors = []
+        self.indexByName = [:]
+        self.source = source
+        for tensor in tensors {
+            guard indexByName[tensor.name] == nil else {
+                throw TraceError(file: source, subject: tensor.name, problem: "two tensors have this name")
+            }
+            set(tensor)
+        }
+    }
+
+    /// The tensor called `name`, or nil.
+    public subscript(name: String) -> StoredTensor? {
+        indexByName[name].map { tensors[$0] }
+    }
+
+    /// Every tensor name, in order.
+    public var names: [String] { tensors.map(\.name) }
+
+    /// Adds `tensor`, or replaces the one with its name (keeping its position).
+    public mutating func set(_ tensor: StoredTensor) {
+        if let index = indexByName[tensor.name] {
+            tensors[index] = tensor
+        } else {
+            indexByName[tensor.name] = tensors.count
+            tensors.append(tensor)
+        }
+    }
+
+    /// Adds a float tensor under `name` (its element type must be the trace's dtype to be valid).
+    public mutating func set<T: TensorElement>(_ name: String, _ tensor: Tensor<T>) {
+        set(StoredTensor(name: name, tensor: tensor))
+    }
+
+    /// Removes the tensor called `name`, if present.
+    public mutating func remove(_ name: String) {
+        guard let index = indexByName[name] else { return }
+        tensors.remove(at: index)
+        indexByName = Dictionary(uniqueKeysWithValues: tensors.enumerated().map { ($1.name, $0) })
+    }
+
+    /// The name the layer or model goes by in reports: the spec's name, or the layer's.
+    public var subjectName: String { spec?.name ?? layer?.name ?? "?" }
+
+    // MARK: Metadata
+
+    /// The metadata as written: every key of the format whose value is set, plus ``extraMetadata``.
+    public var metadata: [String: String] {
+        var result = extraMetadata
+        result["format"] = Trace.format
+        result["kind"] = kind.rawValue
+        result["dtype"] = dtype == .float64 ? "f64" : "f32"
+        result["mode"] = mode == .training ? "training" : "inference"
+        if let spec { result["spec"] = spec.jsonString() }
+        if let layer { result["layer"] = layer.jsonString() }
+        if let sgd {
+            result["sgd_form"] = sgd.form.rawValue
+            result["learning_rate"] = sgd.learningRate.description
+            result["momentum"] = sgd.momentum.description
+            result["weight_decay"] = sgd.weightDecay.description
+        }
+        if let towers { result["towers"] = "\(towers)" }
+        if let producer { result["producer"] = producer }
+        return result
+    }
+
+    /// The metadata keys version 1 defines.
+    public static let metadataKeys = ["format", "kind", "spec", "layer", "dtype", "mode", "sgd_form", "learning_rate",
+                                      "momentum", "weight_decay", "towers", "producer"]
+
+    /// Builds a trace from its tensors and metadata, checking every metadata value.
+    /// - Throws: ``TraceError`` naming the key: unknown format or version, a
+    ///   missing or unknown kind, dtype or mode, a spec or layer that does not
+    ///   parse, SGD settings that are incomplete or not numbers.
+    public static func decode(tensors: [StoredTensor], metadata: [String: String], source: String) throws -> Trace {
+        func fail(_ key: String, _ problem: String) -> TraceError {
+            TraceError(file: source, subject: "metadata '\(key)'", problem: problem)
+        }
+        func required(_ key: String, _ why: String) throws -> String {
+            guard let value = metadata[key] else { throw fail(key, "missing; \(why)") }
+            return value
+        }
+        let format = try required("format", "a trace's metadata must say format = \(Trace.format) (Docs/oracle.md)")
+        guard format == Trace.format else {
+            if format.hasPrefix("alexnet-trace/") {
+                throw fail("format", "unknown version '\(format)': this reader understands \(Trace.format) only")
+            }
+            throw fail("format", "unknown format '\(format)': expected \(Trace.format) (Docs/oracle.md)")
+        }
+        let kindText = try required("kind", "expected network or layer")
+        guard let kind = TraceKind(rawValue: kindText) else {
+            throw fail("kind", "expected network or layer, got '\(kindText)'")
+        }
+        let dtypeText = try required("dtype", "expected f32 or f64")
+        let dtype: DType
+        switch dtypeText {
+        case "f32": dtype = .float32
+        case "f64": dtype = .float64
+        default: throw fail("dtype", "expected f32 or f64, got '\(dtypeText)'")
+        }
+        let modeText = try required("mode", "expected training or inference")
+        let mode: PassMode
+        switch modeText {
+        case "training": mode = .training
+        case "inference": mode = .inference
+        default: throw fail("mode", "expected training or inference, got '\(modeText)'")
+        }
+
+        var sgd: TraceSGD?
+        let sgdKeys = ["sgd_form", "learning_rate", "momentum", "weight_decay"]
+        if sgdKeys.contains(where: { metadata[$0] != nil }) {
+            for key in sgdKeys where metadata[key] == nil {
+                throw fail(key, "missing; the SGD settings come as a set: " + sgdKeys.joined(separator: ", "))
+            }
+            guard let form = SGDForm(rawValue: metadata["sgd_form"]!) else {
+                throw fail("sgd_form", "expected paper or pytorch, got '\(metadata["sgd_form"]!)'")
+            }
+            func number(_ key: String) throws -> Double {
+                let text = metadata[key]!.trimmingCharacters(in: .whitespaces)
+                guard let value = Double(text), value.isFinite else {
+                    throw fail(key, "expected a finite decimal number, got '\(metadata[key]!)'")
+                }
+                return value
+            }
+            sgd = TraceSGD(form: form, learningRate: try number("learning_rate"), momentum: try number("momentum"),
+                           weightDecay: try number("weight_decay"))
+        }
+
+        var towers: Int?
+        if let text = metadata["towers"] {
+            guard text == "1" || text == "2" else { throw fail("towers", "expected 1 or 2, got '\(text)'") }
+            towers = text == "2" ? 2 : nil
+        }
+
+        var trace: Trace
+        switch kind {
+        case .network:
+            let json = try required("spec", "a network trace carries its model spec as JSON (alexnet summary --json)")
+            let spec: ModelSpec
+            do {
+                spec = try ModelSpec.parse(json: json, source: "spec")
+            } catch let error as ModelSpecError {
+                throw fail("spec", "does not parse: \(error)")
+            }
+            if towers == 2 && spec.towers != 2 {
+                throw fail("towers", "is 2 but the spec has \(spec.towers) tower(s)")
+            }
+            trace = try Trace(network: spec, dtype: dtype, mode: mode, sgd: sgd, towers: towers,
+                              producer: metadata["producer"], tensors: tensors, source: source)
+        case .layer:
+            let json = try required("layer", "a layer trace carries its layer as JSON (one entry of a spec's layers)")
+            if towers != nil { throw fail("towers", "per-tower tensors belong to network traces") }
+            guard let input = tensors.first(where: { $0.name == "input" }) else {
+                throw TraceError(file: source, subject: "input", problem: "missing; a layer trace needs the layer's input")
+            }
+            let layer = try LayerSpec.parse(json: json, input: input.shape, source: source)
+            trace = try Trace(layer: layer, dtype: dtype, mode: mode, sgd: sgd, producer: metadata["producer"],
+                              tensors: tensors, source: source)
+        }
+        for (key, value) in metadata where !Trace.metadataKeys.contains(key) {
+            trace.extraMetadata[key] = value
+        }
+        return trace
+    }
+
+    // MARK: Files
+
+    /// Reads a trace: a `.safetensors` file, or a directory of `.npy` files
+    /// with `metadata.json`.
+    /// - Throws: ``TraceError`` for a missing path, a directory without
+    ///   `metadata.json`, metadata that is not a JSON object of strings, and
+    ///   every metadata problem ``decode(tensors:metadata:source:)`` finds;
+    ///   ``TensorFileError`` (naming the file and tensor) for unreadable tensor files.
+    public static func read(path: String) throws -> Trace {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw TraceError(file: path, problem: "no such file or directory")
+        }
+        if !isDirectory.boolValue {
+            let (tensors, metadata) = try Safetensors.read(path: path)
+            guard !metadata.isEmpty else {
+                throw TraceError(file: path, subject: "__metadata__",
+                                 problem: "missing; a trace's safetensors header carries its metadata (format, kind, dtype, ...)")
+            }
+            return try decode(tensors: tensors, metadata: metadata, source: path)
+        }
+        let metadataPath = (path as NSString).appendingPathComponent("metadata.json")
+        guard let data = FileManager.default.contents(atPath: metadataPath) else {
+            throw TraceError(file: path, subject: "metadata.json",
+                             problem: "missing; a directory trace holds <name>.npy files and a metadata.json object of strings")
+        }
+        let metadata = try parseMetadata(data, source: metadataPath)
+        let files = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".npy") }.sorted()
+        var tensors: [StoredTensor] = []
+        for file in files {
+            tensors.append(try NPY.read(path: (path as NSString).appendingPathComponent(file)))
+        }
+        return try decode(tensors: tensors, metadata: metadata, source: path)
+    }
+
+    /// Parses `metadata.json`: one JSON object whose values are all strings.
+    static func parseMetadata(_ data: Data, source: String) throws -> [String: String] {
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse([UInt8](data))
+        } catch let error as JSONSyntaxError {
+            throw TraceError(file: source, problem: "not valid JSON: \(error.problem) (line \(error.line), column \(error.column))")
+        }
+        guard case .object(let members) = value else {
+            throw TraceError(file: source, problem: "expected one JSON object of strings, got \(value.quoted)")
+        }
+        var result: [String: String] = [:]
+        for (key, member, _) in members {
+            guard case .string(let text) = member else {
+                throw TraceError(file: source, subject: "'\(key)'",
+                                 problem: "expected a string (every metadata value is a string), got \(member.quoted)")
+            }
+            result[key] = text
+        }
+        return result
+    }
+
+    /// Writes the trace: a single safetensors file when `path` ends in
+    /// `.safetensors`, otherwise a directory of `<name>.npy` files and
+    /// `metadata.json` (created if needed). Files are written atomically, but
+    /// existing files are replaced: callers refuse to overwrite without being asked.
+    /// - Throws: ``TensorFileError`` or ``TraceError`` naming the path.
+    public func write(to path: String) throws {
+        if path.lowercased().hasSuffix(".safetensors") {
+            try Safetensors.write(tensors, metadata: metadata, to: path)
+            return
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw TraceError(file: path, problem: "cannot create the directory: \(error.localizedDescription)")
+        }
+        for tensor in tensors {
+            guard !tensor.name.contains("/"), !tensor.name.isEmpty else {
+                throw TraceError(file: path, subject: tensor.name, problem: "a tensor name cannot be a file name")
+            }
+            try NPY.write(tensor, to: (path as NSString).appendingPathComponent(tensor.name + ".npy"))
+        }
+        let lines = metadata.sorted { $0.key < $1.key }.map {
+            "  " + JSONValue.encode(string: $0.key) + ": " + JSONValue.encode(string: $0.value)
+        }
+        let text = "{\n" + lines.joined(separator: ",\n") + "\n}\n"
+        try TensorFileIO.writeAtomically(Array(text.utf8), to: (path as NSString).appendingPathComponent("metadata.json"))
+    }
+}
+
+extension LayerSpec {
+    /// The layer as one JSON object, exactly as a spec file's `layers` entry
+    /// (``ModelSpec/jsonString()`` writes each layer on one line; this is that line).
+    public func jsonString() -> String {
+        // A spec around the layer, with an input just large enough for it, and the
+        // final linear layer every spec needs; the writer puts each layer on its own line.
+        let input: Shape
+        switch kind {
+        case .convolution(_, let kernel, _, _, let groups, _): input = [groups, kernel.height, kernel.width]
+        case .maxPool(let kernel, _, _, _), .avgPool(let kernel, _, _, _, _): input = [1, kernel.height, kernel.width]
+        default: input = [1, 1, 1]
+        }
+        let scores = LayerSpec(name: name == "scores" ? "scores_" : "scores", .linear(outputs: 1, bias: .none))
+        guard let spec = try? ModelSpec(name: "layer", inputShape: input, towers: 1, layers: [self, scores]),
+              let line = spec.jsonString().split(separator: "\n").first(where: { $0.hasPrefix("    {") })
+        else {
+            return "{\"name\": \(JSONValue.encode(string: name)), \"type\": \"\(kind.typeName)\"}"
+        }
+        var trimmed = line.trimmingCharacters(in: .whitespaces)
+        if trimmed.hasSuffix(",") { trimmed.removeLast() }
+        return trimmed
+    }
+
+    /// Parses one layer's JSON (a spec's `layers` entry), checking that it can
+    /// take an input of `input`'s shape (`[N, C, H, W]`, or `[N, F]` and other
+    /// ranks for layers that flatten or work element-wise).
+    /// - Throws: ``TraceError`` naming `metadata 'layer'` and the key or the shape problem.
+    static func parse(json: String, input: Shape, source: String) throws -> LayerSpec {
+        func fail(_ problem: String) -> TraceError { TraceError(file: source, subject: "metadata 'layer'", problem: problem) }
+        guard input.rank >= 2, input[0] >= 1 else {
+            throw TraceError(file: source, subject: "input", problem: "shape \(input): expected [N, ...] with N >= 1")
+        }
+        let perImage = Shape(Array(input.dims.dropFirst()))
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(Array(json.utf8))
+        } catch let error as JSONSyntaxError {
+            throw fail("not valid JSON: \(error.problem) (line \(error.line), column \(error.column))")
+        }
+        guard case .object(let members) = value else {
+            throw fail("expected one layer object such as {\"name\": \"lrn1\", \"type\": \"lrn\", ...}, got \(value.quoted)")
+        }
+        if case .string(let type)? = members.first(where: { $0.key == "type" })?.value,
+           ["conv", "maxpool", "avgpool", "lrn"].contains(type), perImage.rank != 3 {
+            throw TraceError(file: source, subject: "input", problem: "shape \(input): a \(type) layer takes [N, C, H, W]")
+        }
+        // Wrap the layer in a one-layer spec whose input is the trace's; the spec reader does the checking.
+        let specInput: Shape = perImage.rank == 3 ? perImage : [perImage.count, 1, 1]
+        let wrapper = "{\"name\": \"layer-trace\", \"input\": [\(specInput.dims.map(String.init).joined(separator: ", "))], "
+            + "\"towers\": 1, \"layers\": [\(json), {\"name\": \"\\u0001scores\", \"type\": \"linear\", \"outputs\": 1}]}"
+        let spec: ModelSpec
+        do {
+            spec = try ModelSpec.parse(json: wrapper, source: "layer")
+        } catch let error as ModelSpecError {
+            // Drop the wrapper's own path: "layer: layers[0] (pool1).stride" becomes "pool1.stride".
+            var location = error.location
+            if location.hasPrefix("layer: ") { location.removeFirst("layer: ".count) }
+            if location.hasPrefix("layers[0]") {
+                location.removeFirst("layers[0]".count)
+                if location.hasPrefix(" ("), let close = location.firstIndex(of: ")") {
+                    location = String(location[location.index(location.startIndex, offsetBy: 2)..<close])
+                        + location[location.index(after: close)...]
+                }
+            }
+            throw fail((location.isEmpty || location == "layer" ? "" : location + ": ") + error.problem)
+        }
+        guard spec.layers.count == 2, !spec.layers[0].name.hasPrefix("\u{1}") else {
+            throw fail("expected one layer object")
+        }
+        let layer = spec.layers[0]
+        return layer
+    }
+}

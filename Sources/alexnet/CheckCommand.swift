@@ -1,0 +1,132 @@
+import AlexNetKit
+import ArgumentParser
+import Foundation
+
+/// `alexnet check TRACE`: recompute another implementation's step and compare every tensor.
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Recompute a trace's step with this reference and compare every tensor, layer by layer (the oracle).",
+        discussion: """
+        TRACE is a safetensors file or a directory of .npy files with metadata.json,
+        in the format of Docs/oracle.md (version 1). Every layer is run twice: alone,
+        fed the reference's own input and upstream gradient (these numbers decide the
+        verdict, so the first divergence is the layer that computes differently), and
+        end to end from the trace's input and weights (the last column). Mismatches
+        are diagnosed by trying known convention variants on the layer: LRN alpha vs
+        alpha/n, pooling floor vs ceil, dropout scaling, SGD forms, NHWC layouts,
+        swapped towers, TF32 products.
+
+        Tolerance per element: |ours - ref| <= atol + rtol * (|ref| + RMS(ref)), with
+        rtol = c * u * sqrt(K) (u = 2^-24 and c = 32 for f32, u = 2^-53 and c = 16 for
+        f64; K the layer's reduction length) unless --rtol, --tolerance or --exact say
+        otherwise.
+
+        Exit status: 0 every tensor agrees; 1 a mismatch; 2 the trace (or a report
+        path) cannot be used: missing file, malformed trace, wrong shapes or dtypes,
+        NaN. Usage errors (unknown options, malformed values) exit 64.
+        """
+    )
+
+    @Argument(help: "The trace: a .safetensors file or a directory of .npy files with metadata.json.")
+    var trace: String
+
+    @Option(name: .customLong("tolerance"), parsing: .singleValue,
+            help: "NAME=RTOL: the relative tolerance for one layer (conv3=1e-4) or one tensor (forward.conv3=1e-4); repeatable.")
+    var tolerances: [String] = []
+
+    @Option(help: "Relative tolerance for every tensor, replacing the rule.")
+    var rtol: Double?
+
+    @Option(help: "Absolute tolerance added to every bound.")
+    var atol: Double = 0
+
+    @Flag(help: "Bit-exact mode: every element must have the reference's bits.")
+    var exact = false
+
+    @Flag(name: .customLong("end-to-end"), help: "Also fail when a tensor agrees alone but drifts beyond tolerance end to end.")
+    var endToEnd = false
+
+    @Flag(name: .customLong("no-diagnosis"), help: "Do not try convention variants on mismatching layers.")
+    var noDiagnosis = false
+
+    @Option(help: "Write every tensor's numbers as JSON to this file.")
+    var report: String?
+
+    @Option(help: "Write a JUnit XML report (one testcase per tensor) to this file.")
+    var junit: String?
+
+    @Flag(help: "Replace existing --report and --junit files.")
+    var force = false
+
+    @Flag(help: "Print only the verdict line.")
+    var quiet = false
+
+    @Option(help: "Worker threads (results are identical for any count).")
+    var threads: Int = 1
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        if let rtol, !(rtol >= 0 && rtol.isFinite) { throw ValidationError("--rtol must be a finite number >= 0, got \(rtol)") }
+        guard atol >= 0, atol.isFinite else { throw ValidationError("--atol must be a finite number >= 0, got \(atol)") }
+        _ = try overrides()
+    }
+
+    /// `--tolerance NAME=RTOL` options as a dictionary.
+    func overrides() throws -> [String: Double] {
+        var result: [String: Double] = [:]
+        for text in tolerances {
+            let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty, let value = Double(parts[1]), value >= 0, value.isFinite else {
+                throw ValidationError("--tolerance expects NAME=RTOL such as conv3=1e-4, got '\(text)'")
+            }
+            result[parts[0]] = value
+        }
+        return result
+    }
+
+    func run() throws {
+        let policy = TolerancePolicy(exact: exact, rtol: rtol, atol: atol, overrides: try overrides())
+        let options = OracleOptions(tolerances: policy, failOnEndToEnd: endToEnd, diagnose: !noDiagnosis, workers: threads)
+        let result: OracleReport
+        do {
+            for path in [report, junit].compactMap({ $0 }) where FileManager.default.fileExists(atPath: path) && !force {
+                throw CommandFailure(message: "\(path) exists; pass --force to replace it")
+            }
+            let loaded = try Trace.read(path: trace)
+            result = try Oracle.check(loaded, options: options)
+        } catch let error as CommandFailure {
+            throw unusable(error.message)
+        } catch let error as TraceError {
+            throw unusable(error.description)
+        } catch let error as TensorFileError {
+            throw unusable(error.description)
+        } catch let error as ModelSpecError {
+            throw unusable(error.description)
+        } catch let error as ShapeError {
+            throw unusable("\(trace): \(error)")
+        } catch let error as ConfigurationError {
+            throw unusable("\(trace): \(error)")
+        }
+        print(quiet ? result.verdictLine : result.table(), terminator: quiet ? "\n" : "")
+        do {
+            if let report { try write(result.jsonString(), to: report) }
+            if let junit { try write(result.junitXML(), to: junit) }
+        } catch {
+            throw unusable("cannot write the report: \(error)")
+        }
+        if !result.passed { throw ExitCode(1) }
+    }
+
+    /// Prints `message` on standard error and gives exit status 2.
+    private func unusable(_ message: String) -> ExitCode {
+        FileHandle.standardError.write(Data(("error: " + message + "\n").utf8))
+        return ExitCode(2)
+    }
+
+    private func write(_ text: String, to path: String) throws {
+        guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8)) else {
+            throw CommandFailure(message: "\(path): cannot be written")
+        }
+    }
+}

@@ -1,0 +1,141 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import XCTest
+@testable import AlexNetKit
+
+/// `alexnet trace` and `alexnet check` end to end: exit codes, the table, the
+/// JSON and JUnit reports, and refusing to overwrite.
+final class OracleCLITests: XCTestCase {
+    private var directory: URL!
+
+    override func setUpWithError() throws { directory = try OracleFixtures.temporaryDirectory() }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: directory) }
+
+    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+
+    /// A trace whose LRN used Caffe's alpha/n while its spec says the paper's.
+    func writeBrokenTrace(_ name: String) throws {
+        let trace = try OracleFixtures.mislabelled(producedBy: try OracleFixtures.smallPaperNet(lrn: .caffe),
+                                                   labelledAs: try OracleFixtures.smallPaperNet(lrn: .paper), Float.self)
+        try trace.write(to: path(name))
+    }
+
+    func testOwnTraceChecksCleanWithExitZero() throws {
+        let trace = try CLI.run(["trace", "--model", "layers-18pct", "--batch", "2", "--seed", "3", "--initialisation", "he",
+                                 "-o", "t.safetensors"], in: directory)
+        XCTAssertEqual(trace.status, 0, trace.error)
+        XCTAssertTrue(trace.output.contains("wrote t.safetensors: network trace of layers-18pct, f32, training, batch 2"), trace.output)
+        let check = try CLI.run(["check", "t.safetensors"], in: directory)
+        XCTAssertEqual(check.status, 0, check.output + check.error)
+        XCTAssertTrue(check.output.contains("AGREE: all"), check.output)
+        XCTAssertTrue(check.output.contains("forward.rnorm1"), check.output)
+
+        let f64 = try CLI.run(["trace", "--model", "cifar-towers", "--input-shape", "1,16,16", "--dtype", "f64",
+                               "--towers-tensors", "--sgd", "pytorch", "-o", "dir"], in: directory)
+        XCTAssertEqual(f64.status, 0, f64.error)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: path("dir/tower0.forward.conv3.npy")))
+        let checkDirectory = try CLI.run(["check", "dir", "--quiet"], in: directory)
+        XCTAssertEqual(checkDirectory.status, 0, checkDirectory.output + checkDirectory.error)
+
+        let layer = try CLI.run(["trace", "--model", "layers-80sec", "--layer", "pool2", "-o", "pool2.safetensors"], in: directory)
+        XCTAssertEqual(layer.status, 0, layer.error)
+        XCTAssertTrue(layer.output.contains("layer trace of pool2"), layer.output)
+        XCTAssertEqual(try CLI.run(["check", "pool2.safetensors"], in: directory).status, 0)
+    }
+
+    func testMismatchExitsOneAndNamesTheFirstDivergence() throws {
+        try writeBrokenTrace("broken.safetensors")
+        let check = try CLI.run(["check", "broken.safetensors"], in: directory)
+        XCTAssertEqual(check.status, 1, check.error)
+        XCTAssertTrue(check.output.contains("MISMATCH: first divergence at forward.lrn1 (layer lrn1, forward)"), check.output)
+        XCTAssertTrue(check.output.contains("why: lrn1: the reference matches LRN with alpha divided by n"), check.output)
+        // A per-layer tolerance that covers the LRN's difference lets it pass.
+        let loose = try CLI.run(["check", "broken.safetensors", "--tolerance", "lrn1=10", "--quiet"], in: directory)
+        XCTAssertEqual(loose.status, 0, loose.output)
+    }
+
+    func testJSONAndJUnitReportsAreWellFormed() throws {
+        try writeBrokenTrace("broken.safetensors")
+        let check = try CLI.run(["check", "broken.safetensors", "--report", "r.json", "--junit", "r.xml"], in: directory)
+        XCTAssertEqual(check.status, 1)
+        let data = try Data(contentsOf: directory.appendingPathComponent("r.json"))
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        XCTAssertEqual(json["format"] as? String, "alexnet-oracle-report/1")
+        XCTAssertEqual(json["passed"] as? Bool, false)
+        XCTAssertEqual(json["exit_status"] as? Int, 1)
+        let first = try XCTUnwrap(json["first_divergence"] as? [String: Any])
+        XCTAssertEqual(first["tensor"] as? String, "forward.lrn1")
+        let findings = try XCTUnwrap(first["findings"] as? [[String: Any]])
+        XCTAssertEqual(findings.first?["code"] as? String, "lrn-alpha")
+        let tensors = try XCTUnwrap(json["tensors"] as? [[String: Any]])
+        XCTAssertEqual(tensors.count, json["compared"] as? Int)
+        let lrn = try XCTUnwrap(tensors.first { $0["name"] as? String == "forward.lrn1" })
+        let alone = try XCTUnwrap(lrn["alone"] as? [String: Any])
+        XCTAssertGreaterThan(try XCTUnwrap(alone["out_of_tolerance"] as? Int), 0)
+        XCTAssertNotNil(alone["max_rel_error"] as? Double)
+        XCTAssertNotNil(alone["cosine"] as? Double)
+        XCTAssertEqual((alone["first_bad"] as? [String: Any])?["position"] as? [Int], [0, 0, 0, 0])
+
+        let xml = try String(contentsOf: directory.appendingPathComponent("r.xml"), encoding: .utf8)
+        XCTAssertTrue(xml.hasPrefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"))
+        XCTAssertTrue(xml.contains("<testsuites name=\"alexnet check\" tests=\"\(tensors.count)\" failures=\"2\""), xml)
+        XCTAssertEqual(xml.components(separatedBy: "<testcase ").count - 1, tensors.count)
+        XCTAssertEqual(xml.components(separatedBy: "<failure ").count - 1, 2)
+        XCTAssertTrue(xml.contains("name=\"forward.lrn1\""))
+        // Well-formed for an XML parser too.
+        let parser = XMLParser(data: Data(xml.utf8))
+        XCTAssertTrue(parser.parse(), parser.parserError.map { "\($0)" } ?? "")
+    }
+
+    func testReportsAreNotOverwrittenWithoutForce() throws {
+        try writeBrokenTrace("broken.safetensors")
+        try Data("keep".utf8).write(to: directory.appendingPathComponent("r.json"))
+        let refused = try CLI.run(["check", "broken.safetensors", "--report", "r.json"], in: directory)
+        XCTAssertEqual(refused.status, 2)
+        XCTAssertTrue(refused.error.contains("r.json exists; pass --force to replace it"), refused.error)
+        XCTAssertEqual(try String(contentsOf: directory.appendingPathComponent("r.json"), encoding: .utf8), "keep")
+        let forced = try CLI.run(["check", "broken.safetensors", "--report", "r.json", "--force"], in: directory)
+        XCTAssertEqual(forced.status, 1)
+        XCTAssertNotEqual(try String(contentsOf: directory.appendingPathComponent("r.json"), encoding: .utf8), "keep")
+
+        let trace = try CLI.run(["trace", "--model", "layers-80sec", "-o", "broken.safetensors"], in: directory)
+        XCTAssertEqual(trace.status, 1)
+        XCTAssertTrue(trace.error.contains("broken.safetensors exists; pass --force to replace it"), trace.error)
+    }
+
+    func testUnusableTracesExitTwoNamingTheTensor() throws {
+        let missing = try CLI.run(["check", "nothere.safetensors"], in: directory)
+        XCTAssertEqual(missing.status, 2)
+        XCTAssertTrue(missing.error.contains("nothere.safetensors: no such file or directory"), missing.error)
+
+        var trace = try OracleFixtures.trace(try OracleFixtures.smallPaperNet(), Float.self)
+        trace.remove("param.conv1.weight")
+        try trace.write(to: path("nohweight.safetensors"))
+        let noWeight = try CLI.run(["check", "nohweight.safetensors"], in: directory)
+        XCTAssertEqual(noWeight.status, 2)
+        XCTAssertTrue(noWeight.error.contains("param.conv1.weight: missing"), noWeight.error)
+
+        var nan = try OracleFixtures.trace(try OracleFixtures.smallPaperNet(), Float.self)
+        nan.set("grad.scores", Tensor<Float>(shape: [2, 10], repeating: .nan))
+        try nan.write(to: path("nan"))
+        let nanCheck = try CLI.run(["check", "nan"], in: directory)
+        XCTAssertEqual(nanCheck.status, 2)
+        XCTAssertTrue(nanCheck.error.contains("grad.scores: 20 non-finite value(s)"), nanCheck.error)
+
+        var shape = try OracleFixtures.trace(try OracleFixtures.smallPaperNet(), Float.self)
+        shape.set("forward.fc3", Tensor<Float>(shape: [2, 17]))
+        try shape.write(to: path("shape.safetensors"))
+        let shapeCheck = try CLI.run(["check", "shape.safetensors"], in: directory)
+        XCTAssertEqual(shapeCheck.status, 2)
+        XCTAssertTrue(shapeCheck.error.contains("forward.fc3: shape [2, 17], the spec implies [2, 16]"), shapeCheck.error)
+
+        try Data("not a trace".utf8).write(to: directory.appendingPathComponent("junk.safetensors"))
+        XCTAssertEqual(try CLI.run(["check", "junk.safetensors"], in: directory).status, 2)
+
+        let usage = try CLI.run(["check", "nan", "--tolerance", "conv3"], in: directory)
+        XCTAssertEqual(usage.status, 64)
+        XCTAssertTrue(usage.error.contains("--tolerance expects NAME=RTOL"), usage.error)
+    }
+}
