@@ -1,0 +1,232 @@
+import Dispatch
+import Foundation
+
+/// One batch of examples, ready for the network.
+public struct Batch {
+    /// `[N, C, H, W]`: the pipeline's outputs, in batch order.
+    public var images: Tensor<Float>
+    /// `[N]`: the class index of each image.
+    public var labels: [Int]
+    /// `[N]`: each image's index in the data set.
+    public var indices: [Int]
+    /// The epoch the batch belongs to.
+    public var epoch: Int
+    /// Which batch of the epoch, from 0.
+    public var index: Int
+    /// Examples of this batch that failed to load and were left out (only for
+    /// data sets that skip bad files); the batch is that much shorter.
+    public var skipped: [DataWarning]
+}
+
+/// How a ``BatchLoader`` cuts, orders and delivers an epoch.
+public struct BatchOptions: Sendable, Equatable {
+    /// Examples per batch.
+    public var batchSize: Int
+    /// Visit the examples in a fresh random order each epoch (``AugmentationRandom/permutation(count:seed:epoch:)``).
+    public var shuffle: Bool
+    /// Leave out the last batch when it would be shorter than ``batchSize``.
+    public var dropLast: Bool
+    /// Batches prepared ahead by the background producer; 0 prepares each batch when asked for.
+    public var prefetch: Int
+    /// Threads that load and augment the images of a batch (the producer included).
+    public var threads: Int
+    /// Keys every random choice (order, crops, flips, colour).
+    public var seed: UInt64
+
+    public init(batchSize: Int, shuffle: Bool = true, dropLast: Bool = false, prefetch: Int = 2, threads: Int = 1, seed: UInt64 = 0) {
+        self.batchSize = batchSize
+        self.shuffle = shuffle
+        self.dropLast = dropLast
+        self.prefetch = prefetch
+        self.threads = threads
+        self.seed = seed
+    }
+}
+
+/// Cuts a data set into batches of pipeline outputs, one epoch at a time.
+///
+/// Epoch `e` visits the examples in ``order(epoch:)`` (a permutation keyed by
+/// seed and epoch, or the stored order), cut into consecutive batches. Image `i`
+/// is loaded and run through the pipeline with its random numbers keyed by
+/// (seed, e, i), so a batch's content does not depend on the thread count, the
+/// prefetch depth or timing: ``batches(epoch:)`` and ``makeBatch(epoch:index:)``
+/// give the same bits.
+public final class BatchLoader: @unchecked Sendable {
+    public let dataset: any ImageDataset
+    public let pipeline: ImagePipeline
+    public let statistics: DatasetStatistics?
+    public let options: BatchOptions
+    private let pool: WorkerPool
+
+    /// - Throws: ``ConfigurationError`` for a bad batch size, thread count or
+    ///   prefetch depth, or a pipeline whose statistics are missing or do not fit the data set.
+    public init(dataset: any ImageDataset, pipeline: ImagePipeline, statistics: DatasetStatistics? = nil,
+                options: BatchOptions) throws {
+        func fail(_ problem: String) -> ConfigurationError { ConfigurationError(component: "BatchLoader", problem: problem) }
+        guard options.batchSize >= 1 else { throw fail("batch size must be at least 1, got \(options.batchSize)") }
+        guard options.threads >= 1 else { throw fail("threads must be at least 1, got \(options.threads)") }
+        guard options.prefetch >= 0 else { throw fail("prefetch must not be negative, got \(options.prefetch)") }
+        try pipeline.validate(statistics: statistics, preparedSize: dataset.storedSize.map(pipeline.preparedSize(for:)))
+        self.dataset = dataset
+        self.pipeline = pipeline
+        self.statistics = statistics
+        self.options = options
+        self.pool = WorkerPool(workerCount: options.threads, label: "data")
+    }
+
+    /// Number of batches in an epoch.
+    public var batchCount: Int {
+        options.dropLast ? dataset.count / options.batchSize : (dataset.count + options.batchSize - 1) / options.batchSize
+    }
+
+    /// The example order of `epoch`.
+    public func order(epoch: Int) -> [Int] {
+        options.shuffle ? AugmentationRandom.permutation(count: dataset.count, seed: options.seed, epoch: epoch)
+                        : Array(0..<dataset.count)
+    }
+
+    /// Builds batch `index` of `epoch` on the calling thread (and the loader's workers).
+    /// - Throws: ``DataError`` naming the first example of the batch (in batch order) that failed.
+    public func makeBatch(epoch: Int, index: Int) throws -> Batch {
+        try makeBatch(epoch: epoch, index: index, order: order(epoch: epoch))
+    }
+
+    func makeBatch(epoch: Int, index: Int, order: [Int]) throws -> Batch {
+        precondition(index >= 0 && index < batchCount, "batch \(index) is outside 0..<\(batchCount)")
+        let members = Array(order[(index * options.batchSize)..<min(order.count, (index + 1) * options.batchSize)])
+        var results = [Result<Tensor<Float>, Error>](repeating: .failure(CancellationError()), count: members.count)
+        results.withUnsafeMutableBufferPointer { slots in
+            pool.parallelFor(members.count) { task, _ in
+                let example = members[task]
+                slots[task] = Result {
+                    do {
+                        return try pipeline.apply(dataset.image(at: example), index: example, epoch: epoch,
+                                                  seed: options.seed, statistics: statistics)
+                    } catch let error as DataError {
+                        throw error
+                    } catch {
+                        throw DataError(file: dataset.exampleName(at: example), problem: "\(error)")
+                    }
+                }
+            }
+        }
+        var kept: [(example: Int, image: Tensor<Float>)] = []
+        var skipped: [DataWarning] = []
+        for (example, result) in zip(members, results) {
+            switch result {
+            case .success(let image):
+                if let first = kept.first, first.image.shape != image.shape {
+                    throw DataError(file: dataset.exampleName(at: example),
+                                    problem: "image is \(ImageSize(of: image)) after the pipeline, the batch's first image is "
+                                    + "\(ImageSize(of: first.image)): set a resize or a crop so all images share a size")
+                }
+                kept.append((example, image))
+            case .failure(let error as DataError) where dataset.skipsBadFiles:
+                skipped.append(error)
+            case .failure(let error):
+                throw error
+            }
+        }
+        let size = kept.first.map { ImageSize(of: $0.image) } ?? dataset.storedSize.map { pipeline.outputSize(for: pipeline.preparedSize(for: $0)) }
+            ?? ImageSize(channels: 0, height: 0, width: 0)
+        let perImage = size.channels * size.height * size.width
+        var images = Tensor<Float>(shape: [kept.count, size.channels, size.height, size.width])
+        for (n, item) in kept.enumerated() { images.copyElements(of: item.image, to: n * perImage) }
+        return Batch(images: images, labels: kept.map { dataset.labels[$0.example] }, indices: kept.map(\.example),
+                     epoch: epoch, index: index, skipped: skipped)
+    }
+
+    /// The batches of `epoch`, in order. With a prefetch depth above 0 a producer
+    /// on its own dispatch queue prepares up to that many batches ahead.
+    public func batches(epoch: Int) -> BatchIterator {
+        BatchIterator(loader: self, epoch: epoch)
+    }
+}
+
+/// The batches of one epoch. Dropping the iterator stops its producer after
+/// the batch in progress.
+public final class BatchIterator {
+    /// The epoch being delivered.
+    public let epoch: Int
+    /// Every example skipped so far in this epoch (bad files, for data sets that skip them).
+    public private(set) var skipped: [DataWarning] = []
+    private let loader: BatchLoader
+    private let order: [Int]
+    private var nextIndex = 0
+    private let buffer: PrefetchBuffer?
+
+    init(loader: BatchLoader, epoch: Int) {
+        self.loader = loader
+        self.epoch = epoch
+        let order = loader.order(epoch: epoch)
+        self.order = order
+        let depth = loader.options.prefetch
+        guard depth > 0 else { buffer = nil; return }
+        let buffer = PrefetchBuffer(capacity: depth)
+        self.buffer = buffer
+        let count = loader.batchCount
+        DispatchQueue(label: "alexnet.data.prefetch").async {
+            for index in 0..<count {
+                guard buffer.waitForSpace() else { return }
+                let result = Result { try loader.makeBatch(epoch: epoch, index: index, order: order) }
+                buffer.put(result)
+                if case .failure = result { return }
+            }
+        }
+    }
+
+    deinit { buffer?.cancel() }
+
+    /// The next batch, or nil after the last one.
+    /// - Throws: the error that stopped batch production (the same error every
+    ///   call after it, since the epoch cannot go on).
+    public func next() throws -> Batch? {
+        guard nextIndex < loader.batchCount else { return nil }
+        let result = buffer?.take() ?? Result { try loader.makeBatch(epoch: epoch, index: nextIndex, order: order) }
+        let batch = try result.get()
+        nextIndex += 1
+        skipped += batch.skipped
+        return batch
+    }
+}
+
+/// A bounded queue of produced batches between the producer and the consumer.
+private final class PrefetchBuffer: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var items: [Result<Batch, Error>] = []
+    private var cancelled = false
+    private var failure: Result<Batch, Error>?
+    private let capacity: Int
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    /// Blocks until there is room; false when the consumer has gone.
+    func waitForSpace() -> Bool {
+        condition.lock(); defer { condition.unlock() }
+        while items.count >= capacity && !cancelled { condition.wait() }
+        return !cancelled
+    }
+
+    func put(_ item: Result<Batch, Error>) {
+        condition.lock(); defer { condition.unlock() }
+        items.append(item)
+        condition.broadcast()
+    }
+
+    /// The oldest item, blocking until there is one. After a failure, the failure again.
+    func take() -> Result<Batch, Error> {
+        condition.lock(); defer { condition.unlock() }
+        if let failure { return failure }
+        while items.isEmpty { condition.wait() }
+        let item = items.removeFirst()
+        if case .failure = item { failure = item }
+        condition.broadcast()
+        return item
+    }
+
+    func cancel() {
+        condition.lock(); defer { condition.unlock() }
+        cancelled = true
+        condition.broadcast()
+    }
+}
