@@ -13,6 +13,7 @@ struct AlexNetTool: ParsableCommand {
         against finite differences), `alexnet bench` (speed on the paper's shapes) and
         `alexnet summary` (a model's layers, shapes, parameters and costs).
         """,
-        subcommands: [GradCheckCommand.self, BenchCommand.self, WeightsCommand.self, SummaryCommand.self]
+        subcommands: [GradCheckCommand.self, BenchCommand.self, WeightsCommand.self, SummaryCommand.self,
+                      TrainCommand.self, EvalCommand.self, PredictCommand.self]
     )
 }

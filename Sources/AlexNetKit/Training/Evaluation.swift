@@ -45,9 +45,9 @@ public struct EvaluationResult: Equatable, Sendable {
     /// Mean loss per image (NaN when nothing was counted).
     public var loss: Double { count > 0 ? lossSum / Double(count) : .nan }
     /// Fraction of images whose label is not the top-1 prediction.
-    public var top1Error: Double { count > 0 ? 1 - Double(top1Correct) / Double(count) : .nan }
+    public var top1Error: Double { count > 0 ? Double(count - top1Correct) / Double(count) : .nan }
     /// Fraction of images whose label is not among the top 5 predictions.
-    public var top5Error: Double { count > 0 ? 1 - Double(top5Correct) / Double(count) : .nan }
+    public var top5Error: Double { count > 0 ? Double(count - top5Correct) / Double(count) : .nan }
     /// Per true class, the fraction predicted correctly; nil for a class with no images.
     public var perClassAccuracy: [Double?] {
         (0..<classes).map { t in

@@ -208,7 +208,7 @@ public final class Trainer {
         let images = Double(max(1, progress.epochImages))
         let record = EpochRecord(epoch: progress.epoch + 1, step: progress.step, learningRate: scheduler.learningRate,
                                  trainLoss: progress.epochLossSum / images,
-                                 trainError: 1 - Double(progress.epochCorrect) / images,
+                                 trainError: Double(progress.epochImages - progress.epochCorrect) / images,
                                  validationLoss: result?.loss, validationTop1: result?.top1Error,
                                  validationTop5: result?.top5Error,
                                  imagesPerSecond: progress.epochSeconds > 0 ? Double(progress.epochImages) / progress.epochSeconds : 0,

@@ -172,6 +172,14 @@ public struct TrainingConfiguration: Equatable, Sendable {
         Self.fields.filter { $0.write(self) != $0.write(other) }.map(\.key)
     }
 
+    /// Sets the settings named by `keys` (JSON key names) to `other`'s values.
+    public mutating func copy(_ keys: [String], from other: TrainingConfiguration) {
+        for field in Self.fields where keys.contains(field.key) {
+            // Every field reads back what it writes, so this cannot fail.
+            if let value = try? JSONParser.parse(Array(field.write(other).utf8)) { try? field.read(value, &self) }
+        }
+    }
+
     // MARK: JSON
 
     /// The configuration as a JSON object, one key per line, every key written
