@@ -66,10 +66,15 @@ public struct NonFiniteTrainingError: Error, CustomStringConvertible {
     public var what: String
     /// The last checkpoint written (path and its step), if any.
     public var lastCheckpoint: (path: String, step: Int)?
+    /// True when the update itself produced the value (the weights in memory
+    /// are then damaged, but were not written); false when the loss or a
+    /// gradient was caught before the update.
+    public var afterUpdate = false
 
     /// `step 37 (epoch 2, batch 5): the loss is nan ...; last good checkpoint: ...`.
     public var description: String {
-        "training stopped at step \(step) (epoch \(epoch + 1), batch \(batch + 1)): \(what); the weights were not updated with it. "
+        "training stopped at step \(step) (epoch \(epoch + 1), batch \(batch + 1)): \(what); "
+            + (afterUpdate ? "the damaged weights were not written to any checkpoint. " : "the weights were not updated with it. ")
             + (lastCheckpoint.map { "The last good checkpoint is \($0.path) (step \($0.step)): resume from it with a lower --lr." }
                ?? "No checkpoint was written (use --checkpoint DIR).")
     }
@@ -183,7 +188,11 @@ public final class Trainer {
         }
         if let bad = model.firstNonFiniteGradient() { throw nonFinite("a gradient is not finite: \(bad)") }
         try model.update()
-        if let bad = model.firstNonFiniteWeight() { throw nonFinite("the update made a weight non-finite: \(bad)") }
+        if let bad = model.firstNonFiniteWeight() {
+            var error = nonFinite("the update made a weight non-finite: \(bad)")
+            error.afterUpdate = true
+            throw error
+        }
         progress.step += 1
         progress.batch += 1
         progress.epochLossSum += Double(output.loss) * Double(labels.count)
@@ -237,7 +246,11 @@ public final class Trainer {
     /// Writes a checkpoint of the current state, after checking every weight is finite.
     public func writeCheckpoint(to path: String, _ observer: (TrainingEvent) -> Void = { _ in }) throws {
         guard let writer = checkpointWriter else { return }
-        if let bad = model.firstNonFiniteWeight() { throw nonFinite("a weight is not finite: \(bad)") }
+        if let bad = model.firstNonFiniteWeight() {
+            var error = nonFinite("a weight is not finite: \(bad)")
+            error.afterUpdate = true
+            throw error
+        }
         try writer(self, path)
         if path == lastCheckpointPath { lastCheckpoint = (path, progress.step) }
         observer(.checkpointWritten(path: path, step: progress.step))
