@@ -16,12 +16,9 @@ struct TrainedWeightsOptions: ParsableArguments {
     @Option(help: "Worker threads (results are identical for any count).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    func validate() throws {
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
-    }
-
     /// Loads the weights: a checkpoint as it is, plain weights into `--model` with the default pipeline on `--data`.
     func load(progress: (String) -> Void) throws -> TrainedModel {
+        guard threads >= 1 else { throw CommandFailure(message: "--threads must be at least 1, got \(threads)") }
         guard FileManager.default.fileExists(atPath: weights) else { throw CommandFailure(message: "\(weights): no such file") }
         if weights.lowercased().hasSuffix(".safetensors") {
             let (tensors, metadata) = try Safetensors.read(path: weights)
@@ -78,9 +75,9 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         try reportingFailures {
             guard let which = DataSplit(rawValue: split) else {
-                throw ValidationError("--split must be test or train, got '\(split)'")
+                throw CommandFailure(message: "--split must be test or train, got '\(split)'")
             }
-            if let batch, batch < 1 { throw ValidationError("--batch must be at least 1, got \(batch)") }
+            if let batch, batch < 1 { throw CommandFailure(message: "--batch must be at least 1, got \(batch)") }
             let model = try source.load(progress: { print($0) })
             let data = try model.data(at: source.data, progress: { print($0) })
             let dataset = which == .test ? data.testSet : data.trainSet

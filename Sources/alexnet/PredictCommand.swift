@@ -30,8 +30,8 @@ struct PredictCommand: ParsableCommand {
 
     func run() throws {
         try reportingFailures {
-            guard !images.isEmpty else { throw ValidationError("give at least one JPEG file") }
-            guard top >= 1 else { throw ValidationError("--top must be at least 1, got \(top)") }
+            guard !images.isEmpty else { throw CommandFailure(message: "give at least one JPEG file") }
+            guard top >= 1 else { throw CommandFailure(message: "--top must be at least 1, got \(top)") }
             let model = try source.load(progress: { print($0) })
             var names = model.classNames
             if let labels {

@@ -139,7 +139,7 @@ struct TrainCommand: ParsableCommand {
         if let input {
             let parts = input.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
             guard parts.count == 3, parts.allSatisfy({ ($0 ?? 0) >= 1 }) else {
-                throw ValidationError("--input must be three positive integers C,H,W such as 1,28,28, got '\(input)'")
+                throw CommandFailure(message: "--input must be three positive integers C,H,W such as 1,28,28, got '\(input)'")
             }
             config.input = parts.map { $0! }
             set.append("input")
@@ -181,7 +181,7 @@ struct TrainCommand: ParsableCommand {
         var number = Substring(text), unit = 1.0
         if let last = text.last, let factor = units[last] { number = text.dropLast(); unit = factor }
         guard let value = Double(number), value > 0, value.isFinite else {
-            throw ValidationError("--time-limit must be a positive number of seconds, or with a unit: 90s, 25m, 1.5h; got '\(text)'")
+            throw CommandFailure(message: "--time-limit must be a positive number of seconds, or with a unit: 90s, 25m, 1.5h; got '\(text)'")
         }
         return value * unit
     }
@@ -261,6 +261,9 @@ struct TrainCommand: ParsableCommand {
 func reportingFailures(_ body: () throws -> Void) throws {
     do {
         try body()
+    } catch let error as ConfigurationError where TrainingConfiguration.keys.contains(error.component) {
+        // A run setting: name it as the command line spells it.
+        throw CommandFailure(message: "--\(error.component.replacingOccurrences(of: "_", with: "-")) \(error.problem)")
     } catch let error as ConfigurationError {
         throw CommandFailure(message: error.description)
     } catch let error as DataError {

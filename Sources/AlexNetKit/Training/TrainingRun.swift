@@ -32,7 +32,8 @@ public final class TrainingRun {
     }
 
     /// Continues the run saved in the checkpoint at `path`, exactly as it would
-    /// have gone on: the checkpoint's configuration, with `change` applied to
+    /// have gone on: the checkpoint's configuration without its `maxSteps` and
+    /// `timeLimit` (they stopped the earlier process), with `change` applied to
     /// it (only ``TrainingConfiguration/resumableKeys`` may change), its
     /// statistics, weights, velocities, schedule and position; the log file is
     /// rewritten to the checkpoint's lines.
@@ -42,6 +43,8 @@ public final class TrainingRun {
                             progress: (String) -> Void = { _ in }) throws {
         let checkpoint = try TrainingCheckpoint.read(path: path)
         var configuration = checkpoint.configuration
+        configuration.maxSteps = nil
+        configuration.timeLimit = nil
         change(&configuration)
         let changed = configuration.differences(from: checkpoint.configuration).filter { !TrainingConfiguration.resumableKeys.contains($0) }
         if !changed.isEmpty {
