@@ -14,6 +14,6 @@ struct AlexNetTool: ParsableCommand {
         `alexnet summary` (a model's layers, shapes, parameters and costs).
         """,
         subcommands: [GradCheckCommand.self, BenchCommand.self, WeightsCommand.self, SummaryCommand.self,
-                      TrainCommand.self, EvalCommand.self, PredictCommand.self]
+                      DataCommand.self, TrainCommand.self, EvalCommand.self, PredictCommand.self]
     )
 }

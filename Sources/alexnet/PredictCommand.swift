@@ -50,7 +50,7 @@ struct PredictCommand: ParsableCommand {
             var inputs: [Tensor<Float>] = []
             for path in images {
                 guard let data = FileManager.default.contents(atPath: path) else { throw CommandFailure(message: "\(path): no such file") }
-                inputs.append(try model.input(for: try JPEG.decode([UInt8](data), source: path)))
+                inputs.append(try model.input(for: try JPEG.decodePlanar([UInt8](data), source: path)))
             }
             let shape = model.network.spec.inputShape
             let batch = try Tensor<Float>(shape: Shape([inputs.count] + shape.dims), values: inputs.flatMap(\.storage))

@@ -32,6 +32,7 @@ public struct PCAColour: Sendable, Equatable {
     /// How eigenvalues become magnitudes.
     public var magnitude: Magnitude
 
+    /// The paper's setting by default: standard deviation 0.1, ``Magnitude/paper``.
     public init(standardDeviation: Double = 0.1, magnitude: Magnitude = .paper) {
         self.standardDeviation = standardDeviation
         self.magnitude = magnitude

@@ -207,50 +207,63 @@ public struct ImagePipeline: Sendable, Equatable {
     public func apply(_ image: Tensor<Float>, index: Int, epoch: Int, seed: UInt64,
                       statistics: DatasetStatistics?) throws -> Tensor<Float> {
         let prepared = prepare(image)
-        let size = outputSize(for: ImageSize(of: prepared))
-        var output = Tensor<Float>(shape: size.shape)
-        try output.withUnsafeMutableBufferPointer { out in
-            try finish(prepared, index: index, epoch: epoch, seed: seed, statistics: statistics, into: out.baseAddress!)
-        }
+        let draws = try plan(prepared, index: index, epoch: epoch, seed: seed, statistics: statistics)
+        var output = Tensor<Float>(shape: outputSize(for: ImageSize(of: prepared)).shape)
+        output.withUnsafeMutableBufferPointer { render(prepared, draws: draws, statistics: statistics, into: $0.baseAddress!) }
         return output
     }
 
-    /// Steps 2-6 on a prepared image, written to `destination` (`[C, h, w]`, row-major).
-    func finish(_ prepared: Tensor<Float>, index: Int, epoch: Int, seed: UInt64, statistics: DatasetStatistics?,
-                into destination: UnsafeMutablePointer<Float>) throws {
+    /// Checks a prepared image against the settings and statistics and makes its random choices.
+    /// - Throws: ``ConfigurationError`` for statistics that do not fit, ``ShapeError`` for an image smaller than the crop.
+    func plan(_ prepared: Tensor<Float>, index: Int, epoch: Int, seed: UInt64, statistics: DatasetStatistics?) throws -> Draws {
         let size = ImageSize(of: prepared)
         try validate(statistics: statistics, preparedSize: size)
-        let draws = try self.draws(seed: seed, epoch: epoch, index: index, prepared: size, statistics: statistics)
+        return try draws(seed: seed, epoch: epoch, index: index, prepared: size, statistics: statistics)
+    }
+
+    /// Steps 2-6 on a prepared image whose ``plan(_:index:epoch:seed:statistics:)`` succeeded,
+    /// written to `destination` (`[C, h, w]`, row-major; every element is written).
+    ///
+    /// Each output row is computed unflipped, `((x - mean) + shift) * scale` over
+    /// the columns that fall inside the image (a loop the compiler vectorises)
+    /// and `(0 + shift) * scale` over padding, then reversed in place when the
+    /// image is flipped: the mirror of the padded crop.
+    func render(_ prepared: Tensor<Float>, draws: Draws, statistics: DatasetStatistics?,
+                into destination: UnsafeMutablePointer<Float>) {
+        let size = ImageSize(of: prepared)
         let out = outputSize(for: size)
         var padding = 0
         if case .random(_, _, let pad) = crop { padding = pad }
-        let channelMeans = statistics?.channelMean ?? []
+        // Output columns [inside.lowerBound, inside.upperBound) read image columns from `firstColumn` on.
+        let firstColumn = draws.left - padding
+        let inside = max(0, -firstColumn)..<max(max(0, -firstColumn), min(out.width, size.width - firstColumn))
         let meanImage = meanSubtraction == .image ? statistics?.meanImage : nil
         prepared.withUnsafeBufferPointer { input in
-            let zeroRow = [Float](repeating: 0, count: size.width)
-            zeroRow.withUnsafeBufferPointer { zeros in
-                (meanImage ?? Tensor<Float>(shape: [0])).withUnsafeBufferPointer { meanBuffer in
-                    for c in 0..<out.channels {
-                        let shift = Float(draws.colourShift[c])
-                        let channelMean = meanSubtraction == .perChannel ? Float(channelMeans[c]) : 0
-                        for y in 0..<out.height {
-                            let row = destination + (c * out.height + y) * out.width
-                            let sourceY = draws.top + y - padding
-                            if sourceY < 0 || sourceY >= size.height {
-                                for x in 0..<out.width { row[x] = (0 + shift) * scale }
-                                continue
-                            }
-                            let offset = (c * size.height + sourceY) * size.width
-                            let source = input.baseAddress! + offset
-                            let mean = meanImage != nil ? meanBuffer.baseAddress! + offset : zeros.baseAddress!
-                            for x in 0..<out.width {
-                                let sourceX = draws.left + (draws.flip ? out.width - 1 - x : x) - padding
-                                if sourceX < 0 || sourceX >= size.width {
-                                    row[x] = (0 + shift) * scale
-                                } else {
-                                    row[x] = ((source[sourceX] - mean[sourceX] - channelMean) + shift) * scale
-                                }
-                            }
+            (meanImage ?? prepared).withUnsafeBufferPointer { means in
+                for c in 0..<out.channels {
+                    let shift = Float(draws.colourShift[c])
+                    let padValue = (0 + shift) * scale
+                    let channelMean = meanSubtraction == .perChannel ? Float(statistics!.channelMean[c]) : 0
+                    for y in 0..<out.height {
+                        let row = destination + (c * out.height + y) * out.width
+                        let sourceY = draws.top + y - padding
+                        guard sourceY >= 0 && sourceY < size.height else {
+                            row.update(repeating: padValue, count: out.width)
+                            continue
+                        }
+                        row.update(repeating: padValue, count: inside.lowerBound)
+                        row.advanced(by: inside.upperBound).update(repeating: padValue, count: out.width - inside.upperBound)
+                        let offset = (c * size.height + sourceY) * size.width + firstColumn
+                        let source = input.baseAddress! + offset
+                        if meanImage != nil {
+                            let mean = means.baseAddress! + offset
+                            for x in inside { row[x] = ((source[x] - mean[x]) + shift) * scale }
+                        } else {
+                            for x in inside { row[x] = ((source[x] - channelMean) + shift) * scale }
+                        }
+                        if draws.flip {
+                            var mirrored = UnsafeMutableBufferPointer(start: row, count: out.width)
+                            mirrored.reverse()
                         }
                     }
                 }

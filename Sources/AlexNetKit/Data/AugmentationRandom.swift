@@ -15,9 +15,13 @@ import Foundation
 ///
 /// An offset uniform in `0..<n` is `(w * n) >> 32` for a 32-bit word `w`.
 public enum AugmentationRandom {
+    /// Stream id of the epoch order.
     public static let shuffleStream: UInt32 = 0xDA7A_0000
+    /// Stream id of the random crop offsets.
     public static let cropStream: UInt32 = 0xDA7A_0001
+    /// Stream id of the horizontal flips.
     public static let flipStream: UInt32 = 0xDA7A_0002
+    /// Stream id of the PCA colour alphas.
     public static let pcaStream: UInt32 = 0xDA7A_0003
 
     /// `(word * n) >> 32`: uniform in `0..<n` (bias below n / 2^32).

@@ -33,6 +33,7 @@ public struct BatchOptions: Sendable, Equatable {
     /// Keys every random choice (order, crops, flips, colour).
     public var seed: UInt64
 
+    /// Options for batches of `batchSize`; by default shuffled, last batch kept, two batches prefetched, one thread, seed 0.
     public init(batchSize: Int, shuffle: Bool = true, dropLast: Bool = false, prefetch: Int = 2, threads: Int = 1, seed: UInt64 = 0) {
         self.batchSize = batchSize
         self.shuffle = shuffle
@@ -52,9 +53,13 @@ public struct BatchOptions: Sendable, Equatable {
 /// prefetch depth or timing: ``batches(epoch:)`` and ``makeBatch(epoch:index:)``
 /// give the same bits.
 public final class BatchLoader: @unchecked Sendable {
+    /// The examples.
     public let dataset: any ImageDataset
+    /// What happens to each image.
     public let pipeline: ImagePipeline
+    /// The training set's statistics, where the pipeline needs them.
     public let statistics: DatasetStatistics?
+    /// Batch size, order, prefetch, threads and seed.
     public let options: BatchOptions
     private let pool: WorkerPool
 
@@ -91,49 +96,110 @@ public final class BatchLoader: @unchecked Sendable {
         try makeBatch(epoch: epoch, index: index, order: order(epoch: epoch))
     }
 
+    /// What became of one member of a batch.
+    private enum Outcome {
+        case pending
+        case rendered
+        case failed(DataError)
+        /// Loaded fine but its output size differs from the batch's: never skipped.
+        case wrongSize(DataError)
+    }
+
     func makeBatch(epoch: Int, index: Int, order: [Int]) throws -> Batch {
         precondition(index >= 0 && index < batchCount, "batch \(index) is outside 0..<\(batchCount)")
         let members = Array(order[(index * options.batchSize)..<min(order.count, (index + 1) * options.batchSize)])
-        var results = [Result<Tensor<Float>, Error>](repeating: .failure(CancellationError()), count: members.count)
-        results.withUnsafeMutableBufferPointer { slots in
-            pool.parallelFor(members.count) { task, _ in
-                let example = members[task]
-                slots[task] = Result {
-                    do {
-                        return try pipeline.apply(dataset.image(at: example), index: example, epoch: epoch,
-                                                  seed: options.seed, statistics: statistics)
-                    } catch let error as DataError {
-                        throw error
-                    } catch {
-                        throw DataError(file: dataset.exampleName(at: example), problem: "\(error)")
+        var outcomes = [Outcome](repeating: .pending, count: members.count)
+        // The first member that loads fixes the batch's image size (and a bad one before it
+        // stops the batch here, unless bad files are skipped).
+        var first: (position: Int, image: Tensor<Float>, draws: ImagePipeline.Draws)?
+        for (position, example) in members.enumerated() {
+            do {
+                let (image, draws) = try load(example, epoch: epoch)
+                first = (position, image, draws)
+                break
+            } catch let error as DataError where dataset.skipsBadFiles {
+                outcomes[position] = .failed(error)
+            }
+        }
+        let size = first.map { pipeline.outputSize(for: ImageSize(of: $0.image)) }
+            ?? dataset.storedSize.map { pipeline.outputSize(for: pipeline.preparedSize(for: $0)) }
+            ?? ImageSize(channels: 0, height: 0, width: 0)
+        let perImage = size.channels * size.height * size.width
+        var images = Tensor<Float>(shape: [members.count, size.channels, size.height, size.width])
+        if let first {
+            // Every other member is loaded, planned and rendered straight into its slot, so only one
+            // decoded image per worker is alive at a time. Tasks are runs of members (four per worker)
+            // so that tiny images do not each pay a hand-over; what a member becomes does not depend
+            // on which task or worker handles it.
+            let rest = (first.position + 1)..<members.count
+            let runs = Partition.ranges(count: rest.count, parts: min(rest.count, 4 * pool.workerCount))
+            images.withUnsafeMutableBufferPointer { out in
+                let base = out.baseAddress!
+                pipeline.render(first.image, draws: first.draws, statistics: statistics, into: base + first.position * perImage)
+                outcomes.withUnsafeMutableBufferPointer { slots in
+                    slots[first.position] = .rendered
+                    pool.parallelFor(runs.count) { task, _ in
+                        for offset in runs[task] {
+                            let position = rest.lowerBound + offset
+                            slots[position] = render(members[position], epoch: epoch, size: size, into: base + position * perImage)
+                        }
                     }
                 }
             }
         }
-        var kept: [(example: Int, image: Tensor<Float>)] = []
+        // In batch order: the first failure stops the batch, or is skipped and reported.
+        var kept: [Int] = []
         var skipped: [DataWarning] = []
-        for (example, result) in zip(members, results) {
-            switch result {
-            case .success(let image):
-                if let first = kept.first, first.image.shape != image.shape {
-                    throw DataError(file: dataset.exampleName(at: example),
-                                    problem: "image is \(ImageSize(of: image)) after the pipeline, the batch's first image is "
-                                    + "\(ImageSize(of: first.image)): set a resize or a crop so all images share a size")
-                }
-                kept.append((example, image))
-            case .failure(let error as DataError) where dataset.skipsBadFiles:
-                skipped.append(error)
-            case .failure(let error):
-                throw error
+        for (position, outcome) in outcomes.enumerated() {
+            switch outcome {
+            case .rendered: kept.append(position)
+            case .failed(let error) where dataset.skipsBadFiles: skipped.append(error)
+            case .failed(let error), .wrongSize(let error): throw error
+            case .pending: preconditionFailure("batch member \(position) was never loaded")
             }
         }
-        let size = kept.first.map { ImageSize(of: $0.image) } ?? dataset.storedSize.map { pipeline.outputSize(for: pipeline.preparedSize(for: $0)) }
-            ?? ImageSize(channels: 0, height: 0, width: 0)
-        let perImage = size.channels * size.height * size.width
-        var images = Tensor<Float>(shape: [kept.count, size.channels, size.height, size.width])
-        for (n, item) in kept.enumerated() { images.copyElements(of: item.image, to: n * perImage) }
-        return Batch(images: images, labels: kept.map { dataset.labels[$0.example] }, indices: kept.map(\.example),
+        if kept.count < members.count {
+            var compact = Tensor<Float>(shape: [kept.count, size.channels, size.height, size.width])
+            compact.withUnsafeMutableBufferPointer { out in
+                images.withUnsafeBufferPointer { all in
+                    for (n, position) in kept.enumerated() {
+                        (out.baseAddress! + n * perImage).update(from: all.baseAddress! + position * perImage, count: perImage)
+                    }
+                }
+            }
+            images = compact
+        }
+        return Batch(images: images, labels: kept.map { dataset.labels[members[$0]] }, indices: kept.map { members[$0] },
                      epoch: epoch, index: index, skipped: skipped)
+    }
+
+    /// Loads, prepares, plans and renders one example into `destination`, if its output has the batch's `size`.
+    private func render(_ example: Int, epoch: Int, size: ImageSize, into destination: UnsafeMutablePointer<Float>) -> Outcome {
+        do {
+            let (image, draws) = try load(example, epoch: epoch)
+            let imageSize = pipeline.outputSize(for: ImageSize(of: image))
+            guard imageSize == size else {
+                return .wrongSize(DataError(file: dataset.exampleName(at: example),
+                                            problem: "image is \(imageSize) after the pipeline, the batch's first image is "
+                                            + "\(size): set a resize or a crop so all images share a size"))
+            }
+            pipeline.render(image, draws: draws, statistics: statistics, into: destination)
+            return .rendered
+        } catch {
+            return .failed(error as? DataError ?? DataError(file: dataset.exampleName(at: example), problem: "\(error)"))
+        }
+    }
+
+    /// Loads, prepares and plans one example; every error comes back as a ``DataError`` naming it.
+    private func load(_ example: Int, epoch: Int) throws -> (Tensor<Float>, ImagePipeline.Draws) {
+        do {
+            let prepared = pipeline.prepare(try dataset.image(at: example))
+            return (prepared, try pipeline.plan(prepared, index: example, epoch: epoch, seed: options.seed, statistics: statistics))
+        } catch let error as DataError {
+            throw error
+        } catch {
+            throw DataError(file: dataset.exampleName(at: example), problem: "\(error)")
+        }
     }
 
     /// The batches of `epoch`, in order. With a prefetch depth above 0 a producer

@@ -25,11 +25,17 @@ public final class CIFAR10Dataset: ImageDataset {
         split == .train ? (1...5).map { "data_batch_\($0).bin" } : ["test_batch.bin"]
     }
 
+    /// The format, e.g. `"CIFAR-10 binary"`.
     public let format: String
+    /// The directory or archive, and the split.
     public let location: String
+    /// Class names; label `k` is `classNames[k]`.
     public let classNames: [String]
+    /// The label of every example, in example order.
     public let labels: [Int]
+    /// The size of every image (`[3, 32, 32]`).
     public let storedSize: ImageSize? = ImageSize(channels: 3, height: 32, width: 32)
+    /// Number of examples.
     public var count: Int { labels.count }
     /// Things worth telling a user that are not errors (e.g. no `batches.meta.txt`).
     public let notes: [String]
@@ -147,6 +153,7 @@ public final class CIFAR10Dataset: ImageDataset {
         (batchFileNames(split: .train) + batchFileNames(split: .test) + ["batches.meta.txt"]).joined(separator: ", ")
     }
 
+    /// Example `index` as `[C, H, W]` floats holding 0...255.
     public func image(at index: Int) throws -> Tensor<Float> {
         let start = index * CIFAR10Dataset.recordSize + 1
         return records.withUnsafeBufferPointer { all in
@@ -154,6 +161,7 @@ public final class CIFAR10Dataset: ImageDataset {
         }
     }
 
+    /// Where example `index` lives, for messages.
     public func exampleName(at index: Int) -> String {
         let source = sources.last { $0.firstRecord <= index } ?? sources[0]
         return "\(source.name) record \(index - source.firstRecord)"

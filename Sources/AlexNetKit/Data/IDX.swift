@@ -84,11 +84,17 @@ public final class IDXDataset: ImageDataset {
     /// MNIST's classes: the digits.
     public static let digitClassNames = (0...9).map(String.init)
 
+    /// The format, e.g. `"IDX"`.
     public let format: String
+    /// The directory or archive, and the split.
     public let location: String
+    /// Class names; label `k` is `classNames[k]`.
     public let classNames: [String]
+    /// The label of every example, in example order.
     public let labels: [Int]
+    /// The size of every image (`[1, rows, columns]`).
     public let storedSize: ImageSize?
+    /// Number of examples.
     public var count: Int { labels.count }
     /// The image file and the label file.
     public let imagePath: String, labelPath: String
@@ -101,7 +107,11 @@ public final class IDXDataset: ImageDataset {
     ///   - labels: the matching `idx1-ubyte` file, gzipped or not.
     ///   - classNames: the class names; every label must be below their count.
     /// - Throws: ``DataError`` naming the file, and the record and offset where they help.
-    public init(images: String, labels: String, classNames: [String] = IDXDataset.digitClassNames) throws {
+    public convenience init(images: String, labels: String, classNames: [String] = IDXDataset.digitClassNames) throws {
+        try self.init(images: images, labels: labels, classNames: classNames, location: images)
+    }
+
+    init(images: String, labels: String, classNames: [String], location: String) throws {
         let (imageBytes, imagesInflated) = try DataFile.readMaybeGzipped(path: images)
         let (labelBytes, labelsInflated) = try DataFile.readMaybeGzipped(path: labels)
         let imageContext = DataContext(file: images, inflated: imagesInflated)
@@ -122,7 +132,7 @@ public final class IDXDataset: ImageDataset {
             values.append(label)
         }
         self.format = imagesInflated ? "IDX (gzipped)" : "IDX"
-        self.location = images
+        self.location = location
         self.imagePath = images
         self.labelPath = labels
         self.classNames = classNames
@@ -150,9 +160,11 @@ public final class IDXDataset: ImageDataset {
             throw DataError(file: DataFile.join(directory, name + ".gz"),
                             problem: "missing IDX file: expected \(name).gz or \(name) in \(directory) for the \(split) split")
         }
-        try self.init(images: find(names.images), labels: find(names.labels), classNames: classNames)
+        try self.init(images: find(names.images), labels: find(names.labels), classNames: classNames,
+                      location: "\(directory) (\(split))")
     }
 
+    /// Example `index` as `[C, H, W]` floats holding 0...255.
     public func image(at index: Int) throws -> Tensor<Float> {
         let size = storedSize!
         let plane = size.height * size.width
@@ -162,5 +174,6 @@ public final class IDXDataset: ImageDataset {
         }
     }
 
+    /// Where example `index` lives, for messages.
     public func exampleName(at index: Int) -> String { "\(imagePath) image \(index)" }
 }

@@ -1,18 +1,25 @@
 /// Which part of a data set: the training images or the held-out ones
 /// (CIFAR-10 `test_batch.bin`, MNIST `t10k-*`, image folders' `val/`).
 public enum DataSplit: String, Sendable, CaseIterable, CustomStringConvertible {
+    /// The training examples.
     case train
+    /// The held-out examples.
     case test
 
+    /// `train` or `test`.
     public var description: String { rawValue }
 }
 
 /// The size of one image: channels, height, width (the `[C, H, W]` of a CHW tensor).
 public struct ImageSize: Hashable, Sendable, CustomStringConvertible {
+    /// C: 1 (grey) or 3 (RGB) for stored images.
     public var channels: Int
+    /// H, in pixels.
     public var height: Int
+    /// W, in pixels.
     public var width: Int
 
+    /// A size of `channels x height x width`.
     public init(channels: Int, height: Int, width: Int) {
         self.channels = channels
         self.height = height
@@ -60,10 +67,15 @@ public protocol ImageDataset: AnyObject, Sendable {
     /// True when loaders should leave out examples that fail to load, and report
     /// them as warnings, rather than stop with the error (false unless a data set says otherwise).
     var skipsBadFiles: Bool { get }
+    /// Things worth telling a user that are not errors (a missing class-name file, passed-over files).
+    var notes: [String] { get }
 }
 
 extension ImageDataset {
+    /// False: loaders stop at the first example that fails to load.
     public var skipsBadFiles: Bool { false }
+    /// None.
+    public var notes: [String] { [] }
 
     /// How many examples carry each label, indexed by label.
     public var countsPerClass: [Int] {
@@ -77,46 +89,12 @@ extension ImageDataset {
 enum PixelLayout {
     /// Planar bytes (CHW, as CIFAR-10 and IDX store them) to floats.
     static func planar(_ bytes: UnsafeBufferPointer<UInt8>, size: ImageSize) -> Tensor<Float> {
-        var image = Tensor<Float>(shape: size.shape)
-        image.withUnsafeMutableBufferPointer { out in
-            for i in 0..<out.count { out[i] = Float(bytes[i]) }
+        let count = size.channels * size.height * size.width
+        let values = [Float](unsafeUninitializedCapacity: count) { out, initialized in
+            for i in 0..<count { out[i] = Float(bytes[i]) }
+            initialized = count
         }
-        return image
-    }
-
-    /// Interleaved bytes (HWC, as decoders return them) to planar floats.
-    static func interleaved(_ image8: Image8) -> Tensor<Float> {
-        let size = ImageSize(channels: image8.channels, height: image8.height, width: image8.width)
-        var image = Tensor<Float>(shape: size.shape)
-        let plane = size.height * size.width
-        image.withUnsafeMutableBufferPointer { out in
-            image8.pixels.withUnsafeBufferPointer { bytes in
-                for c in 0..<size.channels {
-                    var source = c
-                    for p in 0..<plane {
-                        out[c * plane + p] = Float(bytes[source])
-                        source += size.channels
-                    }
-                }
-            }
-        }
-        return image
-    }
-
-    /// `[C, H, W]` floats to interleaved bytes, rounded to nearest and clamped to 0...255.
-    static func toImage8(_ image: Tensor<Float>) -> Image8 {
-        let size = ImageSize(of: image)
-        let plane = size.height * size.width
-        var pixels = [UInt8](repeating: 0, count: plane * size.channels)
-        image.withUnsafeBufferPointer { values in
-            for c in 0..<size.channels {
-                for p in 0..<plane {
-                    let v = values[c * plane + p]
-                    pixels[p * size.channels + c] = v.isNaN ? 0 : UInt8(min(255, max(0, v.rounded())))
-                }
-            }
-        }
-        return Image8(width: size.width, height: size.height, channels: size.channels, pixels: pixels)
+        return try! Tensor(shape: size.shape, values: values)  // the count matches the shape by construction
     }
 }
 

@@ -15,11 +15,17 @@
 /// ``DataError`` naming the file; with ``skipsBadFiles`` a ``BatchLoader``
 /// leaves such files out of their batch and reports them as warnings instead.
 public final class ImageFolderDataset: ImageDataset {
+    /// The format, e.g. `"JPEG folders"`.
     public let format = "JPEG folders"
+    /// The directory or archive, and the split.
     public let location: String
+    /// Class names; label `k` is `classNames[k]`.
     public let classNames: [String]
+    /// The label of every example, in example order.
     public let labels: [Int]
+    /// The size of every image: nil, JPEGs vary.
     public let storedSize: ImageSize? = nil
+    /// Number of examples.
     public var count: Int { files.count }
     /// The path of every image, in example order (by class, then name).
     public let files: [String]
@@ -99,11 +105,12 @@ public final class ImageFolderDataset: ImageDataset {
         let path = files[index]
         let bytes = try DataFile.read(path: path)
         do {
-            return PixelLayout.interleaved(try JPEG.decode(bytes, source: path))
+            return try JPEG.decodePlanar(bytes, source: path)
         } catch let error as ImageError {
             throw DataError(file: path, problem: error.problem)
         }
     }
 
+    /// Where example `index` lives, for messages.
     public func exampleName(at index: Int) -> String { files[index] }
 }

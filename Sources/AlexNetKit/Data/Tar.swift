@@ -19,10 +19,14 @@ public enum Tar {
         public var headerOffset: Int
     }
 
-    /// The regular files in `bytes`, in archive order; directories, links and
-    /// other entries are passed over.
-    /// - Parameter context: names the archive in errors; offsets count bytes of `bytes`.
+    /// The regular files in a tar archive's bytes (already inflated), in archive
+    /// order; directories, links and other entries are passed over.
+    /// - Parameter source: names the archive in errors; offsets count bytes of `bytes`.
     /// - Throws: ``DataError`` for a bad checksum, a bad size field, or a member that runs past the end.
+    public static func members(in bytes: [UInt8], source: String) throws -> [Member] {
+        try members(bytes, context: DataContext(file: source))
+    }
+
     static func members(_ bytes: [UInt8], context: DataContext) throws -> [Member] {
         var members: [Member] = []
         var position = 0

@@ -78,21 +78,27 @@ public final class TrainedModel {
     /// to RGB by copying), its shorter side scaled to the run's resize (or the
     /// input's height) keeping the centre square, then the evaluation
     /// pipeline (mean, scale, centre crop).
+    /// - Parameter image: `[C, H, W]` in 0...255, as `JPEG.decodePlanar` gives it.
     /// - Returns: `[C, H, W]`, the spec's input shape.
-    public func input(for image: Image8) throws -> Tensor<Float> {
+    /// - Throws: ``ShapeError`` for an image that is not `[1 or 3, H, W]`.
+    public func input(for image: Tensor<Float>) throws -> Tensor<Float> {
         let (channels, height, width) = (network.spec.inputShape[0], network.spec.inputShape[1], network.spec.inputShape[2])
-        var planes = PixelLayout.interleaved(image)
-        if image.channels == 3 && channels == 1 {
-            let plane = image.width * image.height
-            var grey = Tensor<Float>(shape: [1, image.height, image.width])
-            planes.withUnsafeBufferPointer { rgb in
+        guard image.shape.rank == 3, image.shape[0] == 1 || image.shape[0] == 3 else {
+            throw ShapeError(operation: "TrainedModel.input", argument: "image", expected: "[1 or 3, H, W]", actual: image.shape)
+        }
+        var planes = image
+        if image.shape[0] == 3 && channels == 1 {
+            let plane = image.shape[1] * image.shape[2]
+            var grey = Tensor<Float>(shape: [1, image.shape[1], image.shape[2]])
+            image.withUnsafeBufferPointer { rgb in
                 grey.withUnsafeMutableBufferPointer { out in
-                    for p in 0..<plane { out[p] = 0.299 * rgb[p] + 0.587 * rgb[plane + p] + 0.114 * rgb[2 * plane + p] }
+                    for p in 0..<plane {
+                        let (r, g, b) = (rgb[p], rgb[plane + p], rgb[2 * plane + p])
+                        out[p] = 0.299 * r + 0.587 * g + 0.114 * b
+                    }
                 }
             }
             planes = grey
-        } else if image.channels != channels && !(image.channels == 1 && channels == 3) {
-            throw ImageError(source: "image", problem: "has \(image.channels) channels; the model takes \(channels)")
         }
         let side = configuration.resize ?? height
         let mode: ImagePipeline.MeanSubtraction = configuration.mean == "image" ? .image : configuration.mean == "none" ? .none : .perChannel

@@ -71,8 +71,7 @@ public final class TrainingModel {
     public func firstNonFiniteGradient() -> NonFiniteError? {
         for (tower, parameters) in towerParameters.enumerated() {
             for (name, parameter) in parameters where parameter.gradient.firstNonFiniteIndex() != nil {
-                let label = towers == nil ? "\(name).gradient" : "tower\(tower).\(name).gradient"
-                do { try parameter.gradient.checkFinite(name: label) } catch let error as NonFiniteError { return error } catch {}
+                return Self.problem(parameter.gradient, name: towers == nil ? "\(name).gradient" : "tower\(tower).\(name).gradient")
             }
         }
         return nil
@@ -82,11 +81,20 @@ public final class TrainingModel {
     public func firstNonFiniteWeight() -> NonFiniteError? {
         for (tower, parameters) in towerParameters.enumerated() {
             for (name, parameter) in parameters where parameter.value.firstNonFiniteIndex() != nil {
-                let label = towers == nil ? name : "tower\(tower).\(name)"
-                do { try parameter.value.checkFinite(name: label) } catch let error as NonFiniteError { return error } catch {}
+                return Self.problem(parameter.value, name: towers == nil ? name : "tower\(tower).\(name)")
             }
         }
         return nil
+    }
+
+    /// The ``NonFiniteError`` that `checkFinite` reports for a tensor known to hold a non-finite value.
+    private static func problem(_ tensor: Tensor<Float>, name: String) -> NonFiniteError? {
+        do {
+            try tensor.checkFinite(name: name)
+            return nil
+        } catch {
+            return error as? NonFiniteError
+        }
     }
 
     /// One SGD update of every parameter from its gradient.

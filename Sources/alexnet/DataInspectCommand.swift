@@ -1,0 +1,34 @@
+import AlexNetKit
+import ArgumentParser
+
+/// `alexnet data inspect PATH`: what a data set holds, and what is wrong with it.
+struct DataInspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Show a data set's format, examples per class, image sizes and problems.",
+        discussion: """
+        CIFAR-10 and IDX files are checked completely when opened (sizes, labels). \
+        JPEG folders are decoded image by image (all of them, or --limit evenly spread); \
+        every file that fails is listed with its problem, and the command exits 1.
+        """
+    )
+
+    @OptionGroup var source: DataSourceOptions
+
+    @Option(help: "JPEG folders: decode at most this many images (evenly spread).")
+    var limit: Int?
+
+    @Option(help: "Decoding threads.")
+    var threads: Int = 2
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        if let limit, limit < 0 { throw ValidationError("--limit must not be negative, got \(limit)") }
+    }
+
+    func run() throws {
+        let report = DatasetReport.make(dataset: try source.open(), limit: limit, threads: threads)
+        print(report.text)
+        if !report.problems.isEmpty && !source.skipBadFiles { throw ExitCode(1) }
+    }
+}

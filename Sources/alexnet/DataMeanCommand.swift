@@ -1,0 +1,60 @@
+import AlexNetKit
+import ArgumentParser
+import Foundation
+
+/// `alexnet data mean PATH --output stats.npz`: the statistics mean subtraction and PCA colour need.
+struct DataMeanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mean",
+        abstract: "Compute a data set's mean image, channel means and RGB covariance with its eigenvectors.",
+        discussion: """
+        Statistics are over prepared images (resized and centre-cropped when --resize is \
+        given; JPEG folders default to 256), in 0...255 pixel units; the covariance is over \
+        every pixel of every image. Written as an .npz with mean_image, channel_mean, \
+        covariance, eigenvalues, eigenvectors (columns) and image_count. The result does \
+        not depend on --threads.
+        """
+    )
+
+    @OptionGroup var source: DataSourceOptions
+
+    @Option(help: "The .npz file to write.")
+    var output: String
+
+    @Option(help: "Rescale so the shorter side is this many pixels, then keep the central square (default: 256 for JPEG folders).")
+    var resize: Int?
+
+    @Flag(help: "Copy grey images into three channels first.")
+    var greyToRGB = false
+
+    @Option(help: "Use only the first N examples.")
+    var limit: Int?
+
+    @Option(help: "Threads.")
+    var threads: Int = 2
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        if let resize, resize < 1 { throw ValidationError("--resize must be at least 1, got \(resize)") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1, got \(limit)") }
+    }
+
+    func run() throws {
+        let dataset = try source.open()
+        let side = resize ?? (dataset.storedSize == nil ? 256 : nil)
+        let pipeline = ImagePipeline(resizeShorterSide: side, greyToRGB: greyToRGB)
+        let start = Date()
+        let (statistics, skipped) = try DatasetStatistics.compute(dataset: dataset, pipeline: pipeline, threads: threads, limit: limit)
+        try statistics.write(to: output)
+        for warning in skipped { print("warning: skipped \(warning)") }
+        func list(_ values: [Double]) -> String { values.map { String(format: "%.4f", $0) }.joined(separator: ", ") }
+        let c = statistics.channels
+        print("\(statistics.imageCount) images of \(ImageSize(of: statistics.meanImage)) from \(dataset.location) "
+              + String(format: "in %.1f s", Date().timeIntervalSince(start)))
+        print("channel mean:  [\(list(statistics.channelMean))]")
+        print("eigenvalues:   [\(list(statistics.eigenvalues))]")
+        for k in 0..<c { print("eigenvector \(k + 1): [\(list((0..<c).map { statistics.eigenvectors[$0 * c + k] }))]") }
+        if !skipped.isEmpty { print("warning: \(skipped.count) bad file(s) skipped") }
+        print("wrote \(output)")
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+import AlexNetKit
+import ArgumentParser
+
+/// Where a `data` subcommand reads from: the path, the split, the format, and
+/// whether bad JPEGs are skipped.
+struct DataSourceOptions: ParsableArguments {
+    @Argument(help: ArgumentHelp("A CIFAR-10 directory or cifar-10-binary.tar.gz, a directory of IDX files "
+                                 + "(MNIST, Fashion-MNIST), or ImageNet-style folders (train/<class>/*.jpg, val/<class>/*.jpg).",
+                                 valueName: "path"))
+    var path: String
+
+    @Option(help: "Which split: train or test (image folders: val/).")
+    var split: String = "train"
+
+    @Option(help: "The format: auto, cifar10, idx or folder.")
+    var format: String = "auto"
+
+    @Flag(help: "Image folders: skip JPEGs that fail to decode (reported as warnings) instead of stopping.")
+    var skipBadFiles = false
+
+    func validate() throws {
+        guard DataSplit(rawValue: split) != nil else { throw ValidationError("--split must be train or test, got '\(split)'") }
+        guard Datasets.Format(rawValue: format) != nil else {
+            throw ValidationError("--format must be one of \(Datasets.Format.allCases.map(\.rawValue).joined(separator: ", ")), got '\(format)'")
+        }
+    }
+
+    func open() throws -> any ImageDataset {
+        try Datasets.open(path: path, split: DataSplit(rawValue: split)!, format: Datasets.Format(rawValue: format)!,
+                          skipBadFiles: skipBadFiles)
+    }
+}
+
+/// The augmentations `data grid` and `data bench` apply, and their settings.
+struct AugmentOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Augmentations, comma-separated: crop (random crop), flip (random mirror), pca "
+                               + "(PCA colour); or none.", valueName: "list"))
+    var augment: String = "crop,flip"
+
+    @Option(help: "Rescale so the shorter side is this many pixels, then keep the central square (default: 256 for JPEG folders, none otherwise).")
+    var resize: Int?
+
+    @Option(help: "Crop size (default: 227 after resizing to 256, otherwise the image size, with --padding).")
+    var crop: Int?
+
+    @Option(help: "Zero padding around the image before a random crop (default: 4 for 32x32 and 28x28 data, 0 otherwise).")
+    var padding: Int?
+
+    @Option(help: "Standard deviation of the PCA colour alphas (paper: 0.1).")
+    var pcaStd: Double = 0.1
+
+    @Option(help: "PCA colour magnitude: paper (eigenvalue / 255) or sd (square root of the eigenvalue).")
+    var pcaMagnitude: String = "paper"
+
+    @Option(help: "Statistics file from `alexnet data mean` (for pca; computed from the first 1000 images when absent).")
+    var stats: String?
+
+    @Option(help: "Seed of every random choice.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Epoch (keys the order and the augmentations).")
+    var epoch: Int = 0
+
+    func validate() throws {
+        _ = try names()
+        if let resize, resize < 1 { throw ValidationError("--resize must be at least 1, got \(resize)") }
+        if let crop, crop < 1 { throw ValidationError("--crop must be at least 1, got \(crop)") }
+        if let padding, padding < 0 { throw ValidationError("--padding must not be negative, got \(padding)") }
+        guard pcaStd >= 0 && pcaStd.isFinite else { throw ValidationError("--pca-std must be finite and not negative, got \(pcaStd)") }
+        guard ["paper", "sd"].contains(pcaMagnitude) else {
+            throw ValidationError("--pca-magnitude must be paper or sd, got '\(pcaMagnitude)'")
+        }
+        guard epoch >= 0 else { throw ValidationError("--epoch must not be negative, got \(epoch)") }
+    }
+
+    /// The requested augmentation names, checked.
+    func names() throws -> Set<String> {
+        let names = Set(augment.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+        let known: Set<String> = ["crop", "flip", "pca", "none"]
+        if let unknown = names.subtracting(known).sorted().first {
+            throw ValidationError("--augment: unknown augmentation '\(unknown)' (known: crop, flip, pca, none)")
+        }
+        return names.subtracting(["none"])
+    }
+
+    /// The pipeline for `dataset`, with `meanSubtraction`; statistics are loaded or computed when needed.
+    func pipeline(for dataset: any ImageDataset, meanSubtraction: ImagePipeline.MeanSubtraction,
+                  threads: Int) throws -> (ImagePipeline, DatasetStatistics?) {
+        let names = try names()
+        let resize = resize ?? (dataset.storedSize == nil ? 256 : nil)
+        var pipeline = ImagePipeline(resizeShorterSide: resize, meanSubtraction: meanSubtraction)
+        let side = resize ?? dataset.storedSize.map { min($0.height, $0.width) } ?? 256
+        if names.contains("crop") {
+            let size = crop ?? (resize == 256 ? 227 : side)
+            let pad = padding ?? (side <= 32 ? 4 : 0)
+            pipeline.crop = .random(height: size, width: size, padding: pad)
+        } else if let crop {
+            pipeline.crop = .centre(height: crop, width: crop)
+        }
+        pipeline.horizontalFlip = names.contains("flip")
+        if names.contains("pca") {
+            pipeline.pcaColour = PCAColour(standardDeviation: pcaStd, magnitude: pcaMagnitude == "sd" ? .standardDeviation : .paper)
+        }
+        guard pipeline.needsStatistics else { return (pipeline, nil) }
+        if let stats { return (pipeline, try DatasetStatistics.read(path: stats)) }
+        var preparation = ImagePipeline(resizeShorterSide: pipeline.resizeShorterSide)
+        preparation.greyToRGB = pipeline.greyToRGB
+        let (statistics, _) = try DatasetStatistics.compute(dataset: dataset, pipeline: preparation, threads: threads, limit: 1000)
+        print("statistics: computed over the first \(statistics.imageCount) images (give --stats for the whole training set)")
+        return (pipeline, statistics)
+    }
+}
+
+extension ImagePipeline {
+    /// A one-line account of the steps, for command output.
+    var summary: String {
+        var steps: [String] = []
+        if let side = resizeShorterSide { steps.append("shorter side \(side) + centre \(side)x\(side)") }
+        if greyToRGB { steps.append("grey to RGB") }
+        if meanSubtraction != .none { steps.append("minus \(meanSubtraction == .image ? "mean image" : "channel means")") }
+        switch crop {
+        case .none: break
+        case .centre(let h, let w): steps.append("centre crop \(h)x\(w)")
+        case .random(let h, let w, let p): steps.append("random crop \(h)x\(w)" + (p > 0 ? " (padding \(p))" : ""))
+        }
+        if horizontalFlip { steps.append("random flip") }
+        if let pca = pcaColour { steps.append("PCA colour (sd \(pca.standardDeviation), \(pca.magnitude.rawValue))") }
+        if scale != 1 { steps.append("scale \(scale)") }
+        return steps.isEmpty ? "none" : steps.joined(separator: ", ")
+    }
+}
