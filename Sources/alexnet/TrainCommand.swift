@@ -18,7 +18,7 @@ struct TrainCommand: ParsableCommand {
         --checkpoint, --checkpoint-every, --log, --data and --ten-crop.
 
         Example (about 1 minute on 2 cores):
-          alexnet train --model layers-80sec --epochs 1 --train-limit 10000 --init he --lr 0.05
+          alexnet train --model layers-80sec --epochs 1 --train-limit 10000
         """
     )
 
@@ -28,7 +28,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Continue the run saved in this checkpoint (DIR/last.safetensors).")
     var resume: String?
 
-    @Option(help: "Model: \(ModelZoo.names.joined(separator: ", ")) or a JSON spec file. (default: cifar-towers)")
+    @Option(help: "Model: \(ModelZoo.names.joined(separator: ", ")) or a JSON spec file. (default: layers-80sec)")
     var model: String?
 
     @Option(help: "Towers: 1 or 2 (default: the model's own).")
@@ -49,7 +49,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Images per batch. (default: 128)")
     var batch: Int?
 
-    @Option(help: "Learning rate of the first epoch. (default: 0.01)")
+    @Option(help: "Learning rate of the first epoch. (default: 0.05; the paper: 0.01)")
     var lr: Double?
 
     @Option(help: "Learning-rate schedule: constant, step:K (divide every K epochs) or plateau:P (divide after more than P epochs without a lower validation error). (default: constant)")
@@ -67,7 +67,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Weight decay. (default: 0.0005)")
     var weightDecay: Double?
 
-    @Option(help: "Weight initialisation: paper (N(0, 0.01^2)) or he (N(0, 2/fan-in)). (default: paper)")
+    @Option(help: "Weight initialisation: paper (N(0, 0.01^2)) or he (N(0, 2/fan-in)). (default: he)")
     var `init`: String?
 
     @Option(help: "Seed of weights, epoch order, augmentation and dropout. (default: 0)")
