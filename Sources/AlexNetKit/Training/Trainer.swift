@@ -75,8 +75,8 @@ public struct NonFiniteTrainingError: Error, CustomStringConvertible {
     public var description: String {
         "training stopped at step \(step) (epoch \(epoch + 1), batch \(batch + 1)): \(what); "
             + (afterUpdate ? "the damaged weights were not written to any checkpoint. " : "the weights were not updated with it. ")
-            + (lastCheckpoint.map { "The last good checkpoint is \($0.path) (step \($0.step)): resume from it with a lower --lr." }
-               ?? "No checkpoint was written (use --checkpoint DIR).")
+            + (lastCheckpoint.map { "The last good checkpoint is \($0.path) (step \($0.step)), unchanged." } ?? "No checkpoint was written.")
+            + " The run is deterministic: resuming repeats this step, so start again with a lower learning rate."
     }
 }
 
