@@ -219,6 +219,23 @@ final class TrainingRunTests: XCTestCase {
         }
     }
 
+    /// The library example of Docs/training.md, on the tiny data.
+    func testDocumentedLibraryExample() throws {
+        var config = TrainingFixtures.configuration(workspace, towers: 2)
+        config.epochs = 2
+        config.checkpoint = workspace + "/ck"
+        let run = try TrainingRun(configuration: config)
+        var lines: [String] = []
+        try run.trainer.run { event in if case .epochEnded(let record) = event { lines.append(record.jsonLine()) } }
+        XCTAssertEqual(lines, run.trainer.log.lines)
+        XCTAssertLessThan(try run.evaluate(run.data.test).top1Error, 0.9)
+
+        let resumed = try TrainingRun(resuming: workspace + "/ck/last.safetensors", change: { $0.epochs = 4 })
+        XCTAssertEqual(try resumed.trainer.run(), .epochs)
+        XCTAssertEqual(resumed.trainer.progress.step, 24)
+        XCTAssertEqual(resumed.trainer.log.lines.count, 4)
+    }
+
     /// Holdout and limit cut the training split; the statistics come from the training part.
     func testHoldoutAndTrainLimit() throws {
         var config = TrainingFixtures.configuration(workspace, towers: 1)
