@@ -52,11 +52,11 @@ struct EvalCommand: ParsableCommand {
         commandName: "eval",
         abstract: "Evaluate trained weights: top-1 and top-5 error, loss, per-class accuracy, confusion matrix.",
         discussion: """
-        A training checkpoint carries its model, class names, data statistics and pipeline, so
-        `alexnet eval --weights DIR/best.safetensors` needs nothing else (--data if the data set
-        moved). Plain weights need --model and are evaluated with the default pipeline of
-        `alexnet train` (statistics computed from the training split). With --ten-crop each image
-        is also scored as the average softmax of its four corner and centre crops and their
+        A training checkpoint carries its model, class names, data statistics and pipeline, so \
+        `alexnet eval --weights DIR/best.safetensors` needs nothing else (--data if the data set \
+        moved). Plain weights need --model and are evaluated with the default pipeline of \
+        `alexnet train` (statistics computed from the training split). With --ten-crop each image \
+        is also scored as the average softmax of its four corner and centre crops and their \
         mirror images (of the image padded as the training crops were).
         """
     )

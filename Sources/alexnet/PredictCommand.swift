@@ -8,11 +8,11 @@ struct PredictCommand: ParsableCommand {
         commandName: "predict",
         abstract: "Print the top-5 classes of JPEG images, with probabilities, under trained weights.",
         discussion: """
-        Each image is converted to the model's channels (RGB to grey by luma, grey to RGB by
-        copying), its shorter side scaled to the model's input (or the run's --resize) keeping the
-        centre square, and put through the run's evaluation pipeline (mean, scale, centre crop).
-        Class names come from the checkpoint (the data set's), or from --labels FILE (one per line).
-        A model trained on Fashion-MNIST (grey garments on black, 28x28) says little about
+        Each image is converted to the model's channels (RGB to grey by luma, grey to RGB by \
+        copying), its shorter side scaled to the model's input (or the run's --resize) keeping the \
+        centre square, and put through the run's evaluation pipeline (mean, scale, centre crop). \
+        Class names come from the checkpoint (the data set's), or from --labels FILE (one per line). \
+        A model trained on Fashion-MNIST (grey garments on black, 28x28) says little about \
         photographs: on those this checks the pipeline, not the classifier.
         """
     )
