@@ -16,6 +16,6 @@ struct AlexNetTool: ParsableCommand {
         from a trace (`alexnet trace` writes one) and compares every tensor.
         """,
         subcommands: [GradCheckCommand.self, BenchCommand.self, SummaryCommand.self, WeightsCommand.self, DataCommand.self,
-                      TraceCommand.self, CheckCommand.self]
+                      TraceCommand.self, CheckCommand.self, TrainCommand.self, EvalCommand.self, PredictCommand.self]
     )
 }

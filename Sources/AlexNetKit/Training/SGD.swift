@@ -22,9 +22,13 @@ public enum SGDForm: String, Sendable, CaseIterable {
 /// PyTorch's first step sets `v = g + weightDecay * w` without the momentum
 /// term; with `v` starting at 0 this is the same value.
 public final class SGD<Element: TensorElement> {
+    /// The rate of the next step (a schedule changes it between epochs).
     public var learningRate: Double
+    /// The velocity's decay per step (0.9 in the paper).
     public let momentum: Double
+    /// The weight decay coefficient (0.0005 in the paper).
     public let weightDecay: Double
+    /// Which of the two update rules.
     public let form: SGDForm
     private var velocities: [ObjectIdentifier: Tensor<Element>] = [:]
 

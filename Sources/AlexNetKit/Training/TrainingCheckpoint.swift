@@ -1,0 +1,227 @@
+import Foundation
+
+/// Everything a training run needs to continue bit for bit: one safetensors
+/// file, written atomically (temporary file, fsync, rename).
+///
+/// Tensors:
+/// - `conv1.weight`, ...: the weights, grouped (both towers' rows), native names,
+///   Float32 (the same names and layout `alexnet weights` writes);
+/// - `optimizer.velocity.conv1.weight`, ...: the SGD velocities, same layout;
+/// - `data.mean_image` (F32 `[C, H, W]`), `data.channel_mean` (F64 `[C]`),
+///   `data.covariance` (F64 `[C, C]`), `data.image_count` (I64 `[1]`): the
+///   training set's statistics, when the pipeline uses them.
+///
+/// Metadata (`__metadata__`, strings):
+/// - `format`: `alexnet-training-checkpoint`, `version`: `1`;
+/// - `config`: the resolved ``TrainingConfiguration`` as JSON;
+/// - `spec`: the ``ModelSpec`` as JSON;
+/// - `class_names`: a JSON array of strings;
+/// - `progress`: ``TrainingProgress`` as JSON (epoch, batch, step, schedule
+///   state, the epoch's running sums), numbers in their shortest round-trip form;
+/// - `log`: the JSON-lines log written so far.
+///
+/// The seed (in `config`) keys every random number of the run, so no
+/// generator state needs saving: dropout masks are keyed by the step, the
+/// epoch's order and augmentation by the epoch.
+public struct TrainingCheckpoint {
+    /// The `format` metadata value.
+    public static let formatName = "alexnet-training-checkpoint"
+    /// The prefix of velocity tensors.
+    public static let velocityPrefix = "optimizer.velocity."
+    /// The prefix of statistics tensors.
+    public static let statisticsPrefix = "data."
+
+    /// The run's resolved settings.
+    public var configuration: TrainingConfiguration
+    /// The model.
+    public var spec: ModelSpec
+    /// The data set's class names.
+    public var classNames: [String]
+    /// The training set's statistics, if the pipeline uses them.
+    public var statistics: DatasetStatistics?
+    /// Weights by native name, grouped.
+    public var weights: [(name: String, tensor: Tensor<Float>)]
+    /// Velocities by native name, grouped.
+    public var velocities: [(name: String, tensor: Tensor<Float>)]
+    /// Where the run stands.
+    public var progress: TrainingProgress
+    /// The log lines written so far.
+    public var log: [String]
+
+    /// A checkpoint from its parts; see the properties.
+    public init(configuration: TrainingConfiguration, spec: ModelSpec, classNames: [String], statistics: DatasetStatistics?,
+                weights: [(name: String, tensor: Tensor<Float>)], velocities: [(name: String, tensor: Tensor<Float>)],
+                progress: TrainingProgress, log: [String]) {
+        self.configuration = configuration
+        self.spec = spec
+        self.classNames = classNames
+        self.statistics = statistics
+        self.weights = weights
+        self.velocities = velocities
+        self.progress = progress
+        self.log = log
+    }
+
+    /// The checkpoint of a trainer's current state.
+    public init(trainer: Trainer, spec: ModelSpec, statistics: DatasetStatistics?) throws {
+        self.init(configuration: trainer.configuration, spec: spec, classNames: trainer.classNames, statistics: statistics,
+                  weights: try trainer.model.weights(), velocities: try trainer.model.velocities(),
+                  progress: trainer.progress, log: trainer.log.lines)
+    }
+
+    // MARK: Writing
+
+    /// Writes the checkpoint to `path` atomically: a reader sees the old file or the new one, never a mix.
+    /// - Throws: ``TensorFileError`` when the file cannot be written (the old one is left as it was).
+    public func write(to path: String) throws {
+        var tensors = weights.map { StoredTensor(name: $0.name, tensor: $0.tensor) }
+        tensors += velocities.map { StoredTensor(name: Self.velocityPrefix + $0.name, tensor: $0.tensor) }
+        if let statistics {
+            let c = statistics.channels
+            tensors.append(StoredTensor(name: Self.statisticsPrefix + "mean_image", tensor: statistics.meanImage))
+            tensors.append(StoredTensor(name: Self.statisticsPrefix + "channel_mean",
+                                        tensor: try Tensor<Double>(shape: [c], values: statistics.channelMean)))
+            tensors.append(StoredTensor(name: Self.statisticsPrefix + "covariance",
+                                        tensor: try Tensor<Double>(shape: [c, c], values: statistics.covariance)))
+            tensors.append(try StoredTensor(name: Self.statisticsPrefix + "image_count", shape: [1],
+                                            integers: [Int64(statistics.imageCount)]))
+        }
+        let metadata = ["format": Self.formatName, "version": "1", "config": configuration.jsonString(),
+                        "spec": spec.jsonString(),
+                        "class_names": "[" + classNames.map(JSONValue.encode(string:)).joined(separator: ", ") + "]",
+                        "progress": Self.encode(progress), "log": log.map { $0 + "\n" }.joined()]
+        try Safetensors.write(tensors, metadata: metadata, to: path)
+    }
+
+    // MARK: Reading
+
+    /// Whether `metadata` marks a training checkpoint (rather than plain weights).
+    public static func isCheckpoint(metadata: [String: String]) -> Bool { metadata["format"] == formatName }
+
+    /// Reads a checkpoint.
+    /// - Throws: ``TensorFileError`` for an unreadable file, ``WeightsError`` for a
+    ///   safetensors file that is not a training checkpoint or is damaged.
+    public static func read(path: String) throws -> TrainingCheckpoint {
+        let (tensors, metadata) = try Safetensors.read(path: path)
+        return try decode(tensors: tensors, metadata: metadata, source: path)
+    }
+
+    /// A checkpoint from a safetensors file's tensors and metadata; `source` names it in errors.
+    public static func decode(tensors: [StoredTensor], metadata: [String: String], source: String) throws -> TrainingCheckpoint {
+        func fail(_ problem: String) -> WeightsError { WeightsError(file: source, problem: problem) }
+        guard isCheckpoint(metadata: metadata) else {
+            throw fail("not a training checkpoint (its metadata has no \"format\": \"\(formatName)\"); plain weights load with --weights")
+        }
+        guard metadata["version"] == "1" else { throw fail("checkpoint version \(metadata["version"] ?? "none") is not supported (expected 1)") }
+        func field(_ key: String) throws -> String {
+            guard let value = metadata[key] else { throw fail("the checkpoint's metadata has no '\(key)'") }
+            return value
+        }
+        let configuration: TrainingConfiguration
+        do {
+            configuration = try TrainingConfiguration.parse(json: Array(try field("config").utf8), source: "\(source) (config)")
+        } catch let error as ConfigurationError {
+            throw fail(error.description)
+        }
+        let spec: ModelSpec
+        do {
+            spec = try ModelSpec.parse(json: try field("spec"), source: "\(source) (spec)")
+        } catch let error as ModelSpecError {
+            throw fail(error.description)
+        }
+        guard case .array(let names)? = try? JSONParser.parse(Array(try field("class_names").utf8)),
+              names.allSatisfy({ if case .string = $0 { return true } else { return false } }) else {
+            throw fail("'class_names' is not a JSON array of strings")
+        }
+        let classNames = names.map { value -> String in if case .string(let s) = value { return s } else { return "" } }
+        let progress = try decodeProgress(try field("progress"), fail: fail)
+        let log = try field("log").split(separator: "\n").map(String.init)
+
+        var weights: [(name: String, tensor: Tensor<Float>)] = []
+        var velocities: [(name: String, tensor: Tensor<Float>)] = []
+        var statisticsTensors: [String: StoredTensor] = [:]
+        for tensor in tensors {
+            if tensor.name.hasPrefix(statisticsPrefix) {
+                statisticsTensors[String(tensor.name.dropFirst(statisticsPrefix.count))] = tensor
+                continue
+            }
+            let value: Tensor<Float>
+            do { value = try tensor.floatTensor(as: Float.self) } catch let error as TensorFileError { throw fail(error.description) }
+            if tensor.name.hasPrefix(velocityPrefix) {
+                velocities.append((String(tensor.name.dropFirst(velocityPrefix.count)), value))
+            } else {
+                weights.append((tensor.name, value))
+            }
+        }
+        var statistics: DatasetStatistics?
+        if !statisticsTensors.isEmpty {
+            do {
+                guard let mean = statisticsTensors["mean_image"], let channelMean = statisticsTensors["channel_mean"],
+                      let covariance = statisticsTensors["covariance"], let count = statisticsTensors["image_count"] else {
+                    throw fail("the checkpoint's data statistics are incomplete")
+                }
+                statistics = try DatasetStatistics(imageCount: Int(try count.integers().first ?? 0),
+                                                   meanImage: try mean.floatTensor(as: Float.self),
+                                                   channelMean: try channelMean.floatTensor(as: Double.self).storage,
+                                                   covariance: try covariance.floatTensor(as: Double.self).storage)
+            } catch let error as TensorFileError {
+                throw fail(error.description)
+            } catch let error as ConfigurationError {
+                throw fail(error.description)
+            }
+        }
+        return TrainingCheckpoint(configuration: configuration, spec: spec, classNames: classNames, statistics: statistics,
+                                  weights: weights, velocities: velocities, progress: progress, log: log)
+    }
+
+    // MARK: Progress as JSON
+
+    static func encode(_ p: TrainingProgress) -> String {
+        TrainingLog.line([
+            ("epoch", "\(p.epoch)"), ("batch", "\(p.batch)"), ("step", "\(p.step)"),
+            ("learning_rate", p.schedule.learningRate.description), ("best_error", TrainingLog.number(p.schedule.bestError)),
+            ("bad_epochs", "\(p.schedule.badEpochs)"), ("reductions", "\(p.schedule.reductions)"),
+            ("epoch_loss_sum", p.epochLossSum.description), ("epoch_correct", "\(p.epochCorrect)"),
+            ("epoch_images", "\(p.epochImages)"), ("epoch_seconds", p.epochSeconds.description),
+            ("best_validation_error", TrainingLog.number(p.bestValidationError)),
+        ])
+    }
+
+    static func decodeProgress(_ text: String, fail: (String) -> WeightsError) throws -> TrainingProgress {
+        guard case .object(let members)? = try? JSONParser.parse(Array(text.utf8)) else {
+            throw fail("'progress' is not a JSON object")
+        }
+        let values = Dictionary(members.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+        func number(_ key: String) throws -> Double? {
+            switch values[key] {
+            case .number(let text)?: if let x = Double(text) { return x }
+            case .null?: return nil
+            default: break
+            }
+            throw fail("'progress'.\(key) is missing or not a number")
+        }
+        func required(_ key: String) throws -> Double {
+            guard let x = try number(key) else { throw fail("'progress'.\(key) is null") }
+            return x
+        }
+        func integer(_ key: String) throws -> Int {
+            guard case .number(let text)? = values[key], let n = Int(text), n >= 0 else {
+                throw fail("'progress'.\(key) is missing or not a non-negative integer")
+            }
+            return n
+        }
+        var progress = TrainingProgress(learningRate: try required("learning_rate"))
+        progress.epoch = try integer("epoch")
+        progress.batch = try integer("batch")
+        progress.step = try integer("step")
+        progress.schedule.bestError = try number("best_error")
+        progress.schedule.badEpochs = try integer("bad_epochs")
+        progress.schedule.reductions = try integer("reductions")
+        progress.epochLossSum = try required("epoch_loss_sum")
+        progress.epochCorrect = try integer("epoch_correct")
+        progress.epochImages = try integer("epoch_images")
+        progress.epochSeconds = try required("epoch_seconds")
+        progress.bestValidationError = try number("best_validation_error")
+        return progress
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+
+/// What one epoch did: one line of the JSON-lines log.
+///
+/// ```json
+/// {"event": "epoch", "epoch": 1, "step": 469, "lr": 0.01, "train_loss": 0.61, "train_error": 0.227,
+///  "val_loss": 0.41, "val_top1": 0.151, "val_top5": 0.003, "images_per_second": 812.4, "seconds": 79.2}
+/// ```
+/// Epochs count from 1 in the log; `step` is the number of SGD steps taken
+/// so far in the whole run. Training figures average over the epoch's batches
+/// as trained (augmentation and dropout on); validation figures are errors
+/// (fractions, not percentages). Everything but `images_per_second` and
+/// `seconds` is the same, bit for bit in its decimal form, in a resumed run.
+public struct EpochRecord: Equatable, Sendable {
+    /// The epoch, from 1.
+    public var epoch: Int
+    /// SGD steps taken in the whole run at the end of the epoch.
+    public var step: Int
+    /// The learning rate the epoch trained with.
+    public var learningRate: Double
+    /// Mean training loss over the epoch's images.
+    public var trainLoss: Double
+    /// Training top-1 error over the epoch's images.
+    public var trainError: Double
+    /// Validation loss, top-1 and top-5 error (nil without a validation set).
+    public var validationLoss: Double?
+    /// Validation top-1 error.
+    public var validationTop1: Double?
+    /// Validation top-5 error.
+    public var validationTop5: Double?
+    /// Training images per second during the epoch (timing: differs between runs).
+    public var imagesPerSecond: Double
+    /// Wall-clock seconds of the epoch, training and validation (timing: differs between runs).
+    public var seconds: Double
+
+    /// The record as one line of JSON (no trailing newline).
+    public func jsonLine() -> String {
+        TrainingLog.line([("event", "\"epoch\""), ("epoch", "\(epoch)"), ("step", "\(step)"),
+                          ("lr", TrainingLog.number(learningRate)), ("train_loss", TrainingLog.number(trainLoss)),
+                          ("train_error", TrainingLog.number(trainError)),
+                          ("val_loss", TrainingLog.number(validationLoss)), ("val_top1", TrainingLog.number(validationTop1)),
+                          ("val_top5", TrainingLog.number(validationTop5)),
+                          ("images_per_second", TrainingLog.number((imagesPerSecond * 10).rounded() / 10)),
+                          ("seconds", TrainingLog.number((seconds * 1000).rounded() / 1000))])
+    }
+}
+
+/// The JSON-lines training log: the lines written so far, kept in memory (a
+/// checkpoint stores them) and, with a path, appended to a file as they come.
+public final class TrainingLog {
+    /// The file, or nil to keep the log in memory only.
+    public let path: String?
+    /// Every line so far, without newlines.
+    public private(set) var lines: [String]
+
+    /// A log holding `lines`; with a path, the file is rewritten to hold exactly
+    /// them (atomically): empty for a new run, the checkpoint's lines for a
+    /// resumed one, so lines written after that checkpoint are dropped.
+    /// - Throws: ``TensorFileError`` when the file cannot be written.
+    public init(path: String?, lines: [String] = []) throws {
+        self.path = path
+        self.lines = lines
+        if let path {
+            try TensorFileIO.writeAtomically(Array(lines.map { $0 + "\n" }.joined().utf8), to: path)
+        }
+    }
+
+    /// Appends a line (and writes it to the file).
+    /// - Throws: ``TensorFileError`` when the file cannot be written.
+    public func append(_ line: String) throws {
+        lines.append(line)
+        guard let path else { return }
+        guard let handle = FileHandle(forWritingAtPath: path) else {
+            throw TensorFileError(file: path, problem: "cannot open the log for appending")
+        }
+        defer { try? handle.close() }
+        do {
+            try handle.seekToEnd()
+            try handle.write(contentsOf: Data((line + "\n").utf8))
+        } catch {
+            throw TensorFileError(file: path, problem: "cannot append to the log: \(error)")
+        }
+    }
+
+    /// A number as JSON: Swift's shortest round-trip form, `null` for nil or non-finite.
+    public static func number(_ x: Double?) -> String {
+        guard let x, x.isFinite else { return "null" }
+        return x.description
+    }
+
+    /// `{"k": v, ...}` from already-encoded values, in the given order.
+    public static func line(_ members: [(String, String)]) -> String {
+        "{" + members.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
+    }
+}

@@ -1,0 +1,289 @@
+import AlexNetKit
+import ArgumentParser
+import Foundation
+
+/// `alexnet train`: SGD on a data set, with validation, a JSON-lines log, checkpoints and resume.
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a model on a data set (Fashion-MNIST by default) with SGD, checkpoints and exact resume.",
+        discussion: """
+        Settings come from the defaults, then --config FILE.json (keys as in Docs/training.md, \
+        e.g. "weight_decay"), then the options given here. Each epoch ends with a validation pass \
+        (the test split, or --holdout N examples of the training split) and one line of the --log \
+        file; the test split is evaluated at the end.
+
+        --checkpoint DIR keeps DIR/last.safetensors (each epoch, every --checkpoint-every steps, \
+        and on stopping) and DIR/best.safetensors (lowest validation error). --resume \
+        DIR/last.safetensors continues bit for bit as if the run had never stopped; it may change \
+        only --epochs, --max-steps, --time-limit, --threads, --checkpoint, --checkpoint-every, \
+        --log, --data and --ten-crop.
+
+        Examples (release build, 2 cores): one epoch of Fashion-MNIST (about 2 minutes, \
+        19% test error); the documented 10-epoch run (about 20 minutes, 9.1%); two more epochs.
+          alexnet train --epochs 1
+          alexnet train --schedule step:7 --crop-padding 1 --checkpoint fm
+          alexnet train --resume fm/last.safetensors --epochs 12
+        """
+    )
+
+    @Option(help: "A JSON run config file; options given here override its keys.")
+    var config: String?
+
+    @Option(help: "Continue the run saved in this checkpoint (DIR/last.safetensors).")
+    var resume: String?
+
+    @Option(help: "Model: \(ModelZoo.names.joined(separator: ", ")) or a JSON spec file. (default: layers-80sec)")
+    var model: String?
+
+    @Option(help: "Towers: 1 or 2 (default: the model's own).")
+    var towers: Int?
+
+    @Option(help: "Input shape C,H,W (default: the data's image size for the CIFAR-sized nets, else the model's).")
+    var input: String?
+
+    @Option(help: "Data set: a directory (IDX, CIFAR-10 batches, image folders) or a CIFAR-10 archive. (default: /usr/share/datasets/fashion-mnist)")
+    var data: String?
+
+    @Option(help: "Data format: auto, cifar10, idx or folder. (default: auto)")
+    var format: String?
+
+    @Option(help: "Epochs to train. (default: 10)")
+    var epochs: Int?
+
+    @Option(help: "Images per batch. (default: 128)")
+    var batch: Int?
+
+    @Option(help: "Learning rate of the first epoch. (default: 0.05; the paper: 0.01)")
+    var lr: Double?
+
+    @Option(help: "Learning-rate schedule: constant, step:K (divide every K epochs) or plateau:P (divide after more than P epochs without a lower validation error). (default: constant)")
+    var schedule: String?
+
+    @Option(help: "What the schedule divides the rate by. (default: 10)")
+    var lrFactor: Double?
+
+    @Option(help: "SGD form: paper (v = 0.9v - 0.0005 lr w - lr g; w += v) or pytorch (v = 0.9v + g + 0.0005w; w -= lr v). (default: paper)")
+    var sgd: String?
+
+    @Option(help: "Momentum. (default: 0.9)")
+    var momentum: Double?
+
+    @Option(help: "Weight decay. (default: 0.0005)")
+    var weightDecay: Double?
+
+    @Option(help: "Weight initialisation: paper (N(0, 0.01^2)) or he (N(0, 2/fan-in)). (default: he)")
+    var `init`: String?
+
+    @Option(help: "Seed of weights, epoch order, augmentation and dropout. (default: 0)")
+    var seed: UInt64?
+
+    @Option(help: "Worker threads (results are identical for any count). (default: one per core)")
+    var threads: Int?
+
+    @Option(help: "Directory for last.safetensors and best.safetensors.")
+    var checkpoint: String?
+
+    @Option(help: "Also write last.safetensors every N steps. (default: 0, epoch ends only)")
+    var checkpointEvery: Int?
+
+    @Option(help: "JSON-lines log file, one line per epoch and one at the end.")
+    var log: String?
+
+    @Option(help: "Stop after N steps in all (a resumed run counts the steps before it).")
+    var maxSteps: Int?
+
+    @Option(help: "Stop training after this long: seconds, or with a unit (90s, 25m, 1.5h).")
+    var timeLimit: String?
+
+    @Option(help: "Hold out the last N training examples for validation. (default: 0, the test split validates)")
+    var holdout: Int?
+
+    @Option(help: "Train on the first N training examples only.")
+    var trainLimit: Int?
+
+    @Option(help: "Mean subtraction: channel, image or none. (default: channel)")
+    var mean: String?
+
+    @Option(help: "Input scale after mean subtraction. (default: 1/std of the training pixels)")
+    var scale: Double?
+
+    @Option(help: "Random crops from the image padded by P zeros per side. (default: H/8 for images of the input's size, else 0)")
+    var cropPadding: Int?
+
+    @Flag(inversion: .prefixedNo, help: "Mirror training images at random. (default: on)")
+    var flip: Bool?
+
+    @Option(help: "PCA colour augmentation standard deviation (the paper: 0.1). (default: 0, off)")
+    var pca: Double?
+
+    @Option(help: "Rescale images' shorter side to this and keep the centre square. (default: 256 for image folders)")
+    var resize: Int?
+
+    @Option(help: "Images used for the mean and scale. (default: all training images)")
+    var statisticsLimit: Int?
+
+    @Flag(help: "Also evaluate the test split with ten crops at the end.")
+    var tenCrop = false
+
+    @Flag(help: "Print only the epoch lines and the result, no progress.")
+    var quiet = false
+
+    /// The options given on the command line, applied to `config`; returns the keys set.
+    @discardableResult
+    func apply(to config: inout TrainingConfiguration) throws -> [String] {
+        var set: [String] = []
+        func put<T>(_ value: T?, _ key: String, _ path: WritableKeyPath<TrainingConfiguration, T>) {
+            if let value { config[keyPath: path] = value; set.append(key) }
+        }
+        func putOptional<T>(_ value: T?, _ key: String, _ path: WritableKeyPath<TrainingConfiguration, T?>) {
+            if let value { config[keyPath: path] = value; set.append(key) }
+        }
+        put(model, "model", \.model)
+        putOptional(towers, "towers", \.towers)
+        if let input {
+            let parts = input.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard parts.count == 3, parts.allSatisfy({ ($0 ?? 0) >= 1 }) else {
+                throw CommandFailure(message: "--input must be three positive integers C,H,W such as 1,28,28, got '\(input)'")
+            }
+            config.input = parts.map { $0! }
+            set.append("input")
+        }
+        put(data, "data", \.data)
+        put(format, "format", \.format)
+        put(epochs, "epochs", \.epochs)
+        put(batch, "batch", \.batch)
+        put(lr, "lr", \.lr)
+        put(schedule, "schedule", \.schedule)
+        put(lrFactor, "lr_factor", \.lrFactor)
+        put(sgd, "sgd", \.sgd)
+        put(momentum, "momentum", \.momentum)
+        put(weightDecay, "weight_decay", \.weightDecay)
+        put(self.`init`, "init", \.initialisation)
+        put(seed, "seed", \.seed)
+        put(threads, "threads", \.threads)
+        putOptional(checkpoint, "checkpoint", \.checkpoint)
+        put(checkpointEvery, "checkpoint_every", \.checkpointEvery)
+        putOptional(log, "log", \.log)
+        putOptional(maxSteps, "max_steps", \.maxSteps)
+        if let timeLimit { config.timeLimit = try Self.seconds(timeLimit); set.append("time_limit") }
+        put(holdout, "holdout", \.holdout)
+        putOptional(trainLimit, "train_limit", \.trainLimit)
+        put(mean, "mean", \.mean)
+        putOptional(scale, "scale", \.scale)
+        putOptional(cropPadding, "crop_padding", \.cropPadding)
+        put(flip, "flip", \.flip)
+        put(pca, "pca", \.pca)
+        putOptional(resize, "resize", \.resize)
+        putOptional(statisticsLimit, "statistics_limit", \.statisticsLimit)
+        if tenCrop { config.tenCrop = true; set.append("ten_crop") }
+        return set
+    }
+
+    /// `90`, `90s`, `25m`, `1.5h` in seconds.
+    static func seconds(_ text: String) throws -> Double {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600]
+        var number = Substring(text), unit = 1.0
+        if let last = text.last, let factor = units[last] { number = text.dropLast(); unit = factor }
+        guard let value = Double(number), value > 0, value.isFinite else {
+            throw CommandFailure(message: "--time-limit must be a positive number of seconds, or with a unit: 90s, 25m, 1.5h; got '\(text)'")
+        }
+        return value * unit
+    }
+
+    func run() throws {
+        try reportingFailures {
+            let display = ProgressDisplay(quiet: quiet)
+            let run: TrainingRun
+            if let resume {
+                guard config == nil else {
+                    throw CommandFailure(message: "--resume takes every setting from the checkpoint; it cannot be combined with --config")
+                }
+                guard FileManager.default.fileExists(atPath: resume) else { throw CommandFailure(message: "\(resume): no such file") }
+                var given = TrainingConfiguration()
+                let keys = try apply(to: &given)
+                run = try TrainingRun(resuming: resume, change: { $0.copy(keys, from: given) }, progress: display.note)
+                let p = run.trainer.progress
+                display.note("resuming \(resume): epoch \(p.epoch + 1), batch \(p.batch + 1), step \(p.step)")
+            } else {
+                var configuration = TrainingConfiguration()
+                if let config { configuration = try TrainingConfiguration.load(path: config) }
+                try apply(to: &configuration)
+                try configuration.validate()
+                run = try TrainingRun(configuration: configuration, progress: display.note)
+            }
+            try train(run, display: display)
+        }
+    }
+
+    private func train(_ run: TrainingRun, display: ProgressDisplay) throws {
+        let data = run.data, config = data.configuration
+        let parameters = run.model.network.namedParameters.reduce(0) { $0 + $1.parameter.value.count }
+        display.note("model \(data.spec.name) \(data.spec.inputShape), \(data.spec.towers) tower(s), \(parameters) parameters, "
+                     + "init \(config.initialisation), seed \(config.seed)")
+        display.note("data \(config.data): \(data.trainSet.count) training, \(data.validationSet.count) validation, "
+                     + "\(data.testSet.count) test images, \(data.classNames.count) classes")
+        display.note("augmentation: random \(config.input![1])x\(config.input![2]) crops (padding \(config.cropPadding ?? 0))"
+                     + (config.flip ? ", flips" : "") + (config.pca > 0 ? ", PCA colour \(config.pca)" : "")
+                     + "; mean \(config.mean), scale \(String(format: "%.5g", config.scale ?? 1))")
+        display.note("SGD \(config.sgd), lr \(config.lr), momentum \(config.momentum), weight decay \(config.weightDecay), "
+                     + "batch \(config.batch), schedule \(config.schedule), \(config.epochs) epoch(s) of \(data.train.batchCount) steps, "
+                     + "\(config.threads) thread(s)")
+        let reason = try run.trainer.run(observer: { display.show($0, epochs: config.epochs) })
+        display.finishLine()
+        let p = run.trainer.progress
+        switch reason {
+        case .epochs: display.note("finished \(config.epochs) epoch(s), \(p.step) steps")
+        case .maxSteps: display.note("stopped at --max-steps \(p.step) (epoch \(p.epoch + 1), batch \(p.batch + 1))")
+        case .timeLimit: display.note("stopped at the time limit after step \(p.step) (epoch \(p.epoch + 1), batch \(p.batch + 1))")
+        }
+        if let last = run.trainer.lastCheckpointPath { display.note("checkpoint: \(last) (resume with --resume \(last))") }
+
+        display.note("evaluating \(data.testSet.count) test images")
+        let test = try run.evaluate(data.test, progress: { display.evaluation($0, of: data.testSet.count) })
+        display.finishLine()
+        var members: [(String, String)] = [("event", "\"end\""), ("reason", "\"\(reason.rawValue)\""), ("epoch", "\(p.epoch)"),
+                                           ("step", "\(p.step)"), ("test_loss", TrainingLog.number(test.loss)),
+                                           ("test_top1", TrainingLog.number(test.top1Error)),
+                                           ("test_top5", TrainingLog.number(test.top5Error))]
+        print(String(format: "test (one crop): top-1 error %.2f%% (accuracy %.4f), top-5 error %.2f%%, loss %.4f",
+                     100 * test.top1Error, 1 - test.top1Error, 100 * test.top5Error, test.loss))
+        if config.tenCrop {
+            display.note("evaluating \(data.testSet.count) test images with ten crops each")
+            let ten = try run.evaluateTenCrop(data.testSet, progress: { display.evaluation($0, of: data.testSet.count) })
+            display.finishLine()
+            members += [("test_ten_crop_loss", TrainingLog.number(ten.loss)), ("test_ten_crop_top1", TrainingLog.number(ten.top1Error)),
+                        ("test_ten_crop_top5", TrainingLog.number(ten.top5Error))]
+            print(String(format: "test (ten crops): top-1 error %.2f%% (accuracy %.4f), top-5 error %.2f%%, loss %.4f",
+                         100 * ten.top1Error, 1 - ten.top1Error, 100 * ten.top5Error, ten.loss))
+        }
+        print(test.report(classNames: data.classNames), terminator: "")
+        try run.trainer.log.append(TrainingLog.line(members))
+    }
+}
+
+/// Runs `body`, turning the library's errors into one-line failures.
+func reportingFailures(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as ConfigurationError where TrainingConfiguration.keys.contains(error.component) {
+        // A run setting: name it as the command line spells it.
+        throw CommandFailure(message: "--\(error.component.replacingOccurrences(of: "_", with: "-")) \(error.problem)")
+    } catch let error as ConfigurationError {
+        throw CommandFailure(message: error.description)
+    } catch let error as DataError {
+        throw CommandFailure(message: error.description)
+    } catch let error as ModelSpecError {
+        throw CommandFailure(message: error.description)
+    } catch let error as TensorFileError {
+        throw CommandFailure(message: error.description)
+    } catch let error as WeightsError {
+        throw CommandFailure(message: error.description)
+    } catch let error as NonFiniteTrainingError {
+        throw CommandFailure(message: error.description)
+    } catch let error as ShapeError {
+        throw CommandFailure(message: error.description)
+    } catch let error as ImageError {
+        throw CommandFailure(message: error.description)
+    }
+}

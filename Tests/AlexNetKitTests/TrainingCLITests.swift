@@ -1,0 +1,134 @@
+import Foundation
+import XCTest
+@testable import AlexNetKit
+
+/// `alexnet train`, `eval` and `predict` end to end on the tiny IDX data set.
+final class TrainingCLITests: XCTestCase {
+    private var workspace: String!
+    private var directory: URL { URL(fileURLWithPath: workspace) }
+
+    override func setUpWithError() throws { workspace = try TrainingFixtures.makeWorkspace(name) }
+    override func tearDownWithError() throws { TrainingFixtures.remove(workspace) }
+
+    private let tinyRun = ["train", "--model", "tiny.json", "--data", "data", "--epochs", "2", "--batch", "8", "--lr", "0.05",
+                           "--init", "he", "--seed", "7", "--threads", "2"]
+
+    private func assertOneLineFailure(_ arguments: [String], _ expected: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let result = try CLI.run(arguments, in: directory)
+        XCTAssertEqual(result.status, 1, "\(arguments): \(result.output)", file: file, line: line)
+        let text = result.error.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertFalse(text.contains("\n"), "more than one line: \(text)", file: file, line: line)
+        XCTAssertTrue(text.contains(expected), "\(arguments): \(text)", file: file, line: line)
+    }
+
+    func testTrainPrintsEpochsAndTheTestErrorAndWritesTheLogAndCheckpoints() throws {
+        let result = try CLI.run(tinyRun + ["--log", "log.jsonl", "--checkpoint", "ck", "--ten-crop"], in: directory)
+        XCTAssertEqual(result.status, 0, result.error)
+        XCTAssertTrue(result.output.contains("epoch 2/2: lr 0.05  train loss "), result.output)
+        XCTAssertTrue(result.output.contains("test (one crop): top-1 error "), result.output)
+        XCTAssertTrue(result.output.contains("test (ten crops): top-1 error "), result.output)
+        XCTAssertTrue(result.output.contains("confusion matrix (rows: true class, columns: predicted class):"), result.output)
+        XCTAssertTrue(result.output.contains("checkpoint: ck/last.safetensors"), result.output)
+        // Standard output is a pipe here: plain lines, no carriage returns.
+        XCTAssertFalse(result.output.contains("\r"))
+        let log = try String(contentsOfFile: workspace + "/log.jsonl", encoding: .utf8).split(separator: "\n").map(String.init)
+        XCTAssertEqual(log.count, 3)
+        XCTAssertTrue(log[0].hasPrefix(#"{"event": "epoch", "epoch": 1, "step": 6, "lr": 0.05, "train_loss": "#), log[0])
+        for key in ["train_error", "val_loss", "val_top1", "val_top5", "images_per_second", "seconds"] {
+            XCTAssertTrue(log[1].contains("\"\(key)\": "), key)
+        }
+        XCTAssertTrue(log[2].hasPrefix(#"{"event": "end", "reason": "epochs", "epoch": 2, "step": 12, "test_loss": "#), log[2])
+        XCTAssertTrue(log[2].contains("\"test_ten_crop_top1\": "), log[2])
+        for line in log {
+            XCTAssertNoThrow(try JSONSerialization.jsonObject(with: Data(line.utf8)), line)
+        }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: workspace + "/ck/last.safetensors"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: workspace + "/ck/best.safetensors"))
+    }
+
+    func testConfigFileWithCommandLineOverrides() throws {
+        try Data(#"{"model": "tiny.json", "data": "data", "epochs": 5, "batch": 8, "init": "he", "schedule": "step:1"}"#.utf8)
+            .write(to: directory.appendingPathComponent("run.json"))
+        let result = try CLI.run(["train", "--config", "run.json", "--epochs", "1", "--log", "log.jsonl"], in: directory)
+        XCTAssertEqual(result.status, 0, result.error)
+        XCTAssertTrue(result.output.contains("batch 8, schedule step:1, 1 epoch(s) of 6 steps"), result.output)
+        try assertOneLineFailure(["train", "--config", "nothere.json"], "nothere.json: no such file")
+        try Data(#"{"epochs": 0}"#.utf8).write(to: directory.appendingPathComponent("bad.json"))
+        try assertOneLineFailure(["train", "--config", "bad.json"], "bad.json: epochs: must be at least 1, got 0")
+    }
+
+    func testResumeContinuesAndRefusesChangedSettings() throws {
+        let stopped = try CLI.run(tinyRun + ["--checkpoint", "ck", "--max-steps", "4"], in: directory)
+        XCTAssertEqual(stopped.status, 0, stopped.error)
+        XCTAssertTrue(stopped.output.contains("stopped at --max-steps 4 (epoch 1, batch 5)"), stopped.output)
+        try assertOneLineFailure(["train", "--resume", "ck/last.safetensors", "--lr", "0.1"], "cannot change lr (only ")
+        try assertOneLineFailure(["train", "--resume", "ck/last.safetensors", "--config", "x.json"], "cannot be combined with --config")
+        let resumed = try CLI.run(["train", "--resume", "ck/last.safetensors", "--threads", "1"], in: directory)
+        XCTAssertEqual(resumed.status, 0, resumed.error)
+        XCTAssertTrue(resumed.output.contains("resuming ck/last.safetensors: epoch 1, batch 5, step 4"), resumed.output)
+        XCTAssertTrue(resumed.output.contains("finished 2 epoch(s), 12 steps"), resumed.output)
+    }
+
+    func testEvalAndPredictFromACheckpoint() throws {
+        XCTAssertEqual(try CLI.run(tinyRun + ["--checkpoint", "ck"], in: directory).status, 0)
+        let eval = try CLI.run(["eval", "--weights", "ck/best.safetensors", "--ten-crop"], in: directory)
+        XCTAssertEqual(eval.status, 0, eval.error)
+        XCTAssertTrue(eval.output.contains("16 test images"), eval.output)
+        XCTAssertTrue(eval.output.contains("one crop:  top-1 error "), eval.output)
+        XCTAssertTrue(eval.output.contains("ten crops: top-1 error "), eval.output)
+        XCTAssertTrue(eval.output.contains("per-class accuracy:"), eval.output)
+
+        // A 12x12 JPEG with label 2's band (rows 6..<9).
+        var pixels = [UInt8](repeating: 20, count: 144)
+        for y in 6..<9 { for x in 0..<12 { pixels[y * 12 + x] = 200 } }
+        try Data(try JPEG.encode(Image8(width: 12, height: 12, channels: 1, pixels: pixels), quality: 95))
+            .write(to: directory.appendingPathComponent("band.jpg"))
+        let predict = try CLI.run(["predict", "band.jpg", "--weights", "ck/last.safetensors"], in: directory)
+        XCTAssertEqual(predict.status, 0, predict.error)
+        let lines = predict.output.split(separator: "\n")
+        XCTAssertEqual(lines.first, "band.jpg")
+        XCTAssertEqual(lines.filter { $0.hasPrefix("  ") && $0.hasSuffix("%") }.count, 5, predict.output)
+        try Data((0..<10).map { "label \($0)" }.joined(separator: "\n").utf8).write(to: directory.appendingPathComponent("names.txt"))
+        let named = try CLI.run(["predict", "band.jpg", "--weights", "ck/last.safetensors", "--labels", "names.txt", "--top", "2"],
+                                in: directory)
+        XCTAssertEqual(named.status, 0, named.error)
+        XCTAssertEqual(named.output.split(separator: "\n").filter { $0.hasPrefix("  ") && $0.contains("label ") }.count, 2, named.output)
+        try Data("a\nb\n".utf8).write(to: directory.appendingPathComponent("two.txt"))
+        try assertOneLineFailure(["predict", "band.jpg", "--weights", "ck/last.safetensors", "--labels", "two.txt"],
+                                 "two.txt: 2 class names, the model has 10 classes")
+        try assertOneLineFailure(["predict", "nothere.jpg", "--weights", "ck/last.safetensors"], "nothere.jpg: no such file")
+        try Data("not a jpeg".utf8).write(to: directory.appendingPathComponent("bad.jpg"))
+        try assertOneLineFailure(["predict", "bad.jpg", "--weights", "ck/last.safetensors"], "bad.jpg")
+    }
+
+    func testEvalOfPlainWeightsWithAModel() throws {
+        let written = try CLI.run(["weights", "init", "--model", "tiny.json", "--towers", "1", "--input", "1,12,12", "-o", "w.safetensors"],
+                               in: directory)
+        XCTAssertEqual(written.status, 0, written.error)
+        try assertOneLineFailure(["eval", "--weights", "w.safetensors", "--data", "data"], "name the model with --model")
+        let eval = try CLI.run(["eval", "--weights", "w.safetensors", "--model", "tiny.json", "--data", "data"], in: directory)
+        XCTAssertEqual(eval.status, 0, eval.error)
+        XCTAssertTrue(eval.output.contains("one crop:  top-1 error "), eval.output)
+        try assertOneLineFailure(["eval", "--weights", "w.safetensors", "--model", "layers-80sec", "--data", "data"],
+                                 "w.safetensors: missing 'conv3.weight'")
+    }
+
+    func testBadOptionsGiveOneLineErrors() throws {
+        try assertOneLineFailure(["train", "--towers", "3"], "--towers must be 1 or 2, got 3")
+        try assertOneLineFailure(["train", "--schedule", "cosine"], "--schedule 'cosine' is not a schedule")
+        try assertOneLineFailure(["train", "--sgd", "adam"], "--sgd must be paper or pytorch, got 'adam'")
+        try assertOneLineFailure(["train", "--init", "xavier"], "--init must be paper or he, got 'xavier'")
+        try assertOneLineFailure(["train", "--time-limit", "soon"], "--time-limit must be a positive number of seconds")
+        try assertOneLineFailure(["train", "--batch", "0"], "--batch must be at least 1, got 0")
+        try assertOneLineFailure(["train", "--data", "nowhere"], "nowhere: no such file or directory")
+        try assertOneLineFailure(["train", "--model", "alexnet9000", "--data", "data"], "no shipped model has this name")
+        try assertOneLineFailure(["train", "--resume", "nothere.safetensors"], "nothere.safetensors: no such file")
+        try assertOneLineFailure(["train", "--model", "tiny.json", "--data", "data", "--input", "1,28"], "--input must be three positive integers")
+        try assertOneLineFailure(["eval", "--weights", "nothere.safetensors"], "nothere.safetensors: no such file")
+        try assertOneLineFailure(["eval", "--weights", "tiny.json"], "unknown weights format")
+    }
+
+    func testNonFiniteLossStopsWithAOneLineMessageNamingTheStep() throws {
+        try assertOneLineFailure(tinyRun + ["--lr", "1e300", "--checkpoint", "ck"], "training stopped at step 0 (epoch 1, batch 1)")
+    }
+}
