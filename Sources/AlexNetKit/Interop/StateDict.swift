@@ -77,8 +77,7 @@ public enum StateDict {
             .map { entry in
                 let value = parameters[entry.native]!.value
                 guard let tower = entry.tower else { return StoredTensor(name: entry.file, tensor: value) }
-                let rows = value.shape[0] / network.spec.towers
-                return StoredTensor(name: entry.file, tensor: try value.sliceRows(tower * rows..<(tower + 1) * rows))
+                return StoredTensor(name: entry.file, tensor: try value.towerRows(tower, of: network.spec.towers))
             }
     }
 
@@ -161,8 +160,7 @@ public enum StateDict {
             if parts.count == 1 {
                 parameter.value = parts[0]!
             } else {
-                let rows = (0..<parts.count).flatMap { parts[$0]!.storage }
-                parameter.value = try Tensor(shape: parameter.value.shape, values: rows)
+                parameter.value = try Tensor.concatenateRows((0..<parts.count).map { parts[$0]! })
             }
         }
         return (chosenNaming, chosenLayout)

@@ -56,4 +56,26 @@ extension Tensor {
         }
         return result
     }
+
+    /// Rows `[t * rows/towers, (t+1) * rows/towers)` of dimension 0: what tower `t` holds of a parameter.
+    public func towerRows(_ t: Int, of towers: Int) throws -> Tensor {
+        let rows = shape[0] / towers
+        return try sliceRows(t * rows..<(t + 1) * rows)
+    }
+
+    /// Tower `t`'s half of dimension 1.
+    public func towerChannels(_ t: Int, of towers: Int) throws -> Tensor {
+        let width = shape[1] / towers
+        return try slice(channels: t * width..<(t + 1) * width)
+    }
+
+    /// Parameters stacked along dimension 0 (towers' rows back into one weight).
+    public static func concatenateRows(_ parts: [Tensor]) throws -> Tensor {
+        guard let first = parts.first else {
+            throw ShapeError(operation: "concatenate rows", argument: "parts", expected: "at least one", actual: Shape([0]))
+        }
+        var dims = first.shape.dims
+        dims[0] = parts.reduce(0) { $0 + $1.shape[0] }
+        return try Tensor(shape: Shape(dims), values: parts.flatMap(\.storage))
+    }
 }

@@ -81,8 +81,7 @@ public final class TowerNetwork<Element: TensorElement> {
                                                            tower: tower, seed: network.seed)
                 // Tower t's rows of every parameter: a contiguous block along dimension 0.
                 for (mine, whole) in zip(layer.parameters, network.layers[index].parameters) {
-                    let rows = mine.value.shape[0]
-                    mine.value = try whole.value.sliceRows(tower * rows..<(tower + 1) * rows)
+                    mine.value = try whole.value.towerRows(tower, of: spec.towers)
                 }
                 layers[tower].append(layer)
             }
@@ -162,10 +161,7 @@ public final class TowerNetwork<Element: TensorElement> {
             throw ConfigurationError(component: spec.name, problem: "backward was called before forward")
         }
         let towers = pools.count
-        var current = try (0..<towers).map { tower -> Tensor<Element> in
-            let width = scoreGradient.shape[1] / towers
-            return try scoreGradient.slice(channels: tower * width..<(tower + 1) * width)
-        }
+        var current = try (0..<towers).map { try scoreGradient.towerChannels($0, of: towers) }
         crossings.append(Crossing(layer: spec.layers.last!.name, kind: .scoreGradientToTowers,
                                   bytes: scoreGradient.count * MemoryLayout<Element>.size))
         var reversed = [current]
@@ -191,10 +187,8 @@ public final class TowerNetwork<Element: TensorElement> {
     /// half of the sum, adding the partials in tower order.
     private func reduceScatter(_ partials: [Tensor<Element>], layer: String) throws -> [Tensor<Element>] {
         let towers = partials.count
-        let width = partials[0].shape[1] / towers
         let result = try onEachTower { tower -> Tensor<Element> in
-            let range = tower * width..<(tower + 1) * width
-            return try self.sumInTowerOrder(partials.map { try $0.slice(channels: range) })
+            try self.sumInTowerOrder(partials.map { try $0.towerChannels(tower, of: towers) })
         }
         // Each tower sends the others their halves of its partial.
         let sent = partials.reduce(0) { $0 + $1.count } * (towers - 1) / towers * MemoryLayout<Element>.size

@@ -154,9 +154,8 @@ public final class TrainingModel {
             }
             for tower in 0..<2 {
                 let mine = towers.namedParameters(tower: tower)[i].parameter
-                let rows = mine.value.shape[0]
-                mine.value = try weight.sliceRows(tower * rows..<(tower + 1) * rows)
-                try optimisers[tower].setVelocity(try velocity.sliceRows(tower * rows..<(tower + 1) * rows), of: mine)
+                mine.value = try weight.towerRows(tower, of: 2)
+                try optimisers[tower].setVelocity(try velocity.towerRows(tower, of: 2), of: mine)
             }
         }
     }
