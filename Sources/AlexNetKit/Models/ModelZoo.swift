@@ -248,22 +248,8 @@ public enum ModelZoo {
     public static func layers80sec(classes: Int = 10, inputShape: Shape = cifarInput) throws -> ModelSpec {
         try requireClasses(classes)
         try requireInputLimits(inputShape)
-        let maxPool = LayerSpec.Kind.maxPool(kernel: 3, stride: 2, padding: 0, rounding: .ceil)
-        let avgPool = LayerSpec.Kind.avgPool(kernel: 3, stride: 2, padding: 0, rounding: .ceil, countIncludePadding: false)
-        return try ModelSpec(name: "layers-80sec", inputShape: inputShape, towers: 1, layers: [
-            LayerSpec(name: "conv1", conv(32, kernel: 5, stride: 1, padding: 2, groups: 1, bias: 0)),
-            LayerSpec(name: "pool1", maxPool),
-            LayerSpec(name: "relu1", .relu),
-            LayerSpec(name: "conv2", conv(32, kernel: 5, stride: 1, padding: 2, groups: 1, bias: 0)),
-            LayerSpec(name: "relu2", .relu),
-            LayerSpec(name: "pool2", avgPool),
-            LayerSpec(name: "conv3", conv(64, kernel: 5, stride: 1, padding: 2, groups: 1, bias: 0)),
-            LayerSpec(name: "relu3", .relu),
-            LayerSpec(name: "pool3", avgPool),
-            LayerSpec(name: "fc64", .linear(outputs: 64, bias: .constant(0))),
-            LayerSpec(name: "relu4", .relu),
-            LayerSpec(name: "fc10", .linear(outputs: classes, bias: .constant(0))),
-        ])
+        return try ModelSpec(name: "layers-80sec", inputShape: inputShape, towers: 1,
+                             layers: cudaConvnetCIFARLayers(normalisation: nil, hidden: 64, classes: classes))
     }
 
     /// cuda-convnet's `layers-18pct.cfg` ("18% error on CIFAR-10 in 20
@@ -286,26 +272,40 @@ public enum ModelZoo {
     public static func layers18pct(classes: Int = 10, inputShape: Shape = cifarInput) throws -> ModelSpec {
         try requireClasses(classes)
         try requireInputLimits(inputShape)
-        let maxPool = LayerSpec.Kind.maxPool(kernel: 3, stride: 2, padding: 0, rounding: .ceil)
-        let avgPool = LayerSpec.Kind.avgPool(kernel: 3, stride: 2, padding: 0, rounding: .ceil, countIncludePadding: false)
         let rnorm = LayerSpec.Kind.localResponseNorm(size: 3, alpha: 0.00005, beta: 0.75, k: 1, convention: .caffe)
-        return try ModelSpec(name: "layers-18pct", inputShape: inputShape, towers: 1, layers: [
-            LayerSpec(name: "conv1", conv(32, kernel: 5, stride: 1, padding: 2, groups: 1, bias: 0)),
-            LayerSpec(name: "pool1", maxPool),
-            LayerSpec(name: "relu1", .relu),
-            LayerSpec(name: "rnorm1", rnorm),
-            LayerSpec(name: "conv2", conv(32, kernel: 5, stride: 1, padding: 2, groups: 1, bias: 0)),
-            LayerSpec(name: "relu2", .relu),
-            LayerSpec(name: "pool2", avgPool),
-            LayerSpec(name: "rnorm2", rnorm),
-            LayerSpec(name: "conv3", conv(64, kernel: 5, stride: 1, padding: 2, groups: 1, bias: 0)),
-            LayerSpec(name: "relu3", .relu),
-            LayerSpec(name: "pool3", avgPool),
-            LayerSpec(name: "fc10", .linear(outputs: classes, bias: .constant(0))),
-        ])
+        return try ModelSpec(name: "layers-18pct", inputShape: inputShape, towers: 1,
+                             layers: cudaConvnetCIFARLayers(normalisation: rnorm, hidden: nil, classes: classes))
     }
 
     // MARK: - Helpers
+
+    /// The layers cuda-convnet's CIFAR-10 configs share: three 5x5 convolutions of
+    /// 32, 32 and 64 filters, max then average pooling 3/2 rounding up, with
+    /// `normalisation` (rnorm1, rnorm2) after pool1's ReLU and after pool2 when
+    /// given (layers-18pct), and a `hidden`-unit fully connected layer before the
+    /// classes when given (layers-80sec's fc64).
+    private static func cudaConvnetCIFARLayers(normalisation: LayerSpec.Kind?, hidden: Int?, classes: Int) -> [LayerSpec] {
+        let maxPool = LayerSpec.Kind.maxPool(kernel: 3, stride: 2, padding: 0, rounding: .ceil)
+        let avgPool = LayerSpec.Kind.avgPool(kernel: 3, stride: 2, padding: 0, rounding: .ceil, countIncludePadding: false)
+        let rnorm1 = normalisation.map { [LayerSpec(name: "rnorm1", $0)] } ?? []
+        let rnorm2 = normalisation.map { [LayerSpec(name: "rnorm2", $0)] } ?? []
+        let fc = hidden.map { [LayerSpec(name: "fc\($0)", .linear(outputs: $0, bias: .constant(0))), LayerSpec(name: "relu4", .relu)] } ?? []
+        return [
+            LayerSpec(name: "conv1", conv(32, kernel: 5, stride: 1, padding: 2, groups: 1, bias: 0)),
+            LayerSpec(name: "pool1", maxPool),
+            LayerSpec(name: "relu1", .relu),
+        ] + rnorm1 + [
+            LayerSpec(name: "conv2", conv(32, kernel: 5, stride: 1, padding: 2, groups: 1, bias: 0)),
+            LayerSpec(name: "relu2", .relu),
+            LayerSpec(name: "pool2", avgPool),
+        ] + rnorm2 + [
+            LayerSpec(name: "conv3", conv(64, kernel: 5, stride: 1, padding: 2, groups: 1, bias: 0)),
+            LayerSpec(name: "relu3", .relu),
+            LayerSpec(name: "pool3", avgPool),
+        ] + fc + [
+            LayerSpec(name: "fc10", .linear(outputs: classes, bias: .constant(0))),
+        ]
+    }
 
     private static func conv(_ outputs: Int, kernel: Int, stride: Int, padding: Int, groups: Int,
                              bias: Double) -> LayerSpec.Kind {
