@@ -19,6 +19,11 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        // CPU features and OpenBLAS's core selection (Kernels/BLASRuntime.swift).
+        .target(
+            name: "CBLASCore",
+            linkerSettings: [.linkedLibrary("openblas")]
+        ),
         // zlib (raw deflate, crc32) for .npz: `apt-get install zlib1g-dev`.
         .systemLibrary(
             name: "CZlib",
@@ -34,6 +39,7 @@ let package = Package(
             name: "AlexNetKit",
             dependencies: [
                 "CBLAS",
+                "CBLASCore",
                 "CJPEG",
                 "CZlib",
                 .product(name: "Numerics", package: "swift-numerics"),

@@ -15,7 +15,7 @@ struct AlexNetTool: ParsableCommand {
         is the correctness oracle: it recomputes another implementation's training step
         from a trace (`alexnet trace` writes one) and compares every tensor.
         """,
-        subcommands: [GradCheckCommand.self, BenchCommand.self, SummaryCommand.self, WeightsCommand.self, DataCommand.self,
+        subcommands: [GradCheckCommand.self, BenchCommand.self, BLASCommand.self, SummaryCommand.self, WeightsCommand.self, DataCommand.self,
                       TraceCommand.self, CheckCommand.self, TrainCommand.self, EvalCommand.self, PredictCommand.self]
     )
 }

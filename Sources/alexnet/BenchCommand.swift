@@ -2,98 +2,137 @@ import AlexNetKit
 import ArgumentParser
 import Foundation
 
-/// `alexnet bench`: per-layer speed of the paper's AlexNet, forward and backward.
+/// `alexnet bench`: inference and training-step throughput of a model, and each layer's time.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Time every layer of the paper's AlexNet (227x227 input), forward and backward.",
+        abstract: "Time a model's inference and training step, and every layer forward and backward.",
         discussion: """
-        Builds the paper's network (`--model paper`, two towers) as one grouped
-        model, with seeded weights, and times each layer's forward and backward
-        pass over a batch. Prints milliseconds, GFLOP/s of the matrix products
-        (2 FLOP per multiply-add) and images per second for inference (forward)
-        and a training step (forward + backward). The first repetition is a
-        warm-up and is not counted; the best of the rest is reported.
+        Builds the model with seeded weights and random input, then times, each
+        after warm-up passes and as the median (with min and max) of the
+        repetitions:
+          inference      the forward pass in inference mode;
+          training step  forward in training mode (dropout on), the loss,
+                         backward and the SGD update (the paper's form), as
+                         `alexnet train` runs them;
+          per layer      every layer of the grouped network alone, forward and
+                         backward, with GFLOP/s of the matrix products (2 FLOP
+                         per multiply-add) and the share of the time spent in
+                         layers without one (ReLU, LRN, pooling, dropout).
+        Also prints the OpenBLAS core that ran (Docs/performance.md) and the
+        process's peak resident memory. --json prints one JSON object instead,
+        as Docs/tools/compare_speed.py reads it.
+
+        --executor pool runs the grouped network on one pool of --threads
+        workers; --executor towers runs a two-tower spec on the two-tower
+        executor, --threads / 2 workers per tower (bitwise the same results).
+
+        Examples:
+          alexnet bench --model paper --batch 128
+          alexnet bench --model layers-80sec --input 1,28,28 --classes 10 --batch 128
+          alexnet bench --model paper --executor towers --batch 32 --json
         """
     )
 
-    @Option(help: "Images per batch.")
-    var batch: Int = 16
+    @OptionGroup var modelOptions: ModelOptions
 
-    @Option(help: "Worker threads (default: one per core).")
+    @Option(help: "Images per batch.")
+    var batch: Int = 32
+
+    @Option(help: "Worker threads in all (default: one per core).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(help: "Element type: f32 or f64.")
-    var dtype: String = "f32"
+    @Option(help: "pool (the grouped network on one pool) or towers (the two-tower executor).")
+    var executor: Executor = .pool
 
-    @Option(help: "Timed repetitions after the warm-up.")
-    var repetitions: Int = 3
+    @Option(help: "Untimed passes before the timed ones.")
+    var warmup: Int = 1
+
+    @Option(help: "Timed repetitions of each measurement.")
+    var repetitions: Int = 5
+
+    @Flag(name: .customLong("no-layers"), help: "Skip the per-layer table (faster).")
+    var noLayers = false
+
+    @Flag(help: "Print the results as one JSON object.")
+    var json = false
+
+    enum Executor: String, ExpressibleByArgument, CaseIterable {
+        case pool, towers
+    }
+
+    func validate() throws {
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1, got \(batch)") }
+        guard (1...1024).contains(threads) else { throw ValidationError("--threads must be 1 to 1024, got \(threads)") }
+        guard (1...1000).contains(repetitions) else {
+            throw ValidationError("--repetitions must be 1 to 1000, got \(repetitions)")
+        }
+        guard (0...1000).contains(warmup) else { throw ValidationError("--warmup must be 0 to 1000, got \(warmup)") }
+    }
 
     func run() throws {
-        guard batch >= 1 else { throw ValidationError("--batch must be at least 1, got \(batch)") }
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
-        guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1, got \(repetitions)") }
-        switch dtype {
-        case "f32": try bench(Float.self)
-        case "f64": try bench(Double.self)
-        default: throw ValidationError("--dtype must be f32 or f64, got '\(dtype)'")
+        try reportingFailures {
+            let spec = try modelOptions.resolve()
+            if executor == .towers && spec.towers != 2 {
+                throw CommandFailure(message: "--executor towers needs a two-tower spec; \(spec.name) has \(spec.towers) "
+                                     + "(--towers 2 makes one where the model allows)")
+            }
+            let settings = ThroughputBenchmark.Settings(
+                batch: batch, threads: threads, towers: executor == .towers ? 2 : 1, warmup: warmup,
+                repetitions: repetitions, perLayer: !noLayers)
+            let benchmark = try ThroughputBenchmark(spec: spec, settings: settings)
+            let quiet = json
+            let result = try benchmark.run { line in
+                if !quiet { FileHandle.standardError.write(Data(("  " + line + "\n").utf8)) }
+            }
+            if json {
+                let encoder = JSONEncoder()
+                encoder.keyEncodingStrategy = .convertToSnakeCase
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                encoder.nonConformingFloatEncodingStrategy = .convertToString(
+                    positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+                print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            } else {
+                print(Self.table(result), terminator: "")
+            }
         }
     }
 
-    private func bench<T: TensorElement>(_: T.Type) throws {
-        let spec = try ModelZoo.paper(classes: 1000, towers: 2)
-        let network = try Network<T>(spec: spec, seed: 1)
-        let layers = network.layers
-        let pool = WorkerPool(workerCount: threads)
-        let context = PassContext(pool: pool, mode: .training, step: 0)
-        var input = Tensor<T>(shape: Shape([batch] + spec.inputShape.dims))
-        let stream = RandomStream(seed: 2, step: 0, stream: 0)
-        input.withUnsafeMutableBufferPointer { b in for i in b.indices { b[i] = T(stream.uniform(i) - 0.5) } }
-        let labels = (0..<batch).map { $0 % spec.classes }
-
-        // The network's own passes, timed layer by layer: the same calls Network.forward
-        // and backward make, including releasing the caches so buffers are recycled.
-        var forwardTimes = [Double](repeating: .infinity, count: layers.count)
-        var backwardTimes = [Double](repeating: .infinity, count: layers.count)
-        var shapes: [Shape] = []
-        for repetition in 0...repetitions {
-            for layer in layers { layer.releaseCaches() }
-            var activations = [input]
-            for (i, layer) in layers.enumerated() {
-                let start = DispatchTime.now()
-                activations.append(try layer.forward(activations[i], context: context))
-                if repetition > 0 { forwardTimes[i] = min(forwardTimes[i], seconds(since: start)) }
+    /// The human-readable report.
+    static func table(_ r: ThroughputBenchmark.Result) -> String {
+        var lines: [String] = []
+        let shape = r.input.map(String.init).joined(separator: "x")
+        lines.append("\(r.model) \(shape), \(r.classes) classes, batch \(r.batch), f32, \(r.threads) thread(s), "
+                     + (r.towers == 2 ? "two-tower executor" : "one pool"))
+        lines.append("BLAS: OpenBLAS core \(BLAS.core); CPU \(r.cpu.isEmpty ? "unknown" : r.cpu)")
+        lines.append("timing: \(r.warmup) warm-up, median (min-max) of \(r.repetitions) repetitions")
+        func phase(_ name: String, _ p: ThroughputBenchmark.Result.Phase) -> String {
+            String(format: "%@ %8.1f images/s (%.1f-%.1f), %.1f ms per batch", name,
+                   p.imagesPerSecond.median, p.imagesPerSecond.min, p.imagesPerSecond.max,
+                   p.secondsPerBatch.median * 1e3)
+        }
+        lines.append(phase("inference    ", r.inference))
+        lines.append(phase("training step", r.trainingStep))
+        lines.append(String(format: "  of which forward + loss + backward %.1f ms, SGD update %.1f ms",
+                            r.forwardBackwardSeconds.median * 1e3, r.updateSeconds.median * 1e3))
+        lines.append(String(format: "peak resident memory %.0f MB", Double(r.peakResidentBytes) / 1e6))
+        if !r.layers.isEmpty {
+            lines.append("")
+            lines.append("layer      output shape          fwd ms   bwd ms   fwd GFLOP/s  bwd GFLOP/s")
+            for layer in r.layers {
+                let f = layer.forwardGflops.map { String(format: "%11.1f", $0) } ?? String(repeating: " ", count: 11)
+                let b = layer.backwardGflops.map { String(format: "%11.1f", $0) } ?? String(repeating: " ", count: 11)
+                lines.append(layer.name.padding(toLength: 10, withPad: " ", startingAt: 0) + " "
+                             + layer.outputShape.description.padding(toLength: 20, withPad: " ", startingAt: 0)
+                             + String(format: " %8.2f %8.2f", layer.forwardMs, layer.backwardMs) + "  " + f + "  " + b)
             }
-            shapes = activations.map(\.shape)
-            _ = try network.loss.forward(logits: activations.last!, labels: labels)
-            activations.removeAll()
-            var gradient = try network.loss.backward()
-            for (i, layer) in layers.enumerated().reversed() {
-                let start = DispatchTime.now()
-                gradient = try layer.backward(gradient, context: context)
-                if repetition > 0 { backwardTimes[i] = min(backwardTimes[i], seconds(since: start)) }
+            let forward = r.layers.reduce(0) { $0 + $1.forwardMs }, backward = r.layers.reduce(0) { $0 + $1.backwardMs }
+            lines.append(String(format: "sum of layers: forward %.1f ms, backward %.1f ms", forward, backward))
+            if let share = r.outsideMatrixLayersShare {
+                lines.append(String(format: "layers without a matrix product: %.1f%% of forward, %.1f%% of forward + backward",
+                                    share.forward * 100, share.trainingStep * 100))
             }
         }
-
-        print("AlexNet (paper, grouped), batch \(batch), \(T.dtypeName), \(threads) thread(s); best of \(repetitions)")
-        print("layer      output shape          fwd ms   bwd ms   fwd GFLOP/s  bwd GFLOP/s")
-        for (i, layer) in layers.enumerated() {
-            let flops = 2 * Double(try layer.multiplyAdds(for: shapes[i]))
-            let rateForward = flops > 0 ? String(format: "%11.1f", flops / forwardTimes[i] / 1e9) : "           "
-            // Backward does two products of the forward's size (input and weight gradients).
-            let rateBackward = flops > 0 ? String(format: "%11.1f", 2 * flops / backwardTimes[i] / 1e9) : "           "
-            print(layer.name.padding(toLength: 10, withPad: " ", startingAt: 0)
-                  + " " + shapes[i + 1].description.padding(toLength: 20, withPad: " ", startingAt: 0)
-                  + String(format: " %8.2f %8.2f", forwardTimes[i] * 1e3, backwardTimes[i] * 1e3)
-                  + "  " + rateForward + "  " + rateBackward)
-        }
-        let forward = forwardTimes.reduce(0, +)
-        let backward = backwardTimes.reduce(0, +)
-        print(String(format: "total forward %.1f ms (%.1f images/s), forward+backward %.1f ms (%.1f images/s)",
-                     forward * 1e3, Double(batch) / forward, (forward + backward) * 1e3, Double(batch) / (forward + backward)))
-    }
-
-    private func seconds(since start: DispatchTime) -> Double {
-        Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+        return lines.joined(separator: "\n") + "\n"
     }
 }

@@ -19,11 +19,18 @@ struct CLI {
         return FileManager.default.isExecutableFile(atPath: candidate.path) ? candidate : nil
     }
 
-    static func run(_ arguments: [String], in directory: URL) throws -> Result {
+    /// Runs `alexnet arguments` in `directory`; `environment` entries are set
+    /// (a nil value removes the variable) over this process's environment.
+    static func run(_ arguments: [String], in directory: URL, environment: [String: String?] = [:]) throws -> Result {
         guard let executable else { throw XCTSkip("the alexnet executable was not built beside the tests") }
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
+        if !environment.isEmpty {
+            var merged = ProcessInfo.processInfo.environment
+            for (key, value) in environment { merged[key] = value }
+            process.environment = merged
+        }
         process.currentDirectoryURL = directory
         let out = Pipe(), err = Pipe()
         process.standardOutput = out

@@ -196,18 +196,15 @@ final class ConvolutionTests: XCTestCase {
 
     /// outputSplits 2 vs 1 with the same weights.
     ///
-    /// Forward is bitwise equal: each output element is the dot product of one
-    /// weight row with one im2col column over the same K = C*kh*kw terms.
-    /// Splitting only cuts the rows (M) of the product into two gemm calls; BLAS
-    /// blocks K by K alone and each element is still reduced over the same K in
-    /// the same order, and the bias is added afterwards in both. The weight
-    /// gradient is a row block of the same products too (rows of dY), so it is
-    /// equal as well. The input gradient is not: with one block it is a single
-    /// reduction over all output channels, with two it is two reductions over
-    /// half of them, added afterwards, so it may differ by rounding; it must
-    /// still be bitwise equal across worker counts. (Seen here: with groups 1,
-    /// about 70% of input-gradient elements differ in the last bits.)
-    func testOutputSplitsForwardBitwiseEqualInputGradientClose() throws {
+    /// With groups 1, splitting cuts the rows (M) of each product into two
+    /// gemm calls and the input gradient into two partial reductions added
+    /// afterwards: different calls from one block's. Whether a row block of a
+    /// product equals the same rows of the whole product bit for bit depends on
+    /// how the BLAS kernels block it, so forward and gradients are only claimed
+    /// close. With groups 2, two blocks are the groups themselves: the same
+    /// pieces, the same calls, the same bits. Either way every result is bitwise
+    /// equal across worker counts (testBitwiseIdenticalAcrossWorkerCounts).
+    func testOutputSplitsAgreeWithOneBlockToRounding() throws {
         for groups in [1, 2] {
             let make = { (splits: Int) in
                 try Conv2D<Float>(name: "split\(splits)", inputChannels: 6, outputChannels: 8, kernel: (3, 3),
@@ -215,13 +212,15 @@ final class ConvolutionTests: XCTestCase {
             }
             let one = try run(try make(1), input: [5, 6, 7, 7], pool: WorkerPool(workerCount: 2))
             let two = try run(try make(2), input: [5, 6, 7, 7], pool: WorkerPool(workerCount: 2))
-            XCTAssertTrue(two.output.isBitwiseEqual(to: one.output), "forward, groups \(groups)")
-            XCTAssertTrue(two.weightGradient.isBitwiseEqual(to: one.weightGradient), "weight gradient, groups \(groups)")
-            XCTAssertTrue(two.biasGradient.isBitwiseEqual(to: one.biasGradient), "bias gradient, groups \(groups)")
-            // Reduction length K = 8 output channels of values in [-1, 1): a few ulps at most.
+            // Reductions of at most 54 (forward) or 245 (weight gradient) terms in [-1, 1): a few ulps.
+            XCTAssertLessThan(T.maxScaledDifference(two.output, one.output), 1e-5, "forward, groups \(groups)")
+            XCTAssertLessThan(T.maxScaledDifference(two.weightGradient, one.weightGradient), 1e-5, "groups \(groups)")
+            XCTAssertLessThan(T.maxScaledDifference(two.biasGradient, one.biasGradient), 1e-5, "groups \(groups)")
             XCTAssertLessThan(T.maxScaledDifference(two.inputGradient, one.inputGradient), 1e-5, "groups \(groups)")
             if groups == 2 {
                 // Two blocks over two groups are the groups themselves: the same pieces, the same bits.
+                XCTAssertTrue(two.output.isBitwiseEqual(to: one.output))
+                XCTAssertTrue(two.weightGradient.isBitwiseEqual(to: one.weightGradient))
                 XCTAssertTrue(two.inputGradient.isBitwiseEqual(to: one.inputGradient))
             }
             for workers in [1, 4] {
@@ -231,9 +230,10 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
-    /// The same forward identity at a size where OpenBLAS leaves its small-matrix
-    /// path for its blocked one (M*N*K = 96 * 169 * 576, about 9.3 million).
-    func testOutputSplitsForwardBitwiseEqualAtBlockedGemmSize() throws {
+    /// The same agreement at a size where OpenBLAS leaves its small-matrix path
+    /// for its blocked one (M*N*K = 96 * 169 * 576, about 9.3 million): close,
+    /// not bitwise, since a row block is a different call (see above).
+    func testOutputSplitsAgreeAtBlockedGemmSize() throws {
         let make = { (splits: Int) in
             try Conv2D<Float>(name: "wide\(splits)", inputChannels: 64, outputChannels: 96, kernel: (3, 3),
                               padding: (1, 1), outputSplits: splits)
@@ -245,7 +245,8 @@ final class ConvolutionTests: XCTestCase {
         let context = PassContext(pool: WorkerPool(workerCount: 2))
         let a = try one.forward(x, context: context)
         let b = try two.forward(x, context: context)
-        XCTAssertTrue(a.isBitwiseEqual(to: b))
+        // 576 products of values in [-1, 1): a few ulps of sums up to ~30.
+        XCTAssertLessThan(T.maxScaledDifference(a, b), 1e-5)
     }
 
     // MARK: Precision

@@ -133,21 +133,21 @@ final class LinearTests: XCTestCase {
         }
     }
 
-    /// outputSplits 2 vs 1: forward is bitwise equal, because each output is the
-    /// same dot product of one input row with one weight row over all inputs
-    /// (splitting cuts only the output columns, N, of the products; BLAS blocks
-    /// the reduction by K alone), and the bias is added afterwards in both. The
-    /// weight and bias gradients are per-output rows, so they are equal too. The
-    /// input gradient sums over the outputs: two half-length reductions added
-    /// afterwards may round differently from one, so it is compared with a tolerance.
-    func testOutputSplitsForwardBitwiseEqualInputGradientClose() throws {
+    /// outputSplits 2 vs 1 are different computations: the output tiles differ
+    /// (520 outputs are tiles 256+256+8 in one block, 256+4 and 256+4 in two),
+    /// so the products have other shapes, and the input gradient sums two
+    /// half-length products instead of one. Whether such products agree bit for
+    /// bit depends on how the BLAS kernels block them (OpenBLAS's SSE3 kernels
+    /// happen to, its AVX-512 ones do not), so only closeness is claimed here;
+    /// the bitwise tower identity rests on identical calls (TowerTests).
+    func testOutputSplitsAgreeWithOneBlockToRounding() throws {
         let pool = WorkerPool(workerCount: 2)
         let one = try run(splits: 1, pool: pool)
         let two = try run(splits: 2, pool: pool)
-        XCTAssertTrue(two.output.isBitwiseEqual(to: one.output))
-        XCTAssertTrue(two.weightGradient.isBitwiseEqual(to: one.weightGradient))
-        XCTAssertTrue(two.biasGradient.isBitwiseEqual(to: one.biasGradient))
-        // 520 products of values in [-1, 1): |error| well under 1e-4 of a sum of magnitude up to ~20.
+        // 600 or 5 products of values in [-1, 1): |error| well under 1e-4 of sums of magnitude up to ~20.
+        XCTAssertLessThan(T.maxScaledDifference(two.output, one.output), 1e-4)
+        XCTAssertLessThan(T.maxScaledDifference(two.weightGradient, one.weightGradient), 1e-4)
+        XCTAssertLessThan(T.maxScaledDifference(two.biasGradient, one.biasGradient), 1e-4)
         XCTAssertLessThan(T.maxScaledDifference(two.inputGradient, one.inputGradient), 1e-4)
     }
 

@@ -9,7 +9,7 @@
 /// Not thread-safe: call ``reserve(slots:count:)`` before `parallelFor`, never
 /// inside it, and let the tasks use the pointers it returned. One layer
 /// instance runs one pass at a time, so its scratch is never shared.
-final class WorkerScratch<Element: TensorElement> {
+final class WorkerScratch<Element: Numeric> {
     private var buffers: [UnsafeMutablePointer<Element>] = []
     private var capacities: [Int] = []
 

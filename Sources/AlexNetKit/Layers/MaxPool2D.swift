@@ -42,6 +42,9 @@ public final class MaxPool2D<Element: TensorElement>: Layer {
     /// For every output element of the last forward pass (`[N, C, OH, OW]`), the
     /// flat index `h * W + w` of its argmax within its own input plane.
     private var cachedArgmax: [Int32] = []
+    /// Per worker: one input row's column maxima and the rows holding them.
+    private let columnMaxScratch = WorkerScratch<Element>()
+    private let columnRowScratch = WorkerScratch<Int32>()
 
     /// - Parameters:
     ///   - name: the layer's name in errors, e.g. `"pool1"`.
@@ -83,20 +86,32 @@ public final class MaxPool2D<Element: TensorElement>: Layer {
         let (rows, columns, tasks) = (plan.rows, plan.columns, plan.tasks)
 
         var output = Tensor<Element>.recycling(&outputBuffer, shape: outputShape, zeroed: false)
+        let valueScratch = columnMaxScratch.reserve(slots: context.pool.workerCount, count: width)
+        let rowScratch = columnRowScratch.reserve(slots: context.pool.workerCount, count: width)
 
         defer { outputBuffer = output }
-        var argmax = [Int32](repeating: 0, count: outputShape.count)
+        // Recycled like the output: the last pass's argmax is dropped first, so the
+        // buffer is uniquely held and reused in place.
+        var argmax = cachedArgmax
+        cachedArgmax = []
+        if argmax.count != outputShape.count { argmax = [Int32](repeating: 0, count: outputShape.count) }
         input.withUnsafeBufferPointer { source in
             output.withUnsafeMutableBufferPointer { target in
                 argmax.withUnsafeMutableBufferPointer { argmax in
                     guard let source = source.baseAddress, let target = target.baseAddress,
                           let argmax = argmax.baseAddress else { return }
-                    context.pool.parallelFor(tasks.count) { task, _ in
-                        for plane in tasks[task] {
-                            maxPoolPlane(input: source + plane * inputPlane, width: width,
-                                         rows: rows, columns: columns,
-                                         output: target + plane * outputPlane,
-                                         argmax: argmax + plane * outputPlane)
+                    rows.withWindows { rowWindows in
+                        columns.withWindows { columnWindows in
+                            context.pool.parallelFor(tasks.count) { task, worker in
+                                let (columnMax, columnRow) = (valueScratch[worker], rowScratch[worker])
+                                for plane in tasks[task] {
+                                    maxPoolPlane(input: source + plane * inputPlane, width: width,
+                                                 rows: rowWindows, columns: columnWindows,
+                                                 output: target + plane * outputPlane,
+                                                 argmax: argmax + plane * outputPlane,
+                                                 columnMax: columnMax, columnRow: columnRow)
+                                }
+                            }
                         }
                     }
                 }
@@ -146,44 +161,66 @@ public final class MaxPool2D<Element: TensorElement>: Layer {
 
 /// Max-pools one `[H, W]` plane into `[OH, OW]`, recording each argmax as `h * W + w`.
 ///
-/// Plain scalar loops: a 3x3 window is too short for SIMD lanes to pay, and the
-/// first-maximum / first-NaN rule needs an ordered scan anyway. Pooling is a
-/// small fraction of AlexNet's time next to the convolutions.
+/// Separable, so the hot loop is branch-free and vectorises: for each output
+/// row, a vertical pass over the window's rows keeps, per input column, the
+/// column's maximum and the first row holding it (`columnMax`, `columnRow`,
+/// contiguous over the width); a horizontal pass then picks, per output, the
+/// best of its window's columns. The result is bitwise the row-major scan's
+/// (the rule in the type's documentation): a column's later row wins only when
+/// strictly greater or the first NaN; across columns, a greater value, the
+/// first NaN, or an equal value (the other sign of zero) in an earlier row wins,
+/// so among equal cells the first in row-major order is kept.
 @_specialize(where T == Float)
 @_specialize(where T == Double)
 func maxPoolPlane<T: TensorElement>(
-    input: UnsafePointer<T>, width: Int, rows: PoolAxis, columns: PoolAxis,
-    output: UnsafeMutablePointer<T>, argmax: UnsafeMutablePointer<Int32>
+    input: UnsafePointer<T>, width: Int, rows: PoolWindows, columns: PoolWindows,
+    output: UnsafeMutablePointer<T>, argmax: UnsafeMutablePointer<Int32>,
+    columnMax: UnsafeMutablePointer<T>, columnRow: UnsafeMutablePointer<Int32>
 ) {
-    let outputWidth = columns.start.count
+    let widthIndex = Int32(truncatingIfNeeded: width)
     var o = 0
-    for oh in 0..<rows.start.count {
+    for oh in 0..<rows.count {
         let h0 = rows.start[oh], h1 = rows.end[oh]
-        for ow in 0..<outputWidth {
+        // Vertical: the window never has an empty row range (padding < kernel).
+        columnMax.update(from: input + h0 * width, count: width)
+        columnRow.update(repeating: Int32(truncatingIfNeeded: h0), count: width)
+        var h = h0 + 1
+        while h < h1 {
+            let row = input + h * width
+            let rowIndex = Int32(truncatingIfNeeded: h)
+            for w in 0..<width {
+                let v = row[w], m = columnMax[w]
+                // Take v when the column has no NaN yet and v > m or v is NaN.
+                let take = m == m && !(v <= m)
+                columnMax[w] = take ? v : m
+                columnRow[w] = take ? rowIndex : columnRow[w]
+            }
+            h += 1
+        }
+        // Horizontal: the best column of each window.
+        for ow in 0..<columns.count {
             let w0 = columns.start[ow], w1 = columns.end[ow]
-            // The window is never empty (padding < kernel and the ceil drop rule).
-            var bestIndex = h0 * width + w0
-            var best = input[bestIndex]
-            if !best.isNaN {
-                scan: for h in h0..<h1 {
-                    let row = h * width
-                    for w in w0..<w1 {
-                        let value = input[row + w]
-                        if value > best {
-                            // Strictly greater: on a tie the earlier cell stays.
-                            best = value
-                            bestIndex = row + w
-                        } else if value.isNaN {
-                            // The first NaN wins and nothing can beat it.
-                            best = value
-                            bestIndex = row + w
-                            break scan
-                        }
-                    }
+            var best = columnMax[w0], bestRow = columnRow[w0], bestColumn = w0
+            var w = w0 + 1
+            while w < w1 {
+                let candidate = columnMax[w], candidateRow = columnRow[w]
+                let take: Bool
+                if best.isNaN {
+                    take = candidate.isNaN && candidateRow < bestRow
+                } else if candidate.isNaN {
+                    take = true
+                } else {
+                    take = candidate > best || (candidate == best && candidateRow < bestRow)
                 }
+                if take {
+                    best = candidate
+                    bestRow = candidateRow
+                    bestColumn = w
+                }
+                w += 1
             }
             output[o] = best
-            argmax[o] = Int32(truncatingIfNeeded: bestIndex)
+            argmax[o] = bestRow &* widthIndex &+ Int32(truncatingIfNeeded: bestColumn)
             o += 1
         }
     }

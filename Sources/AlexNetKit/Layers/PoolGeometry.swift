@@ -59,7 +59,24 @@ public enum PoolRounding: Sendable, Equatable, CustomStringConvertible {
 /// padded input `-padding ..< extent + padding`; PyTorch and Caffe divide by it
 /// when padding counts towards an average (a ceil-mode window that runs past the
 /// padded input is clipped there, not counted as `kernel`).
+/// A ``PoolAxis``'s window bounds as raw pointers, for hot loops (no bounds
+/// checks, no reference counting per access).
+struct PoolWindows {
+    let start: UnsafePointer<Int>
+    let end: UnsafePointer<Int>
+    let count: Int
+}
+
 struct PoolAxis {
+    /// Calls `body` with the windows' bounds as pointers valid for the call.
+    func withWindows<R>(_ body: (PoolWindows) throws -> R) rethrows -> R {
+        try start.withUnsafeBufferPointer { s in
+            try end.withUnsafeBufferPointer { e in
+                try body(PoolWindows(start: s.baseAddress!, end: e.baseAddress!, count: start.count))
+            }
+        }
+    }
+
     var start: [Int]
     var end: [Int]
     var paddedCount: [Int]

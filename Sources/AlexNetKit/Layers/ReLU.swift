@@ -34,9 +34,7 @@ public final class ReLU<Element: TensorElement>: Layer {
                 Elementwise.forEachSpan(count: x.count, pool: context.pool) { range in
                     // `x > 0 ? x : 0` written as a lane select keeps NaN (NaN > 0 is false, so select
                     // would give 0): we therefore test `x < 0` and keep x otherwise.
-                    Elementwise.map(xp, yp, range,
-                                    vector: { v in v.replacing(with: 0, where: v .< 0) },
-                                    scalar: { v in v < 0 ? 0 : v })
+                    Elementwise.map(xp, yp, range, vector: Element.reluLanes, scalar: { v in v < 0 ? 0 : v })
                 }
             }
         }
@@ -54,8 +52,7 @@ public final class ReLU<Element: TensorElement>: Layer {
                 inputGradient.withUnsafeMutableBufferPointer { d in
                     let (xp, gp, dp) = (x.baseAddress!, g.baseAddress!, d.baseAddress!)
                     Elementwise.forEachSpan(count: x.count, pool: context.pool) { range in
-                        Elementwise.zip(xp, gp, dp, range,
-                                        vector: { x, g in g.replacing(with: 0, where: x .<= 0) },
+                        Elementwise.zip(xp, gp, dp, range, vector: Element.reluGradientLanes,
                                         scalar: { x, g in x <= 0 ? 0 : g })
                     }
                 }

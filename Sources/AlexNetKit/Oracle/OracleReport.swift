@@ -89,6 +89,9 @@ public struct OracleReport: Sendable {
     public var notes: [String]
     /// Whether end-to-end drift alone makes the check fail (`--end-to-end`).
     public var failOnEndToEnd: Bool
+    /// The OpenBLAS core our side of the comparison ran on (``BLAS/core``):
+    /// our numbers are bitwise reproducible for one core, not across cores.
+    public var blasCore: String = BLAS.core.name
 
     /// Whether the entry counts as a mismatch under this report's policy.
     public func fails(_ entry: OracleEntry) -> Bool {
@@ -141,6 +144,7 @@ public struct OracleReport: Sendable {
                      + "\(mode == .training ? "training" : "inference"), batch \(batch)"
                      + (producer.map { ", producer \($0)" } ?? ""))
         lines.append("tolerance: " + toleranceRule)
+        lines.append("computed here with OpenBLAS core " + blasCore)
         lines.append("numbers are for each layer alone (fed the reference's own input and upstream gradient); "
                      + "the last column is end to end")
         let header = ["tensor", "shape", "max abs err", "max rel err", "ULPs", "cosine", "# out of tol", "verdict", "end-to-end"]
@@ -259,6 +263,7 @@ public struct OracleReport: Sendable {
             ("mode", .string(mode == .training ? "training" : "inference")),
             ("producer", producer.map(ReportJSON.string) ?? .null),
             ("batch", .integer(batch)),
+            ("blas_core", .string(blasCore)),
             ("tolerance_rule", .string(toleranceRule)),
             ("passed", .bool(passed)),
             ("exit_status", .integer(Int(exitStatus))),
@@ -323,7 +328,8 @@ public struct OracleReport: Sendable {
         let suite = Self.xmlEscape("alexnet check " + (source as NSString).lastPathComponent)
         var lines = ["<?xml version=\"1.0\" encoding=\"UTF-8\"?>",
                      "<testsuites name=\"alexnet check\" tests=\"\(entries.count)\" failures=\"\(failures)\" errors=\"0\">",
-                     "  <testsuite name=\"\(suite)\" tests=\"\(entries.count)\" failures=\"\(failures)\" errors=\"0\" skipped=\"\(skipped)\">"]
+                     "  <testsuite name=\"\(suite)\" tests=\"\(entries.count)\" failures=\"\(failures)\" errors=\"0\" skipped=\"\(skipped)\">",
+                     "    <properties><property name=\"blas_core\" value=\"\(Self.xmlEscape(blasCore))\"/></properties>"]
         for entry in entries {
             let classname = Self.xmlEscape("alexnet.oracle.\(entry.role.phase.rawValue)" + (entry.role.tower.map { ".tower\($0)" } ?? ""))
             let open = "    <testcase classname=\"\(classname)\" name=\"\(Self.xmlEscape(entry.name))\" time=\"0\""

@@ -18,7 +18,9 @@ import Foundation
 /// - `class_names`: a JSON array of strings;
 /// - `progress`: ``TrainingProgress`` as JSON (epoch, batch, step, schedule
 ///   state, the epoch's running sums), numbers in their shortest round-trip form;
-/// - `log`: the JSON-lines log written so far.
+/// - `log`: the JSON-lines log written so far;
+/// - `blas_core`: the OpenBLAS core that computed it (``BLAS/core``; resuming on
+///   the same core continues bit for bit, on another one only to rounding).
 ///
 /// The seed (in `config`) keys every random number of the run, so no
 /// generator state needs saving: dropout masks are keyed by the step, the
@@ -47,6 +49,9 @@ public struct TrainingCheckpoint {
     public var progress: TrainingProgress
     /// The log lines written so far.
     public var log: [String]
+    /// The OpenBLAS core that computed the checkpoint read from a file (nil for
+    /// one built in memory, or read from a file written before the core was recorded).
+    public var blasCore: String?
 
     /// A checkpoint from its parts; see the properties.
     public init(configuration: TrainingConfiguration, spec: ModelSpec, classNames: [String], statistics: DatasetStatistics?,
@@ -89,7 +94,8 @@ public struct TrainingCheckpoint {
         let metadata = ["format": Self.formatName, "version": "1", "config": configuration.jsonString(),
                         "spec": spec.jsonString(),
                         "class_names": "[" + classNames.map(JSONValue.encode(string:)).joined(separator: ", ") + "]",
-                        "progress": Self.encode(progress), "log": log.map { $0 + "\n" }.joined()]
+                        "progress": Self.encode(progress), "log": log.map { $0 + "\n" }.joined(),
+                        "blas_core": BLAS.core.name]
         try Safetensors.write(tensors, metadata: metadata, to: path)
     }
 
@@ -170,8 +176,11 @@ public struct TrainingCheckpoint {
                 throw fail(error.description)
             }
         }
-        return TrainingCheckpoint(configuration: configuration, spec: spec, classNames: classNames, statistics: statistics,
-                                  weights: weights, velocities: velocities, progress: progress, log: log)
+        var checkpoint = TrainingCheckpoint(configuration: configuration, spec: spec, classNames: classNames,
+                                            statistics: statistics, weights: weights, velocities: velocities,
+                                            progress: progress, log: log)
+        checkpoint.blasCore = metadata["blas_core"]
+        return checkpoint
     }
 
     // MARK: Progress as JSON
