@@ -160,6 +160,15 @@ public struct ThroughputBenchmark {
                 updates.append(Double(DispatchTime.now().uptimeNanoseconds - middle) / 1e9)
             }
         }
+        // A NaN changes which branches the kernels take (and what they cost), so a
+        // benchmark whose numbers went non-finite measures the wrong thing.
+        if let problem = model.firstNonFiniteWeight() {
+            throw ConfigurationError(component: "bench", problem: "the weights became non-finite during the timed "
+                                     + "training steps (\(problem)); the figures would not be representative")
+        }
+        if try model.scores(input).firstNonFiniteIndex() != nil {
+            throw ConfigurationError(component: "bench", problem: "the scores are not finite; the figures would not be representative")
+        }
         var layers: [LayerFigures] = []
         if s.perLayer {
             progress("per layer: \(s.warmup) warm-up + \(s.repetitions) timed passes")

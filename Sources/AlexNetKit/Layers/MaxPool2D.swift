@@ -44,7 +44,7 @@ public final class MaxPool2D<Element: TensorElement>: Layer {
     private var cachedArgmax: [Int32] = []
     /// Per worker: one input row's column maxima and the rows holding them.
     private let columnMaxScratch = WorkerScratch<Element>()
-    private let columnRowScratch = WorkerScratch<Int32>()
+    private let columnRowScratch = WorkerScratch<Element>()
 
     /// - Parameters:
     ///   - name: the layer's name in errors, e.g. `"pool1"`.
@@ -82,6 +82,10 @@ public final class MaxPool2D<Element: TensorElement>: Layer {
     @_specialize(where Element == Double)
     public func forward(_ input: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
         let plan = try configuration.plan(for: input.shape, component: name)
+        // Rows are tracked as Element values in the vertical pass: exact below 2^24.
+        guard input.shape[2] < 1 << 24 else {
+            throw ShapeError(operation: name, argument: "input", expected: "[N, C, H, W] with H < 2^24", actual: input.shape)
+        }
         let (outputShape, width, inputPlane, outputPlane) = (plan.outputShape, plan.width, plan.inputPlane, plan.outputPlane)
         let (rows, columns, tasks) = (plan.rows, plan.columns, plan.tasks)
 
@@ -161,67 +165,83 @@ public final class MaxPool2D<Element: TensorElement>: Layer {
 
 /// Max-pools one `[H, W]` plane into `[OH, OW]`, recording each argmax as `h * W + w`.
 ///
-/// Separable, so the hot loop is branch-free and vectorises: for each output
-/// row, a vertical pass over the window's rows keeps, per input column, the
-/// column's maximum and the first row holding it (`columnMax`, `columnRow`,
-/// contiguous over the width); a horizontal pass then picks, per output, the
-/// best of its window's columns. The result is bitwise the row-major scan's
-/// (the rule in the type's documentation): a column's later row wins only when
-/// strictly greater or the first NaN; across columns, a greater value, the
-/// first NaN, or an equal value (the other sign of zero) in an earlier row wins,
-/// so among equal cells the first in row-major order is kept.
+/// Separable, so the hot loops vectorise and do not branch on the data: for
+/// each output row, a vertical pass over the window's rows keeps, per input
+/// column, the column's maximum and the first row holding it (`columnMax`,
+/// `columnRow`, contiguous over the width; rows are held as `T`, exact below
+/// 2^24); a horizontal pass then picks, per output, the best of its window's
+/// columns. The result is bitwise the row-major scan's (the rule in the type's
+/// documentation): a column's later row wins only when strictly greater or the
+/// first NaN; across columns, a greater value, the first NaN, or an equal value
+/// (the other sign of zero) in an earlier row wins, so among equal cells the
+/// first in row-major order is kept.
 @_specialize(where T == Float)
 @_specialize(where T == Double)
 func maxPoolPlane<T: TensorElement>(
     input: UnsafePointer<T>, width: Int, rows: PoolWindows, columns: PoolWindows,
     output: UnsafeMutablePointer<T>, argmax: UnsafeMutablePointer<Int32>,
-    columnMax: UnsafeMutablePointer<T>, columnRow: UnsafeMutablePointer<Int32>
+    columnMax: UnsafeMutablePointer<T>, columnRow: UnsafeMutablePointer<T>
 ) {
+    let lanes = T.Vector.scalarCount
+    let vectorEnd = width - width % lanes
     let widthIndex = Int32(truncatingIfNeeded: width)
     var o = 0
     for oh in 0..<rows.count {
         let h0 = rows.start[oh], h1 = rows.end[oh]
         // Vertical: the window never has an empty row range (padding < kernel).
         columnMax.update(from: input + h0 * width, count: width)
-        columnRow.update(repeating: Int32(truncatingIfNeeded: h0), count: width)
+        columnRow.update(repeating: T(h0), count: width)
         var h = h0 + 1
         while h < h1 {
             let row = input + h * width
-            let rowIndex = Int32(truncatingIfNeeded: h)
-            for w in 0..<width {
+            let rowValue = T(h), rowVector = T.Vector(repeating: T(h))
+            var w = 0
+            while w < vectorEnd {
+                let merged = T.maxPoolMergeLanes(
+                    value: UnsafeRawPointer(row + w).loadUnaligned(as: T.Vector.self),
+                    maximum: UnsafeRawPointer(columnMax + w).loadUnaligned(as: T.Vector.self),
+                    row: UnsafeRawPointer(columnRow + w).loadUnaligned(as: T.Vector.self),
+                    candidateRow: rowVector)
+                UnsafeMutableRawPointer(columnMax + w).storeBytes(of: merged.maximum, as: T.Vector.self)
+                UnsafeMutableRawPointer(columnRow + w).storeBytes(of: merged.row, as: T.Vector.self)
+                w += lanes
+            }
+            while w < width {
                 let v = row[w], m = columnMax[w]
-                // Take v when the column has no NaN yet and v > m or v is NaN.
                 let take = m == m && !(v <= m)
                 columnMax[w] = take ? v : m
-                columnRow[w] = take ? rowIndex : columnRow[w]
+                columnRow[w] = take ? rowValue : columnRow[w]
+                w += 1
             }
             h += 1
         }
-        // Horizontal: the best column of each window.
+        // Horizontal: the best column of each window, decided without branches
+        // (ReLU's zeros make ties common, and a branch on them mispredicts).
         for ow in 0..<columns.count {
             let w0 = columns.start[ow], w1 = columns.end[ow]
             var best = columnMax[w0], bestRow = columnRow[w0], bestColumn = w0
             var w = w0 + 1
             while w < w1 {
                 let candidate = columnMax[w], candidateRow = columnRow[w]
-                let take: Bool
-                if best.isNaN {
-                    take = candidate.isNaN && candidateRow < bestRow
-                } else if candidate.isNaN {
-                    take = true
-                } else {
-                    take = candidate > best || (candidate == best && candidateRow < bestRow)
-                }
-                if take {
-                    best = candidate
-                    bestRow = candidateRow
-                    bestColumn = w
-                }
+                let bestIsNaN = flag(best != best), candidateIsNaN = flag(candidate != candidate)
+                let earlier = flag(candidateRow < bestRow)
+                let greater = flag(candidate > best), equal = flag(candidate == best)
+                // Best is NaN: only an earlier NaN wins. Otherwise a NaN, a greater
+                // value, or an equal one in an earlier row wins.
+                let take = (bestIsNaN & candidateIsNaN & earlier)
+                    | ((1 &- bestIsNaN) & (candidateIsNaN | greater | (equal & earlier))) != 0
+                best = take ? candidate : best
+                bestRow = take ? candidateRow : bestRow
+                bestColumn = take ? w : bestColumn
                 w += 1
             }
             output[o] = best
-            argmax[o] = bestRow &* widthIndex &+ Int32(truncatingIfNeeded: bestColumn)
+            argmax[o] = Int32(truncatingIfNeeded: bestRow.wholeNumber) &* widthIndex &+ Int32(truncatingIfNeeded: bestColumn)
             o += 1
         }
     }
 }
+
+/// 1 for true, 0 for false, for branch-free logic.
+@inline(__always)
+private func flag(_ condition: Bool) -> UInt8 { condition ? 1 : 0 }
