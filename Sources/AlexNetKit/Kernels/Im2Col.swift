@@ -8,9 +8,15 @@
 ///     `(c * kh + i) * kw + j` holds input pixel `(c, oh*s - p + i, ow*s - p + j)`
 ///     for every output position, 0 where that falls in the padding. The row
 ///     order matches the weight layout `[out, in, kh, kw]`.
+///   - columnStride: the distance between the starts of two rows of `col`:
+///     `outputHeight * outputWidth` for one image's matrix (the default), or
+///     `m * outputHeight * outputWidth` when `col` is image `j`'s block of the
+///     columns of `m` images side by side (`col` then points at column `j * plane`).
 @inlinable
-public func im2col<T: TensorElement>(image: UnsafePointer<T>, geometry g: ConvGeometry, col: UnsafeMutablePointer<T>) {
+public func im2col<T: TensorElement>(image: UnsafePointer<T>, geometry g: ConvGeometry, col: UnsafeMutablePointer<T>,
+                                     columnStride: Int? = nil) {
     let plane = g.height * g.width
+    let rowStride = columnStride ?? g.outputPlane
     var row = col
     for c in 0..<g.channels {
         let channel = image + c * plane
@@ -33,15 +39,20 @@ public func im2col<T: TensorElement>(image: UnsafePointer<T>, geometry g: ConvGe
                             let tail = max(last, first)
                             if tail < g.outputWidth { (out + tail).update(repeating: 0, count: g.outputWidth - tail) }
                         } else {
-                            for ow in 0..<g.outputWidth {
-                                let w = ow * g.strideWidth + w0
-                                out[ow] = (w >= 0 && w < g.width) ? source[w] : 0
+                            // Outputs first..<last read inside the row; the ends fall in the padding.
+                            let (first, last) = validOutputRange(g, offset: w0)
+                            for ow in 0..<first { out[ow] = 0 }
+                            var ow = first
+                            while ow < last {
+                                out[ow] = source[ow * g.strideWidth + w0]
+                                ow += 1
                             }
+                            for ow in max(last, first)..<g.outputWidth { out[ow] = 0 }
                         }
                     }
                     out += g.outputWidth
                 }
-                row += g.outputPlane
+                row += rowStride
             }
         }
     }
@@ -56,9 +67,12 @@ public func im2col<T: TensorElement>(image: UnsafePointer<T>, geometry g: ConvGe
 ///     overlapping windows accumulate into it. Accumulation order is fixed
 ///     (channel, kernel row, kernel column, output position), so the result is
 ///     deterministic.
+///   - columnStride: as in ``im2col(image:geometry:col:columnStride:)``.
 @inlinable
-public func col2im<T: TensorElement>(col: UnsafePointer<T>, geometry g: ConvGeometry, image: UnsafeMutablePointer<T>) {
+public func col2im<T: TensorElement>(col: UnsafePointer<T>, geometry g: ConvGeometry, image: UnsafeMutablePointer<T>,
+                                     columnStride: Int? = nil) {
     let plane = g.height * g.width
+    let rowStride = columnStride ?? g.outputPlane
     var row = col
     for c in 0..<g.channels {
         let channel = image + c * plane
@@ -70,15 +84,38 @@ public func col2im<T: TensorElement>(col: UnsafePointer<T>, geometry g: ConvGeom
                     if h >= 0 && h < g.height {
                         let target = channel + h * g.width
                         let w0 = j - g.paddingWidth
-                        for ow in 0..<g.outputWidth {
-                            let w = ow * g.strideWidth + w0
-                            if w >= 0 && w < g.width { target[w] += source[ow] }
+                        // The same additions in the same order as testing every w, without the test.
+                        let (first, last) = validOutputRange(g, offset: w0)
+                        if g.strideWidth == 1 {
+                            let shifted = target + w0
+                            var ow = first
+                            while ow < last {
+                                shifted[ow] += source[ow]
+                                ow += 1
+                            }
+                        } else {
+                            var ow = first
+                            while ow < last {
+                                target[ow * g.strideWidth + w0] += source[ow]
+                                ow += 1
+                            }
                         }
                     }
                     source += g.outputWidth
                 }
-                row += g.outputPlane
+                row += rowStride
             }
         }
     }
+}
+
+/// The outputs `ow` whose input column `ow * strideWidth + offset` lies inside
+/// `0..<width`: `first..<last` (empty when `last <= first`).
+@inlinable @inline(__always)
+func validOutputRange(_ g: ConvGeometry, offset: Int) -> (first: Int, last: Int) {
+    let s = g.strideWidth
+    // first: smallest ow with ow * s + offset >= 0; last: smallest ow with ow * s + offset >= width.
+    let first = offset >= 0 ? 0 : (-offset + s - 1) / s
+    let last = g.width - offset <= 0 ? 0 : (g.width - offset + s - 1) / s
+    return (min(first, g.outputWidth), min(last, g.outputWidth))
 }

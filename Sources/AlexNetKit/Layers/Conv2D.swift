@@ -84,6 +84,8 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
 
     /// The pieces of each group, as output-channel (weight-row) ranges in piece order.
     private let piecesByGroup: [[Range<Int>]]
+    /// Rows of one piece (all pieces have the same).
+    private var pieceRows: Int { piecesByGroup[0][0].count }
 
     private var cachedInput: Tensor<Element>?
     /// Recycled between passes (``Tensor/recycling(_:shape:zeroed:)``).
@@ -228,37 +230,65 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
         if batch == 0 { return output }
 
         let pool = context.pool
-        let cols = workerScratch.reserve(slots: pool.workerCount, count: g.patchSize * g.outputPlane)
+        let pieces = piecesByGroup
+        let blocks = Self.imageBlocks(batch: batch, outputPlane: g.outputPlane)
+        let widest = blocks.map(\.count).max()! * g.outputPlane
+        // Several images per product need a [rows, columns] buffer for the product.
+        let productRows = blocks.count < batch ? pieceRows : 0
+        let scratch = workerScratch.reserve(slots: pool.workerCount, count: (g.patchSize + productRows) * widest)
         let groupImage = g.channels * g.height * g.width
         let imageCount = inputChannels * g.height * g.width
         let outputImageCount = outputChannels * g.outputPlane
-        let pieces = piecesByGroup
+        let plane = g.outputPlane
 
         input.withUnsafeBufferPointer { x in
             weight.value.withUnsafeBufferPointer { w in
                 withOptionalPointer(bias?.value) { b in
                     output.withUnsafeMutableBufferPointer { y in
                         let (xp, wp, yp) = (x.baseAddress!, w.baseAddress!, y.baseAddress!)
-                        pool.parallelFor(batch) { n, worker in
-                            let col = cols[worker]
-                            let image = xp + n * imageCount
-                            let out = yp + n * outputImageCount
+                        pool.parallelFor(blocks.count) { task, worker in
+                            let images = blocks[task]
+                            let columns = images.count * plane
+                            let col = scratch[worker], product = scratch[worker] + g.patchSize * widest
                             for group in 0..<pieces.count {
-                                im2col(image: image + group * groupImage, geometry: g, col: col)
-                                // One gemm per piece: out[rows, plane] = W[rows, patch] x col[patch, plane].
+                                // col[patch, columns]: the block's images side by side.
+                                for (j, n) in images.enumerated() {
+                                    im2col(image: xp + n * imageCount + group * groupImage, geometry: g,
+                                           col: col + j * plane, columnStride: columns)
+                                }
                                 for rows in pieces[group] {
+                                    let weights = wp + rows.lowerBound * g.patchSize
+                                    if images.count == 1 {
+                                        // out[rows, plane] = W[rows, patch] x col[patch, plane], in place.
+                                        Element.gemm(transposeA: false, transposeB: false,
+                                                     m: rows.count, n: plane, k: g.patchSize, alpha: 1,
+                                                     a: weights, lda: g.patchSize, b: col, ldb: plane, beta: 0,
+                                                     c: yp + images.lowerBound * outputImageCount + rows.lowerBound * plane,
+                                                     ldc: plane)
+                                        continue
+                                    }
+                                    // product[rows, columns] = W[rows, patch] x col[patch, columns],
+                                    // then each image's [rows, plane] block goes to its output.
                                     Element.gemm(transposeA: false, transposeB: false,
-                                                 m: rows.count, n: g.outputPlane, k: g.patchSize, alpha: 1,
-                                                 a: wp + rows.lowerBound * g.patchSize, lda: g.patchSize,
-                                                 b: col, ldb: g.outputPlane, beta: 0,
-                                                 c: out + rows.lowerBound * g.outputPlane, ldc: g.outputPlane)
+                                                 m: rows.count, n: columns, k: g.patchSize, alpha: 1,
+                                                 a: weights, lda: g.patchSize, b: col, ldb: columns, beta: 0,
+                                                 c: product, ldc: columns)
+                                    for (j, n) in images.enumerated() {
+                                        for r in 0..<rows.count {
+                                            (yp + n * outputImageCount + (rows.lowerBound + r) * plane)
+                                                .update(from: product + r * columns + j * plane, count: plane)
+                                        }
+                                    }
                                 }
                             }
                             // The bias is added after the product (not folded into it with
                             // beta = 1), so every output is round(dot) + b whatever BLAS's blocking.
                             if let b {
-                                for o in 0..<outputChannels {
-                                    Accumulate.add(b[o], into: out + o * g.outputPlane, count: g.outputPlane)
+                                for n in images {
+                                    let out = yp + n * outputImageCount
+                                    for o in 0..<outputChannels {
+                                        Accumulate.add(b[o], into: out + o * plane, count: plane)
+                                    }
                                 }
                             }
                         }
@@ -267,6 +297,32 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
             }
         }
         return output
+    }
+
+    // MARK: Image blocks
+
+    /// Columns one matrix product aims at: below about a thousand, BLAS runs
+    /// far from its peak (measured: 55-70 GFLOP/s on 14x14 planes one image at
+    /// a time, against 145-175 on AlexNet's 13x13 to 55x55 layers).
+    static var targetColumns: Int { 1024 }
+
+    /// Images whose im2col columns go side by side into one product:
+    /// `targetColumns / outputPlane`, at least 1 (one image per product from
+    /// 32x32 output planes up). A function of the plane alone, so the partition
+    /// never depends on the worker count.
+    static func imagesPerProduct(outputPlane: Int) -> Int { max(1, targetColumns / max(outputPlane, 1)) }
+
+    /// `0..<batch` in consecutive blocks of ``imagesPerProduct(outputPlane:)``
+    /// images (the last may be shorter): the tasks of forward and the input gradient.
+    static func imageBlocks(batch: Int, outputPlane: Int) -> [Range<Int>] {
+        Partition.tiles(count: batch, tile: imagesPerProduct(outputPlane: outputPlane))
+    }
+
+    /// A gradient chunk's images in blocks of ``imagesPerProduct(outputPlane:)``.
+    static func imageBlocks(within images: Range<Int>, outputPlane: Int) -> [Range<Int>] {
+        imageBlocks(batch: images.count, outputPlane: outputPlane).map {
+            (images.lowerBound + $0.lowerBound)..<(images.lowerBound + $0.upperBound)
+        }
     }
 
     // MARK: Backward
@@ -297,12 +353,17 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
         let pool = context.pool
         let pieces = piecesByGroup
         let severalPieces = pieces[0].count > 1
-        let colCount = g.patchSize * g.outputPlane
+        let plane = g.outputPlane
+        let blocks = Self.imageBlocks(batch: batch, outputPlane: plane)
+        let widest = blocks.map(\.count).max()! * plane
+        let colCount = g.patchSize * widest
+        // Several images per product gather their output gradients into [rows, columns].
+        let gatherCount = blocks.count < batch ? pieceRows * widest : 0
         let groupImage = g.channels * g.height * g.width
         let imageCount = inputChannels * g.height * g.width
-        let outputImageCount = outputChannels * g.outputPlane
+        let outputImageCount = outputChannels * plane
         let scratch = workerScratch.reserve(slots: pool.workerCount,
-                                            count: colCount + (severalPieces ? groupImage : 0))
+                                            count: colCount + gatherCount + (severalPieces ? groupImage : 0))
         let chunks = Partition.gradientChunks(batch: batch)
         let weightCount = weight.value.count
         let chunkWeights = chunkWeightScratch.reserve(slots: chunks.count, count: weightCount)
@@ -315,67 +376,90 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
                     inputGradient.withUnsafeMutableBufferPointer { dx in
                         let (xp, wp, dyp, dxp) = (x.baseAddress!, w.baseAddress!, dy.baseAddress!, dx.baseAddress!)
 
-                        // Input gradient, one task per image. dx starts zeroed (Tensor's init),
-                        // as col2im accumulates overlapping windows into it.
-                        pool.parallelFor(batch) { n, worker in
-                            let col = scratch[worker]
-                            let partial = col + colCount
-                            let dOut = dyp + n * outputImageCount
-                            let dImage = dxp + n * imageCount
+                        /// dY_p of a block's images for the piece's rows, as one [rows, columns]
+                        /// matrix with its row stride: in place for one image, gathered otherwise.
+                        func outputGradientRows(_ images: Range<Int>, _ rows: Range<Int>,
+                                                into gathered: UnsafeMutablePointer<Element>) -> (UnsafePointer<Element>, Int) {
+                            if images.count == 1 {
+                                return (dyp + images.lowerBound * outputImageCount + rows.lowerBound * plane, plane)
+                            }
+                            let columns = images.count * plane
+                            for (j, n) in images.enumerated() {
+                                for r in 0..<rows.count {
+                                    (gathered + r * columns + j * plane)
+                                        .update(from: dyp + n * outputImageCount + (rows.lowerBound + r) * plane, count: plane)
+                                }
+                            }
+                            return (UnsafePointer(gathered), columns)
+                        }
+
+                        // Input gradient, one task per block of images. dx starts zeroed, as
+                        // col2im accumulates overlapping windows into it.
+                        pool.parallelFor(blocks.count) { task, worker in
+                            let images = blocks[task]
+                            let columns = images.count * plane
+                            let col = scratch[worker], gathered = col + colCount, partial = gathered + gatherCount
                             for group in 0..<pieces.count {
-                                let dGroup = dImage + group * groupImage
                                 for (index, rows) in pieces[group].enumerated() {
-                                    // col[patch, plane] = W_p^T[patch, rows] x dY_p[rows, plane]
+                                    let (dY, ldy) = outputGradientRows(images, rows, into: gathered)
+                                    // col[patch, columns] = W_p^T[patch, rows] x dY_p[rows, columns]
                                     Element.gemm(transposeA: true, transposeB: false,
-                                                 m: g.patchSize, n: g.outputPlane, k: rows.count, alpha: 1,
+                                                 m: g.patchSize, n: columns, k: rows.count, alpha: 1,
                                                  a: wp + rows.lowerBound * g.patchSize, lda: g.patchSize,
-                                                 b: dOut + rows.lowerBound * g.outputPlane, ldb: g.outputPlane,
-                                                 beta: 0, c: col, ldc: g.outputPlane)
-                                    if index == 0 {
-                                        col2im(col: col, geometry: g, image: dGroup)
-                                    } else {
-                                        // A later piece's partial input gradient, formed on its own and
-                                        // then added, in piece order, as a tower crossing would add it.
-                                        partial.update(repeating: 0, count: groupImage)
-                                        col2im(col: col, geometry: g, image: partial)
-                                        Accumulate.add(UnsafePointer(partial), into: dGroup, count: groupImage)
+                                                 b: dY, ldb: ldy, beta: 0, c: col, ldc: columns)
+                                    for (j, n) in images.enumerated() {
+                                        let dGroup = dxp + n * imageCount + group * groupImage
+                                        if index == 0 {
+                                            col2im(col: col + j * plane, geometry: g, image: dGroup, columnStride: columns)
+                                        } else {
+                                            // A later piece's partial input gradient, formed on its own and
+                                            // then added, in piece order, as a tower crossing would add it.
+                                            partial.update(repeating: 0, count: groupImage)
+                                            col2im(col: col + j * plane, geometry: g, image: partial, columnStride: columns)
+                                            Accumulate.add(UnsafePointer(partial), into: dGroup, count: groupImage)
+                                        }
                                     }
                                 }
                             }
                         }
 
-                        // Weight and bias gradients: each fixed batch chunk sums its images in
-                        // order into its own buffer (beta 1 after the chunk's first image).
+                        // Weight and bias gradients: each fixed batch chunk sums its blocks of
+                        // images in order into its own buffer (beta 1 after the chunk's first).
                         pool.parallelFor(chunks.count) { chunk, worker in
-                            let col = scratch[worker]
+                            let col = scratch[worker], gathered = col + colCount
                             let dW = chunkWeights[chunk]
                             let dB = chunkBiases[chunk]
-                            let images = chunks[chunk]
-                            if images.isEmpty {
+                            let chunkImages = chunks[chunk]
+                            if chunkImages.isEmpty {
                                 dW.update(repeating: 0, count: weightCount)
                                 dB.update(repeating: 0, count: outputChannels)
                                 return
                             }
-                            for n in images {
-                                let first = n == images.lowerBound
-                                let dOut = dyp + n * outputImageCount
-                                let image = xp + n * imageCount
+                            for images in Self.imageBlocks(within: chunkImages, outputPlane: plane) {
+                                let first = images.lowerBound == chunkImages.lowerBound
+                                let columns = images.count * plane
                                 for group in 0..<pieces.count {
-                                    im2col(image: image + group * groupImage, geometry: g, col: col)
+                                    for (j, n) in images.enumerated() {
+                                        im2col(image: xp + n * imageCount + group * groupImage, geometry: g,
+                                               col: col + j * plane, columnStride: columns)
+                                    }
                                     for rows in pieces[group] {
-                                        // dW_p[rows, patch] (+)= dY_p[rows, plane] x col^T[plane, patch]
+                                        let (dY, ldy) = outputGradientRows(images, rows, into: gathered)
+                                        // dW_p[rows, patch] (+)= dY_p[rows, columns] x col^T[columns, patch]
                                         Element.gemm(transposeA: false, transposeB: true,
-                                                     m: rows.count, n: g.patchSize, k: g.outputPlane, alpha: 1,
-                                                     a: dOut + rows.lowerBound * g.outputPlane, lda: g.outputPlane,
-                                                     b: col, ldb: g.outputPlane, beta: first ? 0 : 1,
+                                                     m: rows.count, n: g.patchSize, k: columns, alpha: 1,
+                                                     a: dY, lda: ldy, b: col, ldb: columns, beta: first ? 0 : 1,
                                                      c: dW + rows.lowerBound * g.patchSize, ldc: g.patchSize)
                                     }
                                 }
                                 if hasBias {
                                     // Each channel's plane is summed in Accumulate.sum's fixed order.
-                                    for o in 0..<outputChannels {
-                                        let planeSum = Accumulate.sum(dOut + o * g.outputPlane, count: g.outputPlane)
-                                        dB[o] = first ? planeSum : dB[o] + planeSum
+                                    for n in images {
+                                        let dOut = dyp + n * outputImageCount
+                                        for o in 0..<outputChannels {
+                                            let planeSum = Accumulate.sum(dOut + o * plane, count: plane)
+                                            dB[o] = n == chunkImages.lowerBound ? planeSum : dB[o] + planeSum
+                                        }
                                     }
                                 }
                             }
