@@ -205,10 +205,6 @@ struct TrainCommand: ParsableCommand {
                 run = try TrainingRun(resuming: resume, change: { $0.copy(keys, from: given) }, progress: display.note)
                 let p = run.trainer.progress
                 display.note("resuming \(resume): epoch \(p.epoch + 1), batch \(p.batch + 1), step \(p.step)")
-                if let core = try? TrainingCheckpoint.read(path: resume).blasCore, core != BLAS.core.name {
-                    display.note("note: the checkpoint was computed with OpenBLAS core \(core), this process runs "
-                                 + "\(BLAS.core.name): the run continues, equal to an uninterrupted one only to rounding")
-                }
             } else {
                 var configuration = TrainingConfiguration()
                 if let config { configuration = try TrainingConfiguration.load(path: config) }

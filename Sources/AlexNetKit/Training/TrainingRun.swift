@@ -36,12 +36,17 @@ public final class TrainingRun {
     /// `timeLimit` (they stopped the earlier process), with `change` applied to
     /// it (only ``TrainingConfiguration/resumableKeys`` may change), its
     /// statistics, weights, velocities, schedule and position; the log file is
-    /// rewritten to the checkpoint's lines.
+    /// rewritten to the checkpoint's lines. `progress` hears a note when the
+    /// checkpoint was computed on another BLAS core than this process runs.
     /// - Throws: ``ConfigurationError`` when `change` alters a key that would
     ///   change the results; checkpoint, data and model errors.
     public convenience init(resuming path: String, change: (inout TrainingConfiguration) -> Void = { _ in },
                             progress: (String) -> Void = { _ in }) throws {
         let checkpoint = try TrainingCheckpoint.read(path: path)
+        if let core = checkpoint.blasCore, core != BLAS.core.name {
+            progress("note: the checkpoint was computed with OpenBLAS core \(core), this process runs "
+                     + "\(BLAS.core.name): the run continues, equal to an uninterrupted one only to rounding")
+        }
         var configuration = checkpoint.configuration
         configuration.maxSteps = nil
         configuration.timeLimit = nil
