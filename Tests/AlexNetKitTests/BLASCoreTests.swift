@@ -60,7 +60,7 @@ final class BLASCoreTests: XCTestCase {
     func testThisProcessRunsKernelsThatFitTheCPU() {
         let core = BLAS.core
         XCTAssertFalse(core.name.isEmpty)
-        XCTAssertEqual(core.name, String(cString: alexnetCoreName()))
+        XCTAssertEqual(core.name, String(cString: BLAS.currentCoreName()))
         let user = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? ""
         if user.isEmpty, core.cpuVectorLevel >= .avx2, let level = BLASCoreChoice.level(ofCore: core.name) {
             XCTAssertGreaterThanOrEqual(level, .avx2, core.description)
@@ -68,8 +68,6 @@ final class BLASCoreTests: XCTestCase {
         }
         if !user.isEmpty { XCTAssertEqual(core.selection, .environment) }
     }
-
-    private func alexnetCoreName() -> UnsafePointer<CChar> { BLAS.currentCoreName() }
 }
 
 /// `alexnet blas` as a separate process: the variable wins, and the in-process

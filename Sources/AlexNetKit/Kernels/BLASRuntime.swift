@@ -58,9 +58,6 @@ public struct BLASCore: Sendable, Codable, Equatable, CustomStringConvertible {
     public var openBLASChoice: String
     /// What the CPU supports.
     public var cpuVectorLevel: CPUVectorLevel
-    /// The name of the core OpenBLAS runs at this moment (after any switch).
-    public static func currentCoreName() -> UnsafePointer<CChar> { alexnet_blas_corename() }
-
     /// The CPU's brand string, e.g. "AMD EPYC 9R14 96-Core Processor" (empty where unknown).
     public var cpu: String
     /// OpenBLAS's configuration string, e.g. "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH ...".

@@ -30,25 +30,21 @@ public func im2col<T: TensorElement>(image: UnsafePointer<T>, geometry g: ConvGe
                     } else {
                         let source = channel + h * g.width
                         let w0 = j - g.paddingWidth
+                        // Outputs first..<last read inside the row; the ends fall in the padding.
+                        let (first, last) = validOutputRange(g, offset: w0)
+                        if first > 0 { out.update(repeating: 0, count: first) }
                         if g.strideWidth == 1 {
-                            // Contiguous span; only its ends can fall in the padding.
-                            let first = max(0, -w0)
-                            let last = min(g.outputWidth, g.width - w0)
-                            if first > 0 { out.update(repeating: 0, count: min(first, g.outputWidth)) }
+                            // A contiguous span.
                             if last > first { (out + first).update(from: source + w0 + first, count: last - first) }
-                            let tail = max(last, first)
-                            if tail < g.outputWidth { (out + tail).update(repeating: 0, count: g.outputWidth - tail) }
                         } else {
-                            // Outputs first..<last read inside the row; the ends fall in the padding.
-                            let (first, last) = validOutputRange(g, offset: w0)
-                            for ow in 0..<first { out[ow] = 0 }
                             var ow = first
                             while ow < last {
                                 out[ow] = source[ow * g.strideWidth + w0]
                                 ow += 1
                             }
-                            for ow in max(last, first)..<g.outputWidth { out[ow] = 0 }
                         }
+                        let tail = max(last, first)
+                        if tail < g.outputWidth { (out + tail).update(repeating: 0, count: g.outputWidth - tail) }
                     }
                     out += g.outputWidth
                 }

@@ -307,9 +307,9 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
     static var targetColumns: Int { 1024 }
 
     /// Images whose im2col columns go side by side into one product:
-    /// `targetColumns / outputPlane`, at least 1 (one image per product from
-    /// 32x32 output planes up). A function of the plane alone, so the partition
-    /// never depends on the worker count.
+    /// `targetColumns / outputPlane`, at least 1 (one image per product for
+    /// planes of more than 512 positions, e.g. 23x23 and up). A function of the
+    /// plane alone, so the partition never depends on the worker count.
     static func imagesPerProduct(outputPlane: Int) -> Int { max(1, targetColumns / max(outputPlane, 1)) }
 
     /// `0..<batch` in consecutive blocks of ``imagesPerProduct(outputPlane:)``
