@@ -62,7 +62,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     func validate() throws {
-        guard batch >= 1 else { throw ValidationError("--batch must be at least 1, got \(batch)") }
+        try checkRange(batch, 1...InputLimits.batch, "--batch")
         guard (1...1024).contains(threads) else { throw ValidationError("--threads must be 1 to 1024, got \(threads)") }
         guard (1...1000).contains(repetitions) else {
             throw ValidationError("--repetitions must be 1 to 1000, got \(repetitions)")

@@ -66,7 +66,7 @@ struct CheckCommand: ParsableCommand {
     var threads: Int = 1
 
     func validate() throws {
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        try checkRange(threads, 1...InputLimits.threads, "--threads")
         if let rtol, !(rtol >= 0 && rtol.isFinite) { throw ValidationError("--rtol must be a finite number >= 0, got \(rtol)") }
         guard atol >= 0, atol.isFinite else { throw ValidationError("--atol must be a finite number >= 0, got \(atol)") }
         _ = try overrides()
@@ -90,9 +90,8 @@ struct CheckCommand: ParsableCommand {
         let options = OracleOptions(tolerances: policy, failOnEndToEnd: endToEnd, diagnose: !noDiagnosis, workers: threads)
         let result: OracleReport
         do {
-            for path in [report, junit].compactMap({ $0 }) where FileManager.default.fileExists(atPath: path) && !force {
-                throw CommandFailure(message: "\(path) exists; pass --force to replace it")
-            }
+            if let report { try checkOutputFile(report, option: "--report", force: force) }
+            if let junit { try checkOutputFile(junit, option: "--junit", force: force) }
             let loaded = try Trace.read(path: trace)
             result = try Oracle.check(loaded, options: options)
         } catch let error as CommandFailure {
@@ -125,8 +124,6 @@ struct CheckCommand: ParsableCommand {
     }
 
     private func write(_ text: String, to path: String) throws {
-        guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8)) else {
-            throw CommandFailure(message: "\(path): cannot be written")
-        }
+        try writeOutputFile(Array(text.utf8), to: path)
     }
 }

@@ -33,8 +33,10 @@ struct DataBenchCommand: ParsableCommand {
     var repetitions: Int = 3
 
     func validate() throws {
-        guard count >= 1, batch >= 1, repetitions >= 1 else { throw ValidationError("--count, --batch and --repetitions must be at least 1") }
-        guard threads.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--threads must be at least 1") }
+        try checkRange(count, 1...InputLimits.examples, "--count")
+        try checkRange(batch, 1...InputLimits.batch, "--batch")
+        try checkRange(repetitions, 1...1000, "--repetitions")
+        for count in threads { try checkRange(count, 1...InputLimits.threads, "--threads") }
     }
 
     func run() throws {

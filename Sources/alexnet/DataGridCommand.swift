@@ -27,12 +27,16 @@ struct DataGridCommand: ParsableCommand {
     @Option(help: "Enlarge each pixel this many times (default: so that an image is about 96 pixels wide).")
     var zoom: Int?
 
+    @Flag(help: "Replace the --output file if it exists.")
+    var force = false
+
     func validate() throws {
-        guard count >= 1 else { throw ValidationError("--count must be at least 1, got \(count)") }
-        if let zoom, zoom < 1 { throw ValidationError("--zoom must be at least 1, got \(zoom)") }
+        try checkRange(count, 1...1024, "--count")
+        try checkRange(zoom, 1...64, "--zoom")
     }
 
     func run() throws {
+        try checkOutputFile(output, option: "--output", force: force)
         let dataset = try source.open()
         let (pipeline, statistics) = try augmentation.pipeline(for: dataset, meanSubtraction: .none, threads: 2)
         let loader = try BatchLoader(dataset: dataset, pipeline: pipeline, statistics: statistics,
@@ -56,7 +60,7 @@ struct DataGridCommand: ParsableCommand {
         }
         let picture = Image8(width: width, height: height, channels: c, pixels: pixels)
         let bytes = output.lowercased().hasSuffix(".png") ? PNG.encode(picture) : try JPEG.encode(picture, quality: 92)
-        try Data(bytes).write(to: URL(fileURLWithPath: output))
+        try writeOutputFile(bytes, to: output)
         print("pipeline: \(pipeline.summary)")
         print("\(n) images of \(c)x\(h)x\(w) from \(dataset.location), epoch \(augmentation.epoch), seed \(augmentation.seed)")
         for row in 0..<rows {

@@ -22,8 +22,8 @@ struct DataInspectCommand: ParsableCommand {
     var threads: Int = 2
 
     func validate() throws {
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
-        if let limit, limit < 0 { throw ValidationError("--limit must not be negative, got \(limit)") }
+        try checkRange(threads, 1...InputLimits.threads, "--threads")
+        try checkRange(limit, 0...InputLimits.examples, "--limit")
     }
 
     func run() throws {

@@ -41,9 +41,12 @@ struct DataMakeTestFolderCommand: ParsableCommand {
     var seed: UInt64 = 1
 
     func validate() throws {
-        guard count >= 0, valCount >= 0, classes >= 1, size >= 8, (1...100).contains(quality), (0...127).contains(noise) else {
-            throw ValidationError("need --count, --val-count >= 0, --classes >= 1, --size >= 8, --quality in 1...100, --noise in 0...127")
-        }
+        try checkRange(count, 0...10_000_000, "--count")
+        try checkRange(valCount, 0...10_000_000, "--val-count")
+        try checkRange(classes, 1...10_000, "--classes")
+        try checkRange(size, 8...InputLimits.imageSide, "--size")
+        try checkRange(quality, 1...100, "--quality")
+        try checkRange(noise, 0...127, "--noise")
     }
 
     func run() throws {
@@ -51,15 +54,27 @@ struct DataMakeTestFolderCommand: ParsableCommand {
         if manager.fileExists(atPath: directory), !((try? manager.contentsOfDirectory(atPath: directory))?.isEmpty ?? false) {
             throw ValidationError("\(directory) exists and is not empty: choose a new directory")
         }
+        do {
+            try OutputFiles.makeDirectory(directory, what: "directory")
+        } catch let error as OutputFileError {
+            throw CommandFailure(message: error.description)
+        }
         var bytes = 0
         for (split, total, offset) in [("train", count, 0), ("val", valCount, count)] where total > 0 {
-            for k in 0..<classes { try manager.createDirectory(atPath: "\(directory)/\(split)/class_\(k)", withIntermediateDirectories: true) }
+            for k in 0..<classes {
+                do {
+                    try OutputFiles.makeDirectory("\(directory)/\(split)", what: "directory")
+                    try OutputFiles.makeDirectory("\(directory)/\(split)/class_\(k)", what: "directory")
+                } catch let error as OutputFileError {
+                    throw CommandFailure(message: error.description)
+                }
+            }
             for i in 0..<total {
                 let label = i % classes
                 let jpeg = try JPEG.encode(Self.picture(index: offset + i, label: label, size: size, noise: noise, seed: seed), quality: quality)
                 bytes += jpeg.count
                 let name = "\(directory)/\(split)/class_\(label)/img_" + String(format: "%05d", i) + ".jpg"
-                try Data(jpeg).write(to: URL(fileURLWithPath: name))
+                try writeOutputFile(jpeg, to: name)
             }
         }
         let total = count + valCount

@@ -33,13 +33,17 @@ struct DataMeanCommand: ParsableCommand {
     @Option(help: "Threads.")
     var threads: Int = 2
 
+    @Flag(help: "Replace the --output file if it exists.")
+    var force = false
+
     func validate() throws {
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
-        if let resize, resize < 1 { throw ValidationError("--resize must be at least 1, got \(resize)") }
-        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1, got \(limit)") }
+        try checkRange(threads, 1...InputLimits.threads, "--threads")
+        try checkRange(resize, 1...InputLimits.imageSide, "--resize")
+        try checkRange(limit, 1...InputLimits.examples, "--limit")
     }
 
     func run() throws {
+        try checkOutputFile(output, option: "--output", force: force)
         let dataset = try source.open()
         let side = resize ?? (dataset.storedSize == nil ? 256 : nil)
         let pipeline = ImagePipeline(resizeShorterSide: side, greyToRGB: greyToRGB)

@@ -64,14 +64,14 @@ struct AugmentOptions: ParsableArguments {
 
     func validate() throws {
         _ = try names()
-        if let resize, resize < 1 { throw ValidationError("--resize must be at least 1, got \(resize)") }
-        if let crop, crop < 1 { throw ValidationError("--crop must be at least 1, got \(crop)") }
-        if let padding, padding < 0 { throw ValidationError("--padding must not be negative, got \(padding)") }
+        try checkRange(resize, 1...InputLimits.imageSide, "--resize")
+        try checkRange(crop, 1...InputLimits.imageSide, "--crop")
+        try checkRange(padding, 0...InputLimits.cropPadding, "--padding")
         guard pcaStd >= 0 && pcaStd.isFinite else { throw ValidationError("--pca-std must be finite and not negative, got \(pcaStd)") }
         guard ["paper", "sd"].contains(pcaMagnitude) else {
             throw ValidationError("--pca-magnitude must be paper or sd, got '\(pcaMagnitude)'")
         }
-        guard epoch >= 0 else { throw ValidationError("--epoch must not be negative, got \(epoch)") }
+        try checkRange(epoch, 0...InputLimits.epochs, "--epoch")
     }
 
     /// The requested augmentation names, checked.

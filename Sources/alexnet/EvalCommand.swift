@@ -18,7 +18,9 @@ struct TrainedWeightsOptions: ParsableArguments {
 
     /// Loads the weights: a checkpoint as it is, plain weights into `--model` with the default pipeline on `--data`.
     func load(progress: (String) -> Void) throws -> TrainedModel {
-        guard threads >= 1 else { throw CommandFailure(message: "--threads must be at least 1, got \(threads)") }
+        guard (1...InputLimits.threads).contains(threads) else {
+            throw CommandFailure(message: "--threads must be in 1...\(InputLimits.threads), got \(threads)")
+        }
         guard FileManager.default.fileExists(atPath: weights) else { throw CommandFailure(message: "\(weights): no such file") }
         if weights.lowercased().hasSuffix(".safetensors") {
             let (tensors, metadata) = try Safetensors.read(path: weights)
@@ -77,7 +79,9 @@ struct EvalCommand: ParsableCommand {
             guard let which = DataSplit(rawValue: split) else {
                 throw CommandFailure(message: "--split must be test or train, got '\(split)'")
             }
-            if let batch, batch < 1 { throw CommandFailure(message: "--batch must be at least 1, got \(batch)") }
+            if let batch, !(1...InputLimits.batch).contains(batch) {
+                throw CommandFailure(message: "--batch must be in 1...\(InputLimits.batch), got \(batch)")
+            }
             let model = try source.load(progress: { print($0) })
             let data = try model.data(at: source.data, progress: { print($0) })
             let dataset = which == .test ? data.testSet : data.trainSet

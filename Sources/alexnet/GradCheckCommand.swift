@@ -24,7 +24,7 @@ struct GradCheckCommand: ParsableCommand {
     var threads: Int = 1
 
     func run() throws {
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        try checkRange(threads, 1...InputLimits.threads, "--threads")
         let cases = try LayerCheckSuite.run(seed: seed, pool: WorkerPool(workerCount: threads))
         let width = cases.map(\.description.count).max() ?? 10
         print("layer".padding(toLength: width, withPad: " ", startingAt: 0) + "  tensor                         checked  max rel. error")

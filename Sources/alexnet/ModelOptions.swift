@@ -19,7 +19,7 @@ struct ModelOptions: ParsableArguments {
 
     func validate() throws {
         if let towers, towers != 1 && towers != 2 { throw ValidationError("--towers must be 1 or 2, got \(towers)") }
-        if let classes, classes < 1 { throw ValidationError("--classes must be at least 1, got \(classes)") }
+        try checkRange(classes, 1...InputLimits.classes, "--classes")
         _ = try inputShape()
     }
 

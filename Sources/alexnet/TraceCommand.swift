@@ -84,8 +84,9 @@ struct TraceCommand: ParsableCommand {
     var threads: Int = 1
 
     func validate() throws {
-        guard batch >= 1 else { throw ValidationError("--batch must be at least 1, got \(batch)") }
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        try checkRange(batch, 1...InputLimits.batch, "--batch")
+        try checkRange(threads, 1...InputLimits.threads, "--threads")
+        try checkRange(classes, 1...InputLimits.classes, "--classes")
         guard ["training", "inference"].contains(mode) else {
             throw ValidationError("--mode must be training or inference, got '\(mode)'")
         }
@@ -101,8 +102,17 @@ struct TraceCommand: ParsableCommand {
     }
 
     func run() throws {
-        if FileManager.default.fileExists(atPath: output) && !force {
-            throw CommandFailure(message: "\(output) exists; pass --force to replace it")
+        if output.lowercased().hasSuffix(".safetensors") {
+            try checkOutputFile(output, option: "--output", force: force)
+        } else {
+            if FileManager.default.fileExists(atPath: output) && !force {
+                throw CommandFailure(message: "--output \(output): exists; pass --force to replace it")
+            }
+            do {
+                try OutputFiles.checkDirectory(output, what: "--output")
+            } catch let error as OutputFileError where !force || !FileManager.default.fileExists(atPath: output) {
+                throw CommandFailure(message: error.description)
+            }
         }
         switch dtype {
         case .f32: try record(Float.self)
@@ -125,6 +135,11 @@ struct TraceCommand: ParsableCommand {
                 values = try wrapWeightsErrors { try stored.narrowedToFloat() } as! Tensor<T>
             } else {
                 values = try wrapWeightsErrors { try stored.floatTensor(as: T.self, convertingIntegers: true) }
+            }
+            do {
+                try values.checkFinite(name: "the input batch")
+            } catch let error as NonFiniteError {
+                throw CommandFailure(message: "\(input): \(error); a trace's input must be finite")
             }
             guard values.shape.rank == 4 else {
                 throw CommandFailure(message: "\(input): shape \(values.shape): expected a batch [N, C, H, W]")
@@ -173,9 +188,6 @@ struct TraceCommand: ParsableCommand {
             }
         }
         do {
-            if force, FileManager.default.fileExists(atPath: output) {
-                try FileManager.default.removeItem(atPath: output)
-            }
             try trace.write(to: output)
         } catch let error as TraceError {
             throw CommandFailure(message: error.description)

@@ -129,6 +129,9 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Print only the epoch lines and the result, no progress.")
     var quiet = false
 
+    @Flag(help: "Replace an existing --log file, and another run's checkpoints in --checkpoint DIR.")
+    var force = false
+
     /// The options given on the command line, applied to `config`; returns the keys set.
     @discardableResult
     func apply(to config: inout TrainingConfiguration) throws -> [String] {
@@ -202,7 +205,8 @@ struct TrainCommand: ParsableCommand {
                 guard FileManager.default.fileExists(atPath: resume) else { throw CommandFailure(message: "\(resume): no such file") }
                 var given = TrainingConfiguration()
                 let keys = try apply(to: &given)
-                run = try TrainingRun(resuming: resume, change: { $0.copy(keys, from: given) }, progress: display.note)
+                run = try TrainingRun(resuming: resume, change: { $0.copy(keys, from: given) }, replacingOutputs: force,
+                                      progress: display.note)
                 let p = run.trainer.progress
                 display.note("resuming \(resume): epoch \(p.epoch + 1), batch \(p.batch + 1), step \(p.step)")
             } else {
@@ -210,7 +214,7 @@ struct TrainCommand: ParsableCommand {
                 if let config { configuration = try TrainingConfiguration.load(path: config) }
                 try apply(to: &configuration)
                 try configuration.validate()
-                run = try TrainingRun(configuration: configuration, progress: display.note)
+                run = try TrainingRun(configuration: configuration, replacingOutputs: force, progress: display.note)
             }
             try train(run, display: display)
         }
@@ -229,10 +233,30 @@ struct TrainCommand: ParsableCommand {
         display.note("SGD \(config.sgd), lr \(config.lr), momentum \(config.momentum), weight decay \(config.weightDecay), "
                      + "batch \(config.batch), schedule \(config.schedule), \(config.epochs) epoch(s) of \(data.train.batchCount) steps, "
                      + "\(config.threads) thread(s)")
+        let trainer = run.trainer
+        let interrupts = InterruptHandler { number in
+            trainer.requestStop()
+            let name = number == SIGINT ? "Ctrl-C" : "SIGTERM"
+            let message = "\n\(name): stopping after this step"
+                + (trainer.lastCheckpointPath != nil ? " and writing the checkpoint" : "") + "; again to stop at once\n"
+            FileHandle.standardError.write(Data(message.utf8))
+        }
         let reason = try run.trainer.run(observer: { display.show($0, epochs: config.epochs) })
+        interrupts.stop()
         display.finishLine()
         let p = run.trainer.progress
+        if let number = interrupts.signal {
+            let position = "step \(p.step) (epoch \(p.epoch + 1), batch \(p.batch + 1))"
+            if let last = run.trainer.lastCheckpointPath {
+                display.note("interrupted after \(position); checkpoint: \(last)")
+                display.note("resume with: alexnet train --resume \(last)")
+            } else {
+                display.note("interrupted after \(position); no --checkpoint was given, so nothing was saved")
+            }
+            throw ExitCode(128 + number)
+        }
         switch reason {
+        case .interrupted: break  // handled above: only a signal requests the stop here
         case .epochs: display.note("finished \(config.epochs) epoch(s), \(p.step) steps")
         case .maxSteps: display.note("stopped at --max-steps \(p.step) (epoch \(p.epoch + 1), batch \(p.batch + 1))")
         case .timeLimit: display.note("stopped at the time limit after step \(p.step) (epoch \(p.epoch + 1), batch \(p.batch + 1))")
@@ -284,6 +308,8 @@ func reportingFailures(_ body: () throws -> Void) throws {
     } catch let error as ShapeError {
         throw CommandFailure(message: error.description)
     } catch let error as ImageError {
+        throw CommandFailure(message: error.description)
+    } catch let error as OutputFileError {
         throw CommandFailure(message: error.description)
     }
 }

@@ -33,9 +33,7 @@ struct WeightsOutputOptions: ParsableArguments {
 
     /// Refuses to replace an existing file without --force, so nothing already written is lost.
     func checkOutput() throws {
-        if FileManager.default.fileExists(atPath: output) && !force {
-            throw CommandFailure(message: "\(output) exists; pass --force to replace it")
-        }
+        try checkOutputFile(output, option: "--output", force: force)
     }
 
     func write<T: TensorElement>(_ network: Network<T>, metadata: [String: String]) throws {

@@ -89,7 +89,7 @@ final class CLITests: XCTestCase {
         try Data("precious".utf8).write(to: path)
         let result = try CLI.run(["weights", "init", "--model", "layers-80sec", "-o", "keep.npz"], in: directory)
         XCTAssertEqual(result.status, 1)
-        XCTAssertTrue(result.error.contains("keep.npz exists; pass --force to replace it"), result.error)
+        XCTAssertTrue(result.error.contains("--output keep.npz: exists; pass --force to replace it"), result.error)
         XCTAssertEqual(try String(contentsOf: path), "precious")
     }
 

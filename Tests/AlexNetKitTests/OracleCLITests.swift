@@ -94,7 +94,7 @@ final class OracleCLITests: XCTestCase {
         try Data("keep".utf8).write(to: directory.appendingPathComponent("r.json"))
         let refused = try CLI.run(["check", "broken.safetensors", "--report", "r.json"], in: directory)
         XCTAssertEqual(refused.status, 2)
-        XCTAssertTrue(refused.error.contains("r.json exists; pass --force to replace it"), refused.error)
+        XCTAssertTrue(refused.error.contains("--report r.json: exists; pass --force to replace it"), refused.error)
         XCTAssertEqual(try String(contentsOf: directory.appendingPathComponent("r.json"), encoding: .utf8), "keep")
         let forced = try CLI.run(["check", "broken.safetensors", "--report", "r.json", "--force"], in: directory)
         XCTAssertEqual(forced.status, 1)
@@ -102,7 +102,7 @@ final class OracleCLITests: XCTestCase {
 
         let trace = try CLI.run(["trace", "--model", "layers-80sec", "-o", "broken.safetensors"], in: directory)
         XCTAssertEqual(trace.status, 1)
-        XCTAssertTrue(trace.error.contains("broken.safetensors exists; pass --force to replace it"), trace.error)
+        XCTAssertTrue(trace.error.contains("--output broken.safetensors: exists; pass --force to replace it"), trace.error)
     }
 
     func testUnusableTracesExitTwoNamingTheTensor() throws {

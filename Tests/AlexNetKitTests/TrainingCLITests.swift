@@ -54,7 +54,7 @@ final class TrainingCLITests: XCTestCase {
         XCTAssertTrue(result.output.contains("batch 8, schedule step:1, 1 epoch(s) of 6 steps"), result.output)
         try assertOneLineFailure(["train", "--config", "nothere.json"], "nothere.json: no such file")
         try Data(#"{"epochs": 0}"#.utf8).write(to: directory.appendingPathComponent("bad.json"))
-        try assertOneLineFailure(["train", "--config", "bad.json"], "bad.json: epochs: must be at least 1, got 0")
+        try assertOneLineFailure(["train", "--config", "bad.json"], "bad.json: epochs: must be in 1...1000000, got 0")
     }
 
     func testResumeContinuesAndRefusesChangedSettings() throws {
@@ -119,7 +119,7 @@ final class TrainingCLITests: XCTestCase {
         try assertOneLineFailure(["train", "--sgd", "adam"], "--sgd must be paper or pytorch, got 'adam'")
         try assertOneLineFailure(["train", "--init", "xavier"], "--init must be paper or he, got 'xavier'")
         try assertOneLineFailure(["train", "--time-limit", "soon"], "--time-limit must be a positive number of seconds")
-        try assertOneLineFailure(["train", "--batch", "0"], "--batch must be at least 1, got 0")
+        try assertOneLineFailure(["train", "--batch", "0"], "--batch must be in 1...65536, got 0")
         try assertOneLineFailure(["train", "--data", "nowhere"], "nowhere: no such file or directory")
         try assertOneLineFailure(["train", "--model", "alexnet9000", "--data", "data"], "no shipped model has this name")
         try assertOneLineFailure(["train", "--resume", "nothere.safetensors"], "nothere.safetensors: no such file")

@@ -71,6 +71,33 @@ final class TrainingRunTests: XCTestCase {
         try assertResumeIsBitwiseIdentical(towers: 2, stops: [3, 8])
     }
 
+    /// `requestStop()` (what Ctrl-C calls) stops after the step in progress,
+    /// writes last.safetensors for exactly that state, and the resumed run ends
+    /// bitwise equal to one that was never stopped: mid-epoch, and at an epoch's
+    /// last batch (before its validation pass, which the resumed run does).
+    func testRequestStopWritesTheCheckpointAndResumesExactly() throws {
+        var whole = TrainingFixtures.configuration(workspace, towers: 1)
+        whole.checkpoint = workspace + "/whole"
+        try TrainingRun(configuration: whole).trainer.run()
+
+        var parts = TrainingFixtures.configuration(workspace, towers: 1)
+        parts.checkpoint = workspace + "/parts"
+        let last = workspace + "/parts/last.safetensors"
+        for (index, stopAfter) in [3, 6].enumerated() {
+            let run = index == 0 ? try TrainingRun(configuration: parts) : try TrainingRun(resuming: last)
+            let reason = try run.trainer.run { event in
+                if case .step(_, _, _, let step, _, _, _, _) = event, step == stopAfter { run.trainer.requestStop() }
+            }
+            XCTAssertEqual(reason, .interrupted)
+            let stopped = try TrainingCheckpoint.read(path: last)
+            XCTAssertEqual(stopped.progress.step, stopAfter)
+            XCTAssertEqual(stopped.progress.batch, stopAfter == 6 ? 6 : stopAfter)
+            XCTAssertEqual(stopped.log.count, 0, "stopped before the first epoch's validation")
+        }
+        XCTAssertEqual(try TrainingRun(resuming: last).trainer.run(), .epochs)
+        assertCheckpointsEqual(try TrainingCheckpoint.read(path: workspace + "/whole/last.safetensors"), try TrainingCheckpoint.read(path: last))
+    }
+
     /// Lines written after the checkpoint a run resumes from are dropped from the log.
     func testResumeRewritesTheLogToTheCheckpointsLines() throws {
         var config = TrainingFixtures.configuration(workspace, towers: 1)

@@ -195,9 +195,17 @@ enum TensorFileIO {
         return bytes
     }
 
+    /// A failed write's error: the system's reason, what it usually means, and that nothing was replaced.
+    private static func writeFailure(_ path: String, _ code: Int32) -> TensorFileError {
+        let hint = code == EFBIG ? " (the file-size limit, ulimit -f)" : code == ENOSPC || code == EDQUOT ? " (the disk is full)" : ""
+        return TensorFileError(file: path, problem: "write failed: \(systemMessage(code))\(hint); the previous file, if any, is unchanged")
+    }
+
     /// Writes `bytes` to `path` atomically: into a temporary file in the same
-    /// directory, flushed to disk, then renamed over `path`. On any failure the
-    /// temporary file is removed and whatever was at `path` is left untouched.
+    /// directory (``OutputFiles``' naming), flushed to disk, then renamed over
+    /// `path`. On any failure, a file-size limit included, the temporary file is
+    /// removed and whatever was at `path` is left untouched. Stale temporary
+    /// files of `path` from killed processes are removed first.
     static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
         let slash = path.lastIndex(of: "/")
         let directory = slash.map { String(path[..<$0]).isEmpty ? "/" : String(path[..<$0]) } ?? "."
@@ -205,7 +213,9 @@ enum TensorFileIO {
         guard !base.isEmpty else {
             throw TensorFileError(file: path, problem: "cannot write: the path names a directory")
         }
-        var template = Array((directory + "/." + base + ".tmp-XXXXXX").utf8CString)
+        OutputFiles.ignoreFileSizeSignal()
+        OutputFiles.removeStaleTemporaries(directory: directory, base: base)
+        var template = Array(OutputFiles.temporaryTemplate(directory: directory, base: base).utf8CString)
         let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard descriptor >= 0 else {
             throw TensorFileError(file: path, problem: "cannot create a temporary file in \(directory): \(systemMessage(errno))")
@@ -223,18 +233,18 @@ enum TensorFileIO {
                 let result = write(descriptor, raw.baseAddress! + written, raw.count - written)
                 if result < 0 {
                     if errno == EINTR { continue }
-                    throw TensorFileError(file: path, problem: "write failed: \(systemMessage(errno))")
+                    throw writeFailure(path, errno)
                 }
                 written += result
             }
         }
         // mkstemp creates the file rw-------; give it the usual rw-r--r--.
         guard fchmod(descriptor, 0o644) == 0, fsync(descriptor) == 0 else {
-            throw TensorFileError(file: path, problem: "write failed: \(systemMessage(errno))")
+            throw writeFailure(path, errno)
         }
         closed = true
         guard close(descriptor) == 0 else {
-            throw TensorFileError(file: path, problem: "write failed: \(systemMessage(errno))")
+            throw writeFailure(path, errno)
         }
         guard rename(temporary, path) == 0 else {
             throw TensorFileError(file: path, problem: "cannot replace the file: \(systemMessage(errno))")

@@ -346,30 +346,31 @@ public struct Trace {
 
     /// Writes the trace: a single safetensors file when `path` ends in
     /// `.safetensors`, otherwise a directory of `<name>.npy` files and
-    /// `metadata.json` (created if needed). Files are written atomically, but
-    /// existing files are replaced: callers refuse to overwrite without being asked.
+    /// `metadata.json`. Both are atomic: the directory is written beside `path`
+    /// under a temporary name and renamed into place, so a failed or killed
+    /// write leaves whatever was at `path` as it was. Existing files are
+    /// replaced: callers refuse to overwrite without being asked.
     /// - Throws: ``TensorFileError`` or ``TraceError`` naming the path.
     public func write(to path: String) throws {
         if path.lowercased().hasSuffix(".safetensors") {
             try Safetensors.write(tensors, metadata: metadata, to: path)
             return
         }
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw TraceError(file: path, problem: "cannot create the directory: \(error.localizedDescription)")
-        }
         for tensor in tensors {
             guard !tensor.name.contains("/"), !tensor.name.isEmpty else {
                 throw TraceError(file: path, subject: tensor.name, problem: "a tensor name cannot be a file name")
             }
-            try NPY.write(tensor, to: (path as NSString).appendingPathComponent(tensor.name + ".npy"))
         }
-        let lines = metadata.sorted { $0.key < $1.key }.map {
-            "  " + JSONValue.encode(string: $0.key) + ": " + JSONValue.encode(string: $0.value)
+        try OutputFiles.replaceDirectory(path) { directory in
+            for tensor in tensors {
+                try NPY.write(tensor, to: (directory as NSString).appendingPathComponent(tensor.name + ".npy"))
+            }
+            let lines = metadata.sorted { $0.key < $1.key }.map {
+                "  " + JSONValue.encode(string: $0.key) + ": " + JSONValue.encode(string: $0.value)
+            }
+            let text = "{\n" + lines.joined(separator: ",\n") + "\n}\n"
+            try TensorFileIO.writeAtomically(Array(text.utf8), to: (directory as NSString).appendingPathComponent("metadata.json"))
         }
-        let text = "{\n" + lines.joined(separator: ",\n") + "\n}\n"
-        try TensorFileIO.writeAtomically(Array(text.utf8), to: (path as NSString).appendingPathComponent("metadata.json"))
     }
 }
 

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Synchronization
 
 /// Where a run stands: everything, besides the weights and velocities, that a
 /// resumed run needs to continue exactly where this one was.
@@ -37,6 +38,8 @@ public enum StopReason: String, Sendable {
     case maxSteps = "max-steps"
     /// The time limit was reached.
     case timeLimit = "time-limit"
+    /// ``Trainer/requestStop()`` was called (Ctrl-C or SIGTERM in `alexnet train`).
+    case interrupted
 }
 
 /// What the trainer reports while it runs, for progress displays.
@@ -111,6 +114,19 @@ public final class Trainer {
     public var checkpointWriter: ((Trainer, String) throws -> Void)?
     /// The last checkpoint written in this process or the one resumed from.
     public private(set) var lastCheckpoint: (path: String, step: Int)?
+    /// Set by ``requestStop()`` from any thread; read between steps.
+    private let stopRequested = Atomic<Bool>(false)
+
+    /// Asks a running ``run(observer:)`` to stop after the step in progress:
+    /// it writes `last.safetensors` (when checkpoints are on) and returns
+    /// ``StopReason/interrupted``. Safe to call from any thread or a signal
+    /// handler's queue; a run that has not started stops before its first step.
+    public func requestStop() {
+        stopRequested.store(true, ordering: .relaxed)
+    }
+
+    /// Whether ``requestStop()`` has been called.
+    public var isStopRequested: Bool { stopRequested.load(ordering: .relaxed) }
 
     /// - Parameters:
     ///   - progress: where to start (a fresh ``TrainingProgress`` or a checkpoint's).
@@ -140,8 +156,8 @@ public final class Trainer {
     /// `DIR/best.safetensors` (lowest validation top-1 error at an epoch's end) when checkpoints are on.
     public var bestCheckpointPath: String? { configuration.checkpoint.map { ($0 as NSString).appendingPathComponent("best.safetensors") } }
 
-    /// Trains until every epoch is done, `maxSteps` steps are taken or the time
-    /// limit passes, and writes `last.safetensors` when it stops.
+    /// Trains until every epoch is done, `maxSteps` steps are taken, the time
+    /// limit passes or ``requestStop()`` is called, and writes `last.safetensors` when it stops.
     /// - Parameter observer: told about every step, validation, epoch end and checkpoint.
     /// - Returns: why it stopped.
     /// - Throws: ``NonFiniteTrainingError`` for a NaN or infinite loss, gradient
@@ -161,6 +177,7 @@ public final class Trainer {
             let epochStart = DispatchTime.now()
             let secondsBefore = progress.epochSeconds
             while progress.batch < batchCount {
+                if isStopRequested { return try stop(.interrupted, observer) }
                 if let limit = configuration.maxSteps, progress.step >= limit { return try stop(.maxSteps, observer) }
                 if let limit = configuration.timeLimit, elapsed(since: started) >= limit { return try stop(.timeLimit, observer) }
                 let batch = try prefetcher!.next()
@@ -175,7 +192,11 @@ public final class Trainer {
                 }
             }
             prefetcher = nil
+            // Stopped before the validation pass: the resumed run does it.
+            if isStopRequested { return try stop(.interrupted, observer) }
             try endEpoch(observer)
+            // The epoch's end has just written last.safetensors for exactly this state.
+            if isStopRequested && progress.epoch < configuration.epochs { return .interrupted }
         }
         return .epochs
     }

@@ -153,6 +153,7 @@ public struct TrainingCheckpoint {
             }
             let value: Tensor<Float>
             do { value = try tensor.floatTensor(as: Float.self) } catch let error as TensorFileError { throw fail(error.description) }
+            try checkFinite(value, name: tensor.name, fail: fail)
             if tensor.name.hasPrefix(velocityPrefix) {
                 velocities.append((String(tensor.name.dropFirst(velocityPrefix.count)), value))
             } else {
@@ -166,10 +167,18 @@ public struct TrainingCheckpoint {
                       let covariance = statisticsTensors["covariance"], let count = statisticsTensors["image_count"] else {
                     throw fail("the checkpoint's data statistics are incomplete")
                 }
-                statistics = try DatasetStatistics(imageCount: Int(try count.integers().first ?? 0),
-                                                   meanImage: try mean.floatTensor(as: Float.self),
-                                                   channelMean: try channelMean.floatTensor(as: Double.self).storage,
-                                                   covariance: try covariance.floatTensor(as: Double.self).storage)
+                let meanImage = try mean.floatTensor(as: Float.self)
+                let channelMeans = try channelMean.floatTensor(as: Double.self)
+                let covarianceMatrix = try covariance.floatTensor(as: Double.self)
+                try checkFinite(meanImage, name: mean.name, fail: fail)
+                try checkFinite(channelMeans, name: channelMean.name, fail: fail)
+                try checkFinite(covarianceMatrix, name: covariance.name, fail: fail)
+                let images = try count.integers().first ?? 0
+                guard images >= 1 && images <= Int64(Int32.max) else {
+                    throw fail("tensor '\(count.name)': \(images) images is outside 1...\(Int32.max); the checkpoint is damaged")
+                }
+                statistics = try DatasetStatistics(imageCount: Int(images), meanImage: meanImage,
+                                                   channelMean: channelMeans.storage, covariance: covarianceMatrix.storage)
             } catch let error as TensorFileError {
                 throw fail(error.description)
             } catch let error as ConfigurationError {
@@ -181,6 +190,17 @@ public struct TrainingCheckpoint {
                                             progress: progress, log: log)
         checkpoint.blasCore = metadata["blas_core"]
         return checkpoint
+    }
+
+    /// Refuses a NaN or infinity in a stored tensor, naming it and the first bad index:
+    /// a damaged checkpoint must not evaluate to "100% error" or resume as if it were good.
+    private static func checkFinite<T: TensorElement>(_ tensor: Tensor<T>, name: String, fail: (String) -> WeightsError) throws {
+        do {
+            try tensor.checkFinite(name: name)
+        } catch let error as NonFiniteError {
+            throw fail("tensor '\(name)' holds \(error.count) non-finite value(s), the first \(error.value) at index "
+                       + "\(error.position) (flat \(error.index)); the checkpoint is damaged")
+        }
     }
 
     // MARK: Progress as JSON
@@ -217,6 +237,9 @@ public struct TrainingCheckpoint {
             guard case .number(let text)? = values[key], let n = Int(text), n >= 0 else {
                 throw fail("'progress'.\(key) is missing or not a non-negative integer")
             }
+            guard n <= InputLimits.steps else {
+                throw fail("'progress'.\(key) is \(n), above the limit \(InputLimits.steps); the checkpoint is damaged")
+            }
             return n
         }
         var progress = TrainingProgress(learningRate: try required("learning_rate"))
@@ -231,6 +254,12 @@ public struct TrainingCheckpoint {
         progress.epochImages = try integer("epoch_images")
         progress.epochSeconds = try required("epoch_seconds")
         progress.bestValidationError = try number("best_validation_error")
+        guard progress.epochCorrect <= progress.epochImages else {
+            throw fail("'progress'.epoch_correct (\(progress.epochCorrect)) exceeds epoch_images (\(progress.epochImages)); the checkpoint is damaged")
+        }
+        guard progress.schedule.learningRate > 0 && progress.schedule.learningRate.isFinite, progress.epochLossSum.isFinite else {
+            throw fail("'progress' holds a non-finite or non-positive learning rate or loss sum; the checkpoint is damaged")
+        }
         return progress
     }
 }

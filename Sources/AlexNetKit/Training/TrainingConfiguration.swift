@@ -117,10 +117,14 @@ public struct TrainingConfiguration: Equatable, Sendable {
         func fail(_ key: String, _ problem: String) -> ConfigurationError {
             ConfigurationError(component: key, problem: problem)
         }
+        let limit = InputLimits.self
         if let towers, towers != 1 && towers != 2 { throw fail("towers", "must be 1 or 2, got \(towers)") }
-        if let classes, classes < 1 { throw fail("classes", "must be at least 1, got \(classes)") }
-        if let input, input.count != 3 || input.contains(where: { $0 < 1 }) {
-            throw fail("input", "must be three positive integers [C, H, W], got \(input)")
+        if let classes { try limit.check(classes, 1...limit.classes, "classes") }
+        if let input {
+            guard input.count == 3 else { throw fail("input", "must be three positive integers [C, H, W], got \(input)") }
+            guard (1...limit.inputChannels).contains(input[0]), input[1...].allSatisfy({ (1...limit.imageSide).contains($0) }) else {
+                throw fail("input", "must be [C, H, W] with C in 1...\(limit.inputChannels) and H, W in 1...\(limit.imageSide), got \(input)")
+            }
         }
         guard ["paper", "he"].contains(initialisation) else {
             throw fail("init", "must be paper or he, got '\(initialisation)'")
@@ -128,26 +132,28 @@ public struct TrainingConfiguration: Equatable, Sendable {
         guard Self.formats.contains(format) else {
             throw fail("format", "must be one of \(Self.formats.joined(separator: ", ")), got '\(format)'")
         }
-        if let trainLimit, trainLimit < 1 { throw fail("train_limit", "must be at least 1, got \(trainLimit)") }
-        if holdout < 0 { throw fail("holdout", "must not be negative, got \(holdout)") }
+        if let trainLimit { try limit.check(trainLimit, 1...limit.examples, "train_limit") }
+        try limit.check(holdout, 0...limit.examples, "holdout")
         guard ["channel", "image", "none"].contains(mean) else { throw fail("mean", "must be channel, image or none, got '\(mean)'") }
         if let scale, !(scale > 0 && scale.isFinite) { throw fail("scale", "must be positive and finite, got \(scale)") }
-        if let cropPadding, cropPadding < 0 { throw fail("crop_padding", "must not be negative, got \(cropPadding)") }
+        if let cropPadding { try limit.check(cropPadding, 0...limit.cropPadding, "crop_padding") }
         if !(pca >= 0 && pca.isFinite) { throw fail("pca", "must be finite and not negative, got \(pca)") }
-        if let resize, resize < 1 { throw fail("resize", "must be at least 1, got \(resize)") }
-        if let statisticsLimit, statisticsLimit < 1 { throw fail("statistics_limit", "must be at least 1, got \(statisticsLimit)") }
-        if epochs < 1 { throw fail("epochs", "must be at least 1, got \(epochs)") }
-        if batch < 1 { throw fail("batch", "must be at least 1, got \(batch)") }
+        if let resize { try limit.check(resize, 1...limit.imageSide, "resize") }
+        if let statisticsLimit { try limit.check(statisticsLimit, 1...limit.examples, "statistics_limit") }
+        try limit.check(epochs, 1...limit.epochs, "epochs")
+        try limit.check(batch, 1...limit.batch, "batch")
         if !(lr > 0 && lr.isFinite) { throw fail("lr", "must be positive and finite, got \(lr)") }
         if !(lrFactor > 1 && lrFactor.isFinite) { throw fail("lr_factor", "must be above 1, got \(lrFactor)") }
         _ = try LearningRateSchedule(parsing: schedule)
         guard SGDForm(rawValue: sgd) != nil else { throw fail("sgd", "must be paper or pytorch, got '\(sgd)'") }
         if !(momentum >= 0 && momentum < 1) { throw fail("momentum", "must be in [0, 1), got \(momentum)") }
         if !(weightDecay >= 0 && weightDecay.isFinite) { throw fail("weight_decay", "must be finite and not negative, got \(weightDecay)") }
-        if threads < 1 { throw fail("threads", "must be at least 1, got \(threads)") }
-        if checkpointEvery < 0 { throw fail("checkpoint_every", "must not be negative, got \(checkpointEvery)") }
-        if let maxSteps, maxSteps < 1 { throw fail("max_steps", "must be at least 1, got \(maxSteps)") }
-        if let timeLimit, !(timeLimit > 0 && timeLimit.isFinite) { throw fail("time_limit", "must be positive seconds, got \(timeLimit)") }
+        try limit.check(threads, 1...limit.threads, "threads")
+        try limit.check(checkpointEvery, 0...limit.steps, "checkpoint_every")
+        if let maxSteps { try limit.check(maxSteps, 1...limit.steps, "max_steps") }
+        if let timeLimit, !(timeLimit > 0 && timeLimit <= limit.seconds) {
+            throw fail("time_limit", "must be positive seconds up to \(Int(limit.seconds)), got \(timeLimit)")
+        }
     }
 
     /// The schedule named by ``schedule``.

@@ -22,11 +22,16 @@ public final class TrainingRun {
     /// The trainer (its configuration is ``TrainingData/configuration``).
     public let trainer: Trainer
 
-    /// A new run: weights initialised from the seed, velocities zero, log empty
-    /// (the log file, if any, is truncated).
-    /// - Parameter progress: told about long preparations.
+    /// A new run: weights initialised from the seed, velocities zero, log empty.
+    /// - Parameters:
+    ///   - replacingOutputs: allow an existing log file to be emptied and another
+    ///     run's checkpoints in the checkpoint directory to be replaced (`--force`);
+    ///     without it the run refuses them before any work is done.
+    ///   - progress: told about long preparations.
     /// - Throws: configuration, data and model errors, each naming the setting or file.
-    public convenience init(configuration: TrainingConfiguration, progress: (String) -> Void = { _ in }) throws {
+    public convenience init(configuration: TrainingConfiguration, replacingOutputs: Bool = false,
+                            progress: (String) -> Void = { _ in }) throws {
+        try Self.checkOutputs(configuration, replacing: replacingOutputs, resumedFrom: nil)
         let data = try TrainingData.prepare(configuration, progress: progress)
         try self.init(data: data, checkpoint: nil)
     }
@@ -38,10 +43,13 @@ public final class TrainingRun {
     /// statistics, weights, velocities, schedule and position; the log file is
     /// rewritten to the checkpoint's lines. `progress` hears a note when the
     /// checkpoint was computed on another BLAS core than this process runs.
+    /// The log file may be this run's own (its lines begin with the
+    /// checkpoint's) and the checkpoint directory the resumed checkpoint's;
+    /// anything else that exists is refused unless `replacingOutputs`.
     /// - Throws: ``ConfigurationError`` when `change` alters a key that would
     ///   change the results; checkpoint, data and model errors.
     public convenience init(resuming path: String, change: (inout TrainingConfiguration) -> Void = { _ in },
-                            progress: (String) -> Void = { _ in }) throws {
+                            replacingOutputs: Bool = false, progress: (String) -> Void = { _ in }) throws {
         let checkpoint = try TrainingCheckpoint.read(path: path)
         if let core = checkpoint.blasCore, core != BLAS.core.name {
             progress("note: the checkpoint was computed with OpenBLAS core \(core), this process runs "
@@ -51,14 +59,21 @@ public final class TrainingRun {
         configuration.maxSteps = nil
         configuration.timeLimit = nil
         change(&configuration)
+        try configuration.validate()
         let changed = configuration.differences(from: checkpoint.configuration).filter { !TrainingConfiguration.resumableKeys.contains($0) }
         if !changed.isEmpty {
             throw ConfigurationError(component: path, problem: "a resumed run keeps its settings; cannot change "
                                      + changed.joined(separator: ", ") + " (only "
                                      + TrainingConfiguration.resumableKeys.sorted().joined(separator: ", ") + " may change)")
         }
+        try Self.checkOutputs(configuration, replacing: replacingOutputs,
+                              resumedFrom: (path, checkpoint.configuration.log, checkpoint.log))
         let data = try TrainingData.prepare(configuration, statistics: checkpoint.statistics, spec: checkpoint.spec,
                                             progress: progress)
+        guard checkpoint.progress.batch <= data.train.batchCount else {
+            throw ConfigurationError(component: path, problem: "the checkpoint stands at batch \(checkpoint.progress.batch) of an epoch "
+                                     + "that has \(data.train.batchCount) batches; the checkpoint is damaged or the data set changed")
+        }
         guard data.classNames.count == checkpoint.classNames.count else {
             throw ConfigurationError(component: path, problem: "the checkpoint has \(checkpoint.classNames.count) classes, "
                                      + "the data set \(configuration.data) has \(data.classNames.count)")
@@ -80,9 +95,9 @@ public final class TrainingRun {
         }
         if let directory = config.checkpoint {
             do {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            } catch {
-                throw ConfigurationError(component: "checkpoint", problem: "cannot create the directory \(directory): \(error.localizedDescription)")
+                try OutputFiles.makeDirectory(directory, what: "checkpoint")
+            } catch let error as OutputFileError {
+                throw ConfigurationError(component: "checkpoint", problem: "\(directory): \(error.problem)")
             }
         }
         let log = try TrainingLog(path: config.log, lines: checkpoint?.value.log ?? [])
@@ -96,6 +111,54 @@ public final class TrainingRun {
         self.data = data
         self.model = model
         self.trainer = trainer
+    }
+
+    /// Refuses, before any work, outputs that would replace what another run
+    /// left: an existing log file (unless it is the resumed run's own: the
+    /// checkpoint's log path, its lines beginning with the checkpoint's), and `last`/`best` checkpoints in the
+    /// checkpoint directory (unless it is the resumed checkpoint's directory).
+    /// Also checks that each output's directory exists and is writable.
+    static func checkOutputs(_ config: TrainingConfiguration, replacing: Bool,
+                             resumedFrom: (path: String, logPath: String?, log: [String])?) throws {
+        func fail(_ key: String, _ path: String, _ problem: String) -> ConfigurationError {
+            ConfigurationError(component: key, problem: "\(path): \(problem)")
+        }
+        if let log = config.log {
+            var isOwnLog = false
+            if let resumedFrom, let ownPath = resumedFrom.logPath, sameFile(ownPath, log),
+               let text = FileManager.default.contents(atPath: log) {
+                let lines = String(decoding: text, as: UTF8.self).split(separator: "\n").map(String.init)
+                isOwnLog = lines.starts(with: resumedFrom.log)
+            }
+            do {
+                try OutputFiles.checkFile(log, what: "log", replacing: replacing || isOwnLog)
+            } catch let error as OutputFileError {
+                throw fail("log", log, error.problem)
+            }
+        }
+        if let directory = config.checkpoint {
+            do {
+                try OutputFiles.checkDirectory(directory, what: "checkpoint")
+            } catch let error as OutputFileError {
+                throw fail("checkpoint", directory, error.problem)
+            }
+            let ownDirectory = resumedFrom.map { Self.sameFile(OutputFiles.parent(of: $0.path), directory) } ?? false
+            let existing = ["last.safetensors", "best.safetensors"].filter {
+                FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent($0))
+            }
+            if !existing.isEmpty && !replacing && !ownDirectory {
+                let last = (directory as NSString).appendingPathComponent("last.safetensors")
+                throw fail("checkpoint", directory, "holds another run's checkpoint (\(existing.joined(separator: ", "))); "
+                           + "continue that run with --resume \(last), choose a new directory, or pass --force to replace them")
+            }
+        }
+    }
+
+    /// Whether two paths name the same existing file or directory.
+    private static func sameFile(_ a: String, _ b: String) -> Bool {
+        var first = stat(), second = stat()
+        guard stat(a, &first) == 0, stat(b, &second) == 0 else { return false }
+        return first.st_dev == second.st_dev && first.st_ino == second.st_ino
     }
 
     /// One-crop evaluation of the current weights over a loader (``TrainingData/test``, say).

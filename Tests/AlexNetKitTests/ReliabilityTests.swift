@@ -1,0 +1,329 @@
+import Foundation
+import XCTest
+@testable import AlexNetKit
+
+/// The output policy (Docs/reliability.md): nothing existing replaced without
+/// being asked, atomic writes that clean up after killed processes, a
+/// file-size limit as an error, damaged checkpoints refused, the documented
+/// caps on numbers, and Ctrl-C during training.
+final class ReliabilityTests: XCTestCase {
+    private var workspace: String!
+    private var directory: URL { URL(fileURLWithPath: workspace) }
+
+    override func setUpWithError() throws { workspace = try TrainingFixtures.makeWorkspace(name) }
+    override func tearDownWithError() throws { TrainingFixtures.remove(workspace) }
+
+    private func contents(_ name: String) -> String? {
+        FileManager.default.contents(atPath: workspace + "/" + name).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    private func write(_ text: String, _ name: String) throws {
+        try Data(text.utf8).write(to: directory.appendingPathComponent(name))
+    }
+
+    /// The PID of a process that has exited (and been reaped).
+    private func deadPID() throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/true")
+        try process.run()
+        process.waitUntilExit()
+        return process.processIdentifier
+    }
+
+    // MARK: Atomic writes
+
+    func testAWriteRemovesTemporaryFilesOfKilledProcessesOnly() throws {
+        let dead = try deadPID()
+        try write("partial", ".w.npy.partial-\(dead)-AbCdEf")
+        try write("in progress", ".w.npy.partial-\(getpid())-XyZ123")
+        try write("other file's", ".v.npy.partial-\(dead)-AbCdEf")
+        try NPY.write(StoredTensor(name: "w", tensor: try Tensor<Float>(shape: [2], values: [1, 2])), to: workspace + "/w.npy")
+        let names = try FileManager.default.contentsOfDirectory(atPath: workspace)
+        XCTAssertFalse(names.contains(".w.npy.partial-\(dead)-AbCdEf"), "the dead process's temporary file stays")
+        XCTAssertTrue(names.contains(".w.npy.partial-\(getpid())-XyZ123"), "a running process's temporary file was removed")
+        XCTAssertTrue(names.contains(".v.npy.partial-\(dead)-AbCdEf"), "another file's temporaries are not this write's to remove")
+        XCTAssertEqual(try NPY.read(path: workspace + "/w.npy").floatTensor(as: Float.self).storage, [1, 2])
+    }
+
+    /// Under `ulimit -f`, a write that does not fit is a one-line error naming
+    /// the limit; the previous file is intact and no temporary file is left.
+    func testAFileSizeLimitIsAnErrorThatKeepsThePreviousFile() throws {
+        guard let executable = CLI.executable else { throw XCTSkip("the alexnet executable was not built beside the tests") }
+        try write("precious", "w.safetensors")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", "ulimit -f 64; exec \"$0\" weights init --model layers-80sec -o w.safetensors --force", executable.path]
+        process.currentDirectoryURL = directory
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = Pipe()
+        try process.run()
+        let error = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationReason, .exit, "killed by a signal: \(error)")
+        XCTAssertEqual(process.terminationStatus, 1, error)
+        XCTAssertTrue(error.contains("w.safetensors: write failed: File too large (the file-size limit, ulimit -f)"), error)
+        XCTAssertEqual(contents("w.safetensors"), "precious")
+        let left = try FileManager.default.contentsOfDirectory(atPath: workspace).filter { $0.contains("partial") }
+        XCTAssertEqual(left, [])
+    }
+
+    /// A directory trace replaced with --force is swapped in whole: the old
+    /// one stays until the new one is complete, and nothing temporary remains.
+    func testADirectoryTraceIsReplacedWhole() throws {
+        let first = try CLI.run(["trace", "--model", "tiny.json", "--input-shape", "1,12,12", "--batch", "2", "-o", "t"], in: directory)
+        XCTAssertEqual(first.status, 0, first.error)
+        try write("mine", "t/extra.txt")
+        let refused = try CLI.run(["trace", "--model", "tiny.json", "--input-shape", "1,12,12", "-o", "t"], in: directory)
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.error.contains("--output t: exists; pass --force to replace it"), refused.error)
+        XCTAssertEqual(contents("t/extra.txt"), "mine")
+        let forced = try CLI.run(["trace", "--model", "tiny.json", "--input-shape", "1,12,12", "--batch", "3", "-o", "t", "--force"],
+                                 in: directory)
+        XCTAssertEqual(forced.status, 0, forced.error)
+        XCTAssertNil(contents("t/extra.txt"))
+        XCTAssertEqual(try Trace.read(path: workspace + "/t").tensors.first { $0.name == "input" }?.shape.dims.first, 3)
+        let left = try FileManager.default.contentsOfDirectory(atPath: workspace).filter { $0.hasPrefix(".t.") }
+        XCTAssertEqual(left, [])
+    }
+
+    // MARK: Nothing replaced without --force
+
+    func testDataOutputsAreNotReplacedWithoutForce() throws {
+        let made = try CLI.run(["data", "make-test-folder", "imgs", "--count", "4", "--size", "16"], in: directory)
+        XCTAssertEqual(made.status, 0, made.error)
+        try write("keep", "stats.npz")
+        try write("keep", "grid.png")
+        for arguments in [["data", "mean", "imgs", "--output", "stats.npz"], ["data", "grid", "imgs", "--output", "grid.png"]] {
+            let refused = try CLI.run(arguments, in: directory)
+            XCTAssertEqual(refused.status, 1, "\(arguments)")
+            XCTAssertTrue(refused.error.contains("--output \(arguments[3] == "--output" ? arguments[4] : ""): exists; pass --force to replace it"),
+                          refused.error)
+            let forced = try CLI.run(arguments + ["--force"], in: directory)
+            XCTAssertEqual(forced.status, 0, forced.error)
+        }
+        XCTAssertNotEqual(contents("stats.npz"), "keep")
+        XCTAssertNotEqual(contents("grid.png"), "keep")
+    }
+
+    func testMissingParentDirectoriesAreNamedNotCreated() throws {
+        let cases: [([String], String)] = [
+            (["data", "make-test-folder", "no/such/x", "--count", "1"], "directory no/such/x: the directory no/such does not exist"),
+            (["weights", "init", "--model", "tiny.json", "--input", "1,12,12", "-o", "no/w.safetensors"],
+             "--output no/w.safetensors: the directory no does not exist"),
+            (["train", "--model", "tiny.json", "--data", "data", "--log", "no/log.jsonl"], "--log no/log.jsonl: the directory no does not exist"),
+            (["train", "--model", "tiny.json", "--data", "data", "--checkpoint", "no/ck"], "--checkpoint no/ck: the directory no does not exist"),
+        ]
+        for (arguments, expected) in cases {
+            let result = try CLI.run(arguments, in: directory)
+            XCTAssertEqual(result.status, 1, "\(arguments): \(result.error)")
+            XCTAssertTrue(result.error.contains(expected), "\(arguments): \(result.error)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: workspace + "/no"))
+    }
+
+    /// A new run refuses an existing log and another run's checkpoints
+    /// (before preparing any data); `replacingOutputs` (`--force`) allows them;
+    /// a resumed run may rewrite its own log and checkpoint directory.
+    func testTrainingRefusesToReplaceAnotherRunsLogAndCheckpoints() throws {
+        var config = TrainingFixtures.configuration(workspace, towers: 1)
+        config.checkpoint = workspace + "/ck"
+        config.log = workspace + "/log.jsonl"
+        config.maxSteps = 2
+        try TrainingRun(configuration: config).trainer.run()
+
+        let logError = captureError { try TrainingRun(configuration: config) } as? ConfigurationError
+        XCTAssertEqual(logError?.component, "log")
+        XCTAssertEqual(logError?.problem, "\(workspace!)/log.jsonl: exists; pass --force to replace it")
+
+        config.log = nil
+        let checkpointError = captureError { try TrainingRun(configuration: config) } as? ConfigurationError
+        XCTAssertEqual(checkpointError?.component, "checkpoint")
+        XCTAssertTrue(checkpointError?.problem.contains("holds another run's checkpoint (last.safetensors); continue that run with "
+                                                        + "--resume \(workspace!)/ck/last.safetensors") ?? false, "\(String(describing: checkpointError))")
+        let before = FileManager.default.contents(atPath: workspace + "/ck/last.safetensors")
+        XCTAssertEqual(FileManager.default.contents(atPath: workspace + "/ck/last.safetensors"), before)
+
+        // Resuming writes its own directory and log without being asked.
+        let resumed = try TrainingRun(resuming: workspace + "/ck/last.safetensors", change: { $0.maxSteps = 3 })
+        XCTAssertEqual(try resumed.trainer.run(), .maxSteps)
+        // ... but not another run's, given as a new checkpoint directory or log.
+        try FileManager.default.createDirectory(atPath: workspace + "/other", withIntermediateDirectories: false)
+        try write("x", "other/best.safetensors")
+        try write("someone else's\n", "other.jsonl")
+        let intoOther = captureError {
+            try TrainingRun(resuming: self.workspace + "/ck/last.safetensors", change: { $0.checkpoint = self.workspace + "/other" })
+        } as? ConfigurationError
+        XCTAssertEqual(intoOther?.component, "checkpoint")
+        let otherLog = captureError {
+            try TrainingRun(resuming: self.workspace + "/ck/last.safetensors", change: { $0.log = self.workspace + "/other.jsonl" })
+        } as? ConfigurationError
+        XCTAssertEqual(otherLog?.component, "log")
+        XCTAssertEqual(contents("other.jsonl"), "someone else's\n")
+
+        config.log = workspace + "/log.jsonl"
+        XCTAssertNoThrow(try TrainingRun(configuration: config, replacingOutputs: true))
+        XCTAssertEqual(contents("log.jsonl"), "")
+    }
+
+    func testTrainCommandRefusesAnotherRunsCheckpointDirectoryWithoutForce() throws {
+        let tiny = ["train", "--model", "tiny.json", "--data", "data", "--batch", "8", "--max-steps", "1", "--checkpoint", "ck"]
+        XCTAssertEqual(try CLI.run(tiny, in: directory).status, 0)
+        let refused = try CLI.run(tiny, in: directory)
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.error.contains("--checkpoint ck: holds another run's checkpoint (last.safetensors); "
+                                             + "continue that run with --resume ck/last.safetensors"), refused.error)
+        XCTAssertEqual(try CLI.run(tiny + ["--force"], in: directory).status, 0)
+    }
+
+    // MARK: Damaged checkpoints
+
+    private func writeCheckpoint() throws -> String {
+        var config = TrainingFixtures.configuration(workspace, towers: 1)
+        config.checkpoint = workspace + "/ck"
+        config.maxSteps = 2
+        try TrainingRun(configuration: config).trainer.run()
+        return workspace + "/ck/last.safetensors"
+    }
+
+    /// Rewrites the checkpoint at `path` with `edit` applied to its tensors and metadata.
+    private func damage(_ path: String, _ edit: (inout [StoredTensor], inout [String: String]) throws -> Void) throws {
+        var (tensors, metadata) = try Safetensors.read(path: path)
+        try edit(&tensors, &metadata)
+        try Safetensors.write(tensors, metadata: metadata, to: path)
+    }
+
+    func testACheckpointWithANonFiniteTensorIsRefusedNamingItAndTheIndex() throws {
+        let path = try writeCheckpoint()
+        let cases: [(String, Double, String)] = [
+            ("conv1.weight", .nan, "tensor 'conv1.weight' holds 1 non-finite value(s), the first nan at index [0, 0, 0, 1] (flat 1)"),
+            ("optimizer.velocity.fc4.bias", .infinity, "tensor 'optimizer.velocity.fc4.bias' holds 1 non-finite value(s), the first +inf"),
+            ("data.channel_mean", -.infinity, "tensor 'data.channel_mean' holds 1 non-finite value(s), the first -inf"),
+        ]
+        let original = try Safetensors.read(path: path)
+        for (name, value, expected) in cases {
+            try Safetensors.write(original.tensors, metadata: original.metadata, to: path)
+            try damage(path) { tensors, _ in
+                let index = try XCTUnwrap(tensors.firstIndex { $0.name == name })
+                let position = name == "conv1.weight" ? 1 : 0
+                if tensors[index].dtype == .float64 {
+                    let values = try tensors[index].floatTensor(as: Double.self)
+                    var storage = values.storage
+                    storage[position] = value
+                    tensors[index] = StoredTensor(name: name, tensor: try Tensor<Double>(shape: values.shape, values: storage))
+                } else {
+                    let values = try tensors[index].floatTensor(as: Float.self)
+                    var storage = values.storage
+                    storage[position] = Float(value)
+                    tensors[index] = StoredTensor(name: name, tensor: try Tensor<Float>(shape: values.shape, values: storage))
+                }
+            }
+            let error = captureError { try TrainingCheckpoint.read(path: path) }
+            XCTAssertTrue("\(error.map { "\($0)" } ?? "")".contains(expected), "\(String(describing: error))")
+            XCTAssertTrue("\(error.map { "\($0)" } ?? "")".hasSuffix("the checkpoint is damaged"))
+            // The command line: eval and resume refuse it in one line, never "100% error".
+            for arguments in [["eval", "--weights", path, "--data", "data"], ["train", "--resume", path]] {
+                let result = try CLI.run(arguments, in: directory)
+                XCTAssertEqual(result.status, 1, "\(arguments): \(result.output)")
+                XCTAssertTrue(result.error.contains(expected), "\(arguments): \(result.error)")
+            }
+        }
+    }
+
+    /// Integers at the edge of Int in a checkpoint's progress or config are
+    /// refused with the key, never an overflow trap.
+    func testACheckpointWithHugeCountsIsRefused() throws {
+        let path = try writeCheckpoint()
+        let original = try Safetensors.read(path: path)
+        for key in ["epoch", "batch", "step", "epoch_correct", "epoch_images"] {
+            try Safetensors.write(original.tensors, metadata: original.metadata, to: path)
+            try damage(path) { _, metadata in
+                metadata["progress"] = metadata["progress"]!.replacingOccurrences(
+                    of: "\"\(key)\": [0-9]+", with: "\"\(key)\": 9223372036854775807", options: .regularExpression)
+            }
+            let text = captureError { try TrainingCheckpoint.read(path: path) }.map { "\($0)" } ?? ""
+            XCTAssertTrue(text.contains("'progress'.\(key) is 9223372036854775807, above the limit"), text)
+            let result = try CLI.run(["train", "--resume", path], in: directory)
+            XCTAssertEqual(result.status, 1, result.error)
+        }
+        for (key, expected) in [("batch", "batch: must be in 1...65536"), ("crop_padding", "crop_padding: must be in 0...4096")] {
+            try Safetensors.write(original.tensors, metadata: original.metadata, to: path)
+            try damage(path) { _, metadata in
+                metadata["config"] = metadata["config"]!.replacingOccurrences(
+                    of: "\"\(key)\": [0-9a-z]+", with: "\"\(key)\": 9223372036854775807", options: .regularExpression)
+            }
+            let text = captureError { try TrainingCheckpoint.read(path: path) }.map { "\($0)" } ?? ""
+            XCTAssertTrue(text.contains(expected), text)
+        }
+    }
+
+    // MARK: Numbers at the edge
+
+    /// Every integer option at Int.max (and 2^31 for threads and sizes) is a
+    /// one-line error naming the option, exit 64 or 1, never a trap or an abort.
+    func testHugeNumbersOnTheCommandLineAreRefused() throws {
+        let huge = "9223372036854775807"
+        let cases: [[String]] = [
+            ["train", "--batch", huge], ["train", "--crop-padding", huge], ["train", "--resize", "2147483648"],
+            ["train", "--threads", "2147483648"], ["train", "--epochs", huge], ["train", "--max-steps", huge],
+            ["train", "--holdout", huge], ["train", "--input", "1,2147483648,28"],
+            ["data", "make-test-folder", "x", "--size", huge], ["data", "make-test-folder", "x", "--count", huge],
+            ["data", "grid", "data", "--output", "g.png", "--zoom", huge], ["data", "mean", "data", "--output", "m.npz", "--resize", huge],
+            ["data", "mean", "data", "--output", "m.npz", "--threads", "2147483648"],
+            ["bench", "--model", "tiny.json", "--batch", huge], ["trace", "--model", "tiny.json", "--batch", huge, "-o", "t"],
+            ["eval", "--weights", "w.safetensors", "--threads", huge],
+        ]
+        for arguments in cases {
+            let result = try CLI.run(arguments, in: directory)
+            XCTAssertTrue(result.status == 64 || result.status == 1, "\(arguments): status \(result.status) \(result.error)")
+            let option = arguments.last { $0.hasPrefix("--") && $0 != "--output" && $0 != "-o" } ?? ""
+            XCTAssertTrue(result.error.contains(option) && result.error.contains(" must be "), "\(arguments): \(result.error)")
+        }
+        try write(#"{"batch": 9223372036854775807}"#, "run.json")
+        let config = try CLI.run(["train", "--config", "run.json"], in: directory)
+        XCTAssertEqual(config.status, 1)
+        XCTAssertTrue(config.error.contains("run.json: batch: must be in 1...65536, got 9223372036854775807"), config.error)
+    }
+
+    func testTraceRefusesANonFiniteInputBatch() throws {
+        let batch = try Tensor<Float>(shape: [1, 1, 12, 12], values: (0..<144).map { $0 == 5 ? .nan : Float($0) })
+        try NPY.write(StoredTensor(name: "x", tensor: batch), to: workspace + "/x.npy")
+        let result = try CLI.run(["trace", "--model", "tiny.json", "--input", "x.npy", "-o", "t"], in: directory)
+        XCTAssertEqual(result.status, 1, result.error)
+        XCTAssertTrue(result.error.contains("x.npy: the input batch: 1 non-finite value(s); first is nan at index [0, 0, 0, 5]"), result.error)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: workspace + "/t"))
+    }
+
+    // MARK: Ctrl-C
+
+    /// SIGINT during `train`: the step finishes, the checkpoint is written, the
+    /// resume command is printed, exit 130; resuming finishes the run.
+    func testInterruptWritesTheCheckpointAndPrintsTheResumeCommand() throws {
+        guard let executable = CLI.executable else { throw XCTSkip("the alexnet executable was not built beside the tests") }
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = ["train", "--model", "tiny.json", "--data", "data", "--batch", "8", "--epochs", "1000",
+                             "--checkpoint", "ck", "--checkpoint-every", "1", "--quiet"]
+        process.currentDirectoryURL = directory
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let last = workspace + "/ck/last.safetensors"
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: last) && Date() < deadline && process.isRunning { usleep(20_000) }
+        process.interrupt()
+        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let error = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationReason, .exit, error)
+        XCTAssertEqual(process.terminationStatus, 130, error)
+        XCTAssertTrue(error.contains("Ctrl-C: stopping after this step and writing the checkpoint; again to stop at once"), error)
+        XCTAssertTrue(output.contains("resume with: alexnet train --resume ck/last.safetensors"), output)
+        let step = try TrainingCheckpoint.read(path: last).progress.step
+        let match = output.range(of: #"interrupted after step [0-9]+"#, options: .regularExpression).map { String(output[$0]) }
+        XCTAssertEqual(match, "interrupted after step \(step)")
+        let resumed = try CLI.run(["train", "--resume", "ck/last.safetensors", "--epochs", "\(step / 6 + 1)", "--quiet"], in: directory)
+        XCTAssertEqual(resumed.status, 0, resumed.error)
+    }
+}
