@@ -39,7 +39,7 @@ static void install(error_manager *errors, j_common_ptr info) {
     errors->base.emit_message = on_message;
 }
 
-int cjpeg_decode(const unsigned char *data, size_t size, int want_rgb, cjpeg_image *image) {
+int cjpeg_decode(const unsigned char *data, size_t size, int want_rgb, size_t max_pixels, cjpeg_image *image) {
     struct jpeg_decompress_struct info;
     error_manager errors;
     unsigned char *volatile pixels = NULL;
@@ -54,6 +54,12 @@ int cjpeg_decode(const unsigned char *data, size_t size, int want_rgb, cjpeg_ima
     jpeg_create_decompress(&info);
     jpeg_mem_src(&info, data, (unsigned long)size);
     jpeg_read_header(&info, TRUE);
+    // Refuse before libjpeg allocates anything in proportion to the claimed size.
+    if ((size_t)info.image_width * (size_t)info.image_height > max_pixels) {
+        snprintf(errors.message, sizeof errors.message, "the header claims %ux%u pixels, above the limit of %zu pixels",
+                 (unsigned)info.image_width, (unsigned)info.image_height, max_pixels);
+        longjmp(errors.jump, 1);
+    }
     image->source_channels = info.num_components;
     image->progressive = info.progressive_mode ? 1 : 0;
     int cmyk = info.jpeg_color_space == JCS_CMYK || info.jpeg_color_space == JCS_YCCK;

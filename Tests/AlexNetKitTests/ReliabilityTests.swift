@@ -294,6 +294,122 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: workspace + "/t"))
     }
 
+    // MARK: Decompression bombs and huge models
+
+    /// A 2 KB JPEG whose header claims 30000x30000 pixels is refused from its
+    /// header, before libjpeg allocates anything for it.
+    func testAJPEGClaimingAHugeSizeIsRefusedFromItsHeader() throws {
+        var bytes = try JPEG.encode(Image8(width: 16, height: 16, channels: 3, pixels: [UInt8](repeating: 90, count: 768)))
+        let sof = try XCTUnwrap((0..<(bytes.count - 1)).first { bytes[$0] == 0xFF && bytes[$0 + 1] == 0xC0 })
+        for offset in [sof + 5, sof + 7] { bytes[offset] = UInt8(30000 >> 8); bytes[offset + 1] = UInt8(30000 & 0xFF) }
+        for decode in [{ _ = try JPEG.decode(bytes, source: "bomb.jpg") }, { _ = try JPEG.decodePlanar(bytes, source: "bomb.jpg") }] {
+            let error = captureError(decode) as? ImageError
+            XCTAssertEqual(error?.problem, "not a readable JPEG: the header claims 30000x30000 pixels, above the limit of 67108864 pixels")
+        }
+    }
+
+    /// An .npz member claiming 10 GiB (in a ZIP64 field) is refused by the
+    /// memory-derived limit, whatever its compression ratio.
+    func testAnNpzMemberClaimingMoreThanTheDecompressionLimitIsRefused() throws {
+        let tensors = [StoredTensor(name: "zeros", tensor: Tensor<Float>(shape: [4096]))]
+        var bytes = try NPZ.encode(tensors, compressed: true, forceZip64: true, destination: "bomb.npz")
+        let claimed = UInt64(10) << 30
+        // The ZIP64 extra field (id 1) of the local header and of the directory entry: uncompressed size first.
+        for signature: UInt32 in [0x0403_4B50, 0x0201_4B50] {
+            let header = try XCTUnwrap((0..<(bytes.count - 4)).first { bytes.readLittleEndian(UInt32.self, at: $0) == signature })
+            let fixed = signature == 0x0403_4B50 ? 30 : 46
+            let nameLength = Int(bytes.readLittleEndian(UInt16.self, at: header + (signature == 0x0403_4B50 ? 26 : 28)))
+            let extra = header + fixed + nameLength
+            XCTAssertEqual(bytes.readLittleEndian(UInt16.self, at: extra), 1)
+            bytes.storeLittleEndian(claimed, at: extra + 4)
+        }
+        let error = captureError { try NPZ.read(bytes: bytes, source: "bomb.npz") }.map { "\($0)" } ?? ""
+        XCTAssertTrue(error.contains("claims 10737418240 bytes uncompressed, above the limit of \(InputLimits.decompressedBytes) bytes"), error)
+        XCTAssertLessThanOrEqual(InputLimits.decompressedBytes, 1 << 32)
+        XCTAssertLessThanOrEqual(UInt64(InputLimits.decompressedBytes), ProcessInfo.processInfo.physicalMemory / 4)
+    }
+
+    func testGzipStopsAtTheDecompressionLimit() throws {
+        let bomb = Gzip.compress([UInt8](repeating: 0, count: 3 << 20))
+        let error = captureError { try Gzip.decompress(bomb, source: "zeros.gz", limit: 1 << 20) }.map { "\($0)" } ?? ""
+        XCTAssertTrue(error.contains("zeros.gz"), error)
+        XCTAssertTrue(error.contains("inflates to more than 1048576 bytes (the limit on decompressed data)"), error)
+        XCTAssertEqual(Gzip.defaultLimit, InputLimits.decompressedBytes)
+    }
+
+    /// A spec within every per-setting cap whose weights alone need more than
+    /// the machine has is refused by name before anything is allocated, in
+    /// `weights init`, `trace` and `train` (which checks it before the statistics pass).
+    func testAModelTooLargeForTheMachineIsRefusedBeforeAllocating() throws {
+        try write(#"{"name": "huge", "input": [4096, 8, 8], "layers": [{"name": "conv1", "type": "conv", "outputs": 16777216, "kernel": 3, "padding": 1}, {"name": "fc2", "type": "linear", "outputs": 10}]}"#, "huge.json")
+        // 4096 x 2^24 x 9 conv weights and 2^30 x 10 linear ones: 4.6 TiB with gradients, beyond any machine this runs on.
+        let expected = "model huge: 629229486090 parameters with their gradients needs 4688.1 GiB, more than half of this machine's"
+        for arguments in [["weights", "init", "--model", "huge.json", "-o", "w.npz"], ["trace", "--model", "huge.json", "-o", "t"],
+                          ["train", "--model", "huge.json", "--data", "data"]] {
+            let result = try CLI.run(arguments, in: directory)
+            XCTAssertEqual(result.status, 1, "\(arguments): \(result.error)")
+            XCTAssertTrue(result.error.contains(expected), "\(arguments): \(result.error)")
+            XCTAssertFalse(result.output.contains("computing the mean"), "\(arguments): \(result.output)")
+        }
+        let batch = try CLI.run(["bench", "--model", "paper", "--batch", "65536"], in: directory)
+        XCTAssertEqual(batch.status, 1, batch.error)
+        XCTAssertTrue(batch.error.contains("--batch 65536 images of model paper (outputs and gradients of every layer) needs "), batch.error)
+    }
+
+    // MARK: Kills
+
+    /// SIGKILL at three moments of a run (checkpointing every step), each
+    /// followed by `--resume`: the final weights, velocities and log equal an
+    /// uninterrupted run's bit for bit, and no temporary file of `last` is left.
+    /// `ALEXNET_TEST_KILLS=N` asks for N kills (the longer run of Docs/reliability.md).
+    func testKilledRunsResumeToTheUninterruptedWeights() throws {
+        guard let executable = CLI.executable else { throw XCTSkip("the alexnet executable was not built beside the tests") }
+        let wanted = ProcessInfo.processInfo.environment["ALEXNET_TEST_KILLS"].flatMap { Int($0) } ?? 3
+        let epochs = 4 + wanted
+        let run = ["--model", "tiny.json", "--data", "data", "--batch", "8", "--epochs", "\(epochs)", "--seed", "3",
+                   "--checkpoint-every", "1", "--quiet"]
+        let whole = try CLI.run(["train"] + run + ["--checkpoint", "whole"], in: directory)
+        XCTAssertEqual(whole.status, 0, whole.error)
+
+        let last = workspace + "/ck/last.safetensors"
+        var kills = 0, finished = false
+        for attempt in 0..<(wanted * 4 + 4) where !finished {
+            let process = Process()
+            process.executableURL = executable
+            process.arguments = attempt == 0 ? ["train"] + run + ["--checkpoint", "ck"] : ["train", "--resume", "ck/last.safetensors", "--quiet"]
+            process.currentDirectoryURL = directory
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            let before = (try? FileManager.default.attributesOfItem(atPath: last)[.modificationDate]) as? Date
+            try process.run()
+            if kills < wanted {
+                // Kill once this process has written a checkpoint of its own, a few milliseconds into the next step.
+                let deadline = Date().addingTimeInterval(30)
+                while process.isRunning && Date() < deadline {
+                    let now = (try? FileManager.default.attributesOfItem(atPath: last)[.modificationDate]) as? Date
+                    if now != nil && now != before { break }
+                    usleep(2_000)
+                }
+                usleep(UInt32(1_000 * (kills % 7 + 1)))
+                if process.isRunning { kill(process.processIdentifier, SIGKILL); kills += 1 }
+            }
+            process.waitUntilExit()
+            finished = process.terminationReason == .exit && process.terminationStatus == 0
+        }
+        XCTAssertTrue(finished)
+        XCTAssertEqual(kills, wanted, "the run finished before it could be killed \(wanted) times")
+        let a = try TrainingCheckpoint.read(path: workspace + "/whole/last.safetensors")
+        let b = try TrainingCheckpoint.read(path: last)
+        XCTAssertEqual(a.progress.step, 6 * epochs)
+        XCTAssertEqual(b.progress.step, 6 * epochs)
+        for (x, y) in zip(a.weights + a.velocities, b.weights + b.velocities) {
+            XCTAssertTrue(x.tensor.isBitwiseEqual(to: y.tensor), x.name)
+        }
+        XCTAssertEqual(TrainingFixtures.withoutTiming(a.log), TrainingFixtures.withoutTiming(b.log))
+        let left = try FileManager.default.contentsOfDirectory(atPath: workspace + "/ck").filter { $0.hasPrefix(".last.safetensors.partial-") }
+        XCTAssertEqual(left, [])
+    }
+
     // MARK: Ctrl-C
 
     /// SIGINT during `train`: the step finishes, the checkpoint is written, the

@@ -128,6 +128,7 @@ public struct ThroughputBenchmark {
         guard settings.towers == spec.towers || settings.towers == 1 else {
             throw fail("the spec \(spec.name) has \(spec.towers) tower(s); it cannot run on \(settings.towers)")
         }
+        try TrainingData.checkMemory(spec: spec, batch: settings.batch)
         self.spec = spec
         self.settings = settings
     }

@@ -11,8 +11,10 @@ public enum Gzip {
     /// The first two bytes of every gzip member.
     public static let magic: [UInt8] = [0x1F, 0x8B]
 
-    /// The most bytes ``decompress(_:source:limit:)`` produces unless told otherwise (16 GiB).
-    public static let defaultLimit = 1 << 34
+    /// The most bytes ``decompress(_:source:limit:)`` produces unless told
+    /// otherwise: ``InputLimits/decompressedBytes`` (4 GiB, or a quarter of the
+    /// machine's memory if less), far above any IDX or CIFAR-10 file.
+    public static var defaultLimit: Int { InputLimits.decompressedBytes }
 
     /// True when `bytes` start with the gzip magic.
     public static func isGzip(_ bytes: [UInt8]) -> Bool { bytes.count >= 2 && bytes[0] == 0x1F && bytes[1] == 0x8B }
@@ -53,8 +55,12 @@ public enum Gzip {
                     consumed += inputChunk - Int(stream.avail_in)
                     let produced = chunkSize - Int(stream.avail_out)
                     if output.count + produced > limit {
-                        problem = "inflates to more than \(limit) bytes (the limit): corrupt or hostile file"
+                        problem = "inflates to more than \(limit) bytes (the limit on decompressed data): corrupt or hostile file"
                         break loop
+                    }
+                    if output.count + produced > output.capacity {
+                        // Grow by doubling, but never reserve beyond the limit.
+                        output.reserveCapacity(min(limit, max(2 * output.capacity, output.count + produced)))
                     }
                     output.append(contentsOf: chunkBuffer[0..<produced])
                     switch status {

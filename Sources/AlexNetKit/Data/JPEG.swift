@@ -34,11 +34,14 @@ public enum JPEG {
     ///
     /// A file that libjpeg can only read with warnings (truncated, corrupt
     /// entropy data) is refused: a reference must not train on grey filler.
-    /// - Parameter source: the file name, used in error messages.
+    /// - Parameters:
+    ///   - source: the file name, used in error messages.
+    ///   - maximumPixels: a header claiming more pixels than this is refused
+    ///     before anything is allocated (``InputLimits/jpegPixels``).
     /// - Throws: ``ImageError`` naming `source` and the problem.
-    public static func decode(_ bytes: [UInt8], source: String) throws -> Image8 {
+    public static func decode(_ bytes: [UInt8], source: String, maximumPixels: Int = InputLimits.jpegPixels) throws -> Image8 {
         var image = cjpeg_image()
-        let status = bytes.withUnsafeBufferPointer { cjpeg_decode($0.baseAddress, $0.count, 1, &image) }
+        let status = bytes.withUnsafeBufferPointer { cjpeg_decode($0.baseAddress, $0.count, 1, maximumPixels, &image) }
         let message = withUnsafeBytes(of: image.message) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
         guard status == 0 else { throw ImageError(source: source, problem: "not a readable JPEG: \(message)") }
         defer { cjpeg_free(image.pixels) }

@@ -5,10 +5,11 @@ extension JPEG {
     /// (greyscale and CMYK files converted to RGB), the layout the data
     /// pipeline works in. The same checks as ``decode(_:source:)``: a file
     /// libjpeg reads only with warnings (truncated, corrupt) is refused.
+    /// A header claiming more than `maximumPixels` is refused before decoding.
     /// - Throws: ``ImageError`` naming `source` and the problem.
-    public static func decodePlanar(_ bytes: [UInt8], source: String) throws -> Tensor<Float> {
+    public static func decodePlanar(_ bytes: [UInt8], source: String, maximumPixels: Int = InputLimits.jpegPixels) throws -> Tensor<Float> {
         var image = cjpeg_image()
-        let status = bytes.withUnsafeBufferPointer { cjpeg_decode($0.baseAddress, $0.count, 1, &image) }
+        let status = bytes.withUnsafeBufferPointer { cjpeg_decode($0.baseAddress, $0.count, 1, maximumPixels, &image) }
         let message = withUnsafeBytes(of: image.message) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
         guard status == 0 else { throw ImageError(source: source, problem: "not a readable JPEG: \(message)") }
         defer { cjpeg_free(image.pixels) }

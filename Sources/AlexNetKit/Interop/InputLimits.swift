@@ -28,6 +28,11 @@ public enum InputLimits {
     public static let classes = 1 << 20
     /// Seconds, for a time limit (about 31 years).
     public static let seconds = 1e9
+    /// Pixels a JPEG's header may claim (64 Mpx: 192 MB decoded as RGB), checked before decoding.
+    public static let jpegPixels = 1 << 26
+    /// Bytes one compressed stream (a gzip file, an .npz member) may inflate to:
+    /// 4 GiB, or a quarter of the machine's memory if that is less.
+    public static var decompressedBytes: Int { Int(min(UInt64(1) << 32, physicalMemory / 4)) }
 
     /// Refuses `value` outside `range`, naming `what` (an option or key) and the limits.
     /// - Throws: ``ConfigurationError`` whose component is `what`.

@@ -317,6 +317,11 @@ public enum NPZ {
             }
             payload = Array(bytes[data])
         } else {
+            guard entry.uncompressedSize <= InputLimits.decompressedBytes else {
+                throw context.error("claims \(entry.uncompressedSize) bytes uncompressed, above the limit of "
+                                    + "\(InputLimits.decompressedBytes) bytes on decompressed data (corrupt or hostile archive)",
+                                    offset: entry.directoryOffset)
+            }
             guard entry.uncompressedSize <= entry.compressedSize * maximumDeflateRatio + 1024 else {
                 throw context.error("claims \(entry.uncompressedSize) bytes uncompressed from \(entry.compressedSize) compressed, "
                                     + "beyond deflate's \(maximumDeflateRatio):1 limit (corrupt or hostile archive)",

@@ -32,6 +32,7 @@ public final class Network<Element: TensorElement> {
     public init(spec: ModelSpec, seed: UInt64 = 0, initialisation: Initialisation = .paper) throws {
         self.spec = spec
         self.seed = seed
+        try Self.checkMemory(spec)
         var layers: [any Layer<Element>] = []
         var shape = spec.inputShape
         for (index, layerSpec) in spec.layers.enumerated() {
@@ -41,6 +42,21 @@ public final class Network<Element: TensorElement> {
         }
         self.layers = layers
         try initialiseParameters(initialisation)
+    }
+
+    /// Refuses a spec whose weights and gradients alone would take more than
+    /// half of this machine's memory, before any of it is allocated (a spec may
+    /// be valid, every size under ``ModelSpec/maximumSetting``, and still need terabytes).
+    /// - Throws: ``ConfigurationError`` naming the model, its parameter count and the memory.
+    static func checkMemory(_ spec: ModelSpec) throws {
+        let summary = try ModelSummary(spec: spec, elementSize: MemoryLayout<Element>.size)
+        do {
+            try InputLimits.checkAllocation(bytes: InputLimits.product([summary.parameters, MemoryLayout<Element>.size, 2]),
+                                            what: "model \(spec.name)")
+        } catch let error as ConfigurationError {
+            throw ConfigurationError(component: error.component,
+                                     problem: "\(summary.parameters) parameters with their gradients " + error.problem)
+        }
     }
 
     /// Every parameter with its state-dict name (`"conv1.weight"`), in layer order.

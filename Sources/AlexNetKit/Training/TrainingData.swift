@@ -96,6 +96,22 @@ public struct TrainingData {
     /// The shipped models whose input follows the data (the CIFAR-sized nets).
     public static let dataSizedModels: Set<String> = ["cifar-towers", "layers-80sec", "layers-18pct"]
 
+    /// Refuses, before the statistics pass, a model and batch that cannot fit
+    /// in memory: weights and gradients (``Network``'s check) and a batch's layer
+    /// outputs with their gradients, each at most half of this machine's memory.
+    /// - Throws: ``ConfigurationError`` naming the model or the batch.
+    static func checkMemory(spec: ModelSpec, batch: Int) throws {
+        try Network<Float>.checkMemory(spec)
+        let summary = try ModelSummary(spec: spec, elementSize: 4)
+        let bytes = InputLimits.product([summary.activationBytes + summary.inputBytes, batch, 2])
+        do {
+            try InputLimits.checkAllocation(bytes: bytes, what: "batch")
+        } catch let error as ConfigurationError {
+            throw ConfigurationError(component: "batch", problem: "\(batch) images of model \(spec.name) (outputs and gradients of every layer) "
+                                     + error.problem + "; use a smaller batch")
+        }
+    }
+
     /// Opens the data sets, resolves the model and the defaults, and builds the loaders.
     /// - Parameters:
     ///   - statistics: statistics to use (a resumed run's, from its checkpoint); nil computes them when needed.
@@ -147,6 +163,7 @@ public struct TrainingData {
             throw ConfigurationError(component: "classes", problem: "the model has \(spec.classes) classes, the data set \(classNames.count) "
                                      + "(\(config.data))")
         }
+        try checkMemory(spec: spec, batch: config.batch)
         config.towers = spec.towers
         config.classes = spec.classes
         config.input = spec.inputShape.dims

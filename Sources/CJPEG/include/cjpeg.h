@@ -20,9 +20,10 @@ typedef struct {
 } cjpeg_image;
 
 /// Decodes a JPEG held in memory. With want_rgb, greyscale and CMYK files are
-/// converted to RGB. Returns 0 on success; otherwise non-zero with `message` set
-/// and no pixels to free.
-int cjpeg_decode(const unsigned char *data, size_t size, int want_rgb, cjpeg_image *image);
+/// converted to RGB. A header claiming more than max_pixels pixels is refused
+/// before anything is allocated for it. Returns 0 on success; otherwise non-zero
+/// with `message` set and no pixels to free.
+int cjpeg_decode(const unsigned char *data, size_t size, int want_rgb, size_t max_pixels, cjpeg_image *image);
 
 /// Encodes 8-bit pixels (1 = grey, 3 = RGB or 4 = CMYK channels) as a baseline or
 /// progressive JPEG. On success returns 0 and a malloc'd buffer in *out
