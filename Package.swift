@@ -52,6 +52,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // The parsers' fuzz harness (Docs/reliability.md): a replay tool in a plain
+        // build, a libFuzzer binary when built by Docs/tools/fuzz.sh.
+        .executableTarget(
+            name: "alexnet-fuzz",
+            dependencies: ["AlexNetKit"]
+        ),
         .testTarget(
             name: "AlexNetKitTests",
             dependencies: ["AlexNetKit"]
