@@ -106,6 +106,43 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertNotEqual(contents("grid.png"), "keep")
     }
 
+    /// A directory the user cannot write in is named with the system's reason
+    /// (never Foundation's raw error text). As root every directory is
+    /// writable, so the commands then run as `nobody` through runuser.
+    func testUnwritableDirectoriesAreNamedWithTheReason() throws {
+        try FileManager.default.createDirectory(atPath: workspace + "/ro", withIntermediateDirectories: false)
+        let made = try CLI.run(["data", "make-test-folder", "imgs", "--count", "2", "--size", "16"], in: directory)
+        XCTAssertEqual(made.status, 0, made.error)
+        chmod(workspace + "/ro", 0o555)
+        chmod(workspace, 0o755)
+        defer { chmod(self.workspace + "/ro", 0o755) }
+        var prefix: [String] = []
+        if getuid() == 0 {
+            guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/runuser") else { throw XCTSkip("root without runuser") }
+            prefix = ["/usr/sbin/runuser", "-u", "nobody", "--"]
+        }
+        guard let executable = CLI.executable else { throw XCTSkip("the alexnet executable was not built beside the tests") }
+        for (arguments, expected) in [(["data", "grid", "imgs", "--output", "ro/g.png"], "--output ro/g.png: cannot write in ro: Permission denied"),
+                                      (["data", "make-test-folder", "ro/x", "--count", "1"], "directory ro/x: cannot write in ro: Permission denied")] {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: prefix.first ?? executable.path)
+            process.arguments = Array(prefix.dropFirst()) + (prefix.isEmpty ? [] : [executable.path]) + arguments
+            process.currentDirectoryURL = directory
+            let err = Pipe()
+            process.standardError = err
+            process.standardOutput = Pipe()
+            try process.run()
+            let error = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            if error.contains("cannot access") || error.contains("Permission denied") && !error.contains("Error:") {
+                throw XCTSkip("nobody cannot reach the test directory: \(error)")
+            }
+            XCTAssertEqual(process.terminationStatus, 1, error)
+            XCTAssertTrue(error.contains(expected), "\(arguments): \(error)")
+            XCTAssertFalse(error.contains("NSCocoaErrorDomain"), error)
+        }
+    }
+
     func testMissingParentDirectoriesAreNamedNotCreated() throws {
         let cases: [([String], String)] = [
             (["data", "make-test-folder", "no/such/x", "--count", "1"], "directory no/such/x: the directory no/such does not exist"),
@@ -222,7 +259,11 @@ final class ReliabilityTests: XCTestCase {
             XCTAssertTrue("\(error.map { "\($0)" } ?? "")".contains(expected), "\(String(describing: error))")
             XCTAssertTrue("\(error.map { "\($0)" } ?? "")".hasSuffix("the checkpoint is damaged"))
             // The command line: eval and resume refuse it in one line, never "100% error".
-            for arguments in [["eval", "--weights", path, "--data", "data"], ["train", "--resume", path]] {
+            try JPEG.encode(Image8(width: 12, height: 12, channels: 1, pixels: [UInt8](repeating: 7, count: 144))).withUnsafeBufferPointer {
+                _ = FileManager.default.createFile(atPath: workspace + "/x.jpg", contents: Data(buffer: $0))
+            }
+            for arguments in [["eval", "--weights", path, "--data", "data"], ["train", "--resume", path],
+                              ["predict", "x.jpg", "--weights", path]] {
                 let result = try CLI.run(arguments, in: directory)
                 XCTAssertEqual(result.status, 1, "\(arguments): \(result.output)")
                 XCTAssertTrue(result.error.contains(expected), "\(arguments): \(result.error)")
@@ -279,10 +320,15 @@ final class ReliabilityTests: XCTestCase {
             let option = arguments.last { $0.hasPrefix("--") && $0 != "--output" && $0 != "-o" } ?? ""
             XCTAssertTrue(result.error.contains(option) && result.error.contains(" must be "), "\(arguments): \(result.error)")
         }
-        try write(#"{"batch": 9223372036854775807}"#, "run.json")
-        let config = try CLI.run(["train", "--config", "run.json"], in: directory)
-        XCTAssertEqual(config.status, 1)
-        XCTAssertTrue(config.error.contains("run.json: batch: must be in 1...65536, got 9223372036854775807"), config.error)
+        for (key, cap) in [("batch", "1...65536"), ("crop_padding", "0...4096"), ("resize", "1...8192"), ("threads", "1...1024"),
+                           ("epochs", "1...1000000"), ("holdout", "0...2147483648"), ("max_steps", "1...9007199254740992")] {
+            try write(#"{"\#(key)": 9223372036854775807}"#, "run.json")
+            let config = try CLI.run(["train", "--config", "run.json"], in: directory)
+            XCTAssertEqual(config.status, 1)
+            XCTAssertTrue(config.error.contains("run.json: \(key): must be in \(cap), got 9223372036854775807"), config.error)
+        }
+        try write(#"{"crop_padding": 9007199254740993}"#, "run.json")
+        XCTAssertTrue(try CLI.run(["train", "--config", "run.json"], in: directory).error.contains("crop_padding: must be in 0...4096"))
     }
 
     func testTraceRefusesANonFiniteInputBatch() throws {
@@ -354,6 +400,51 @@ final class ReliabilityTests: XCTestCase {
         let batch = try CLI.run(["bench", "--model", "paper", "--batch", "65536"], in: directory)
         XCTAssertEqual(batch.status, 1, batch.error)
         XCTAssertTrue(batch.error.contains("--batch 65536 images of model paper (outputs and gradients of every layer) needs "), batch.error)
+    }
+
+    // MARK: Fuzz harness
+
+    /// The fuzz harness's seeds (valid files of all eleven formats) and every
+    /// input in Fixtures/fuzz (inputs that once crashed or hung a parser) go
+    /// through the parsers without a crash: each is parsed or refused.
+    func testFuzzSeedsAndRegressionInputsParseOrAreRefused() throws {
+        guard let harness = CLI.executable?.deletingLastPathComponent().appendingPathComponent("alexnet-fuzz"),
+              FileManager.default.isExecutableFile(atPath: harness.path) else {
+            throw XCTSkip("the alexnet-fuzz executable was not built beside the tests")
+        }
+        func run(_ arguments: [String]) throws -> (status: Int32, reason: Process.TerminationReason, output: String) {
+            let process = Process()
+            process.executableURL = harness
+            process.arguments = arguments
+            let out = Pipe()
+            process.standardOutput = out
+            process.standardError = out
+            try process.run()
+            let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, process.terminationReason, output)
+        }
+        let seeds = try run(["seeds", workspace + "/seeds"])
+        XCTAssertEqual(seeds.status, 0, seeds.output)
+        let targets = try FileManager.default.contentsOfDirectory(atPath: workspace + "/seeds").sorted()
+        XCTAssertEqual(targets, ["checkpoint", "cifar-dir", "cifar-tgz", "idx", "jpeg", "npy", "npz", "run-config", "safetensors",
+                                 "spec", "trace"])
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Fixtures/fuzz").path
+        for target in targets {
+            let seedFiles = try FileManager.default.contentsOfDirectory(atPath: workspace + "/seeds/" + target).sorted()
+                .map { workspace + "/seeds/\(target)/" + $0 }
+            let result = try run(["run", target] + seedFiles)
+            XCTAssertEqual(result.reason, .exit, "\(target): \(result.output)")
+            XCTAssertEqual(result.status, 0, "\(target): \(result.output)")
+            XCTAssertEqual(result.output.components(separatedBy: ": parsed\n").count - 1, seedFiles.count, "\(target): \(result.output)")
+            let regressions = ((try? FileManager.default.contentsOfDirectory(atPath: fixtures + "/" + target)) ?? [])
+                .filter { !$0.hasPrefix(".") && $0 != "README.md" }.sorted().map { fixtures + "/\(target)/" + $0 }
+            guard !regressions.isEmpty else { continue }
+            let replayed = try run(["run", target] + regressions)
+            XCTAssertEqual(replayed.reason, .exit, "\(target): \(replayed.output)")
+            XCTAssertEqual(replayed.status, 0, "\(target): \(replayed.output)")
+        }
     }
 
     // MARK: Kills
