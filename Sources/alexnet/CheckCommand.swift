@@ -106,6 +106,10 @@ struct CheckCommand: ParsableCommand {
             throw unusable("\(trace): \(error)")
         } catch let error as ConfigurationError {
             throw unusable("\(trace): \(error)")
+        } catch {
+            // Whatever else stops the check (a weights error, a non-finite
+            // value) makes the trace unusable: exit 1 means a mismatch only.
+            throw unusable("\(trace): \(error)")
         }
         print(quiet ? result.verdictLine : result.table(), terminator: quiet ? "\n" : "")
         do {

@@ -18,7 +18,7 @@ struct DataGridCommand: ParsableCommand {
     @OptionGroup var source: DataSourceOptions
     @OptionGroup var augmentation: AugmentOptions
 
-    @Option(help: "The file to write: JPEG, or PNG (lossless) when the name ends in .png.")
+    @Option(name: .shortAndLong, help: "The file to write: .jpg or .jpeg (JPEG), or .png (lossless).")
     var output: String
 
     @Option(help: "How many images.")
@@ -31,6 +31,10 @@ struct DataGridCommand: ParsableCommand {
     var force = false
 
     func validate() throws {
+        let extensionName = (output as NSString).pathExtension.lowercased()
+        guard ["jpg", "jpeg", "png"].contains(extensionName) else {
+            throw ValidationError("--output \(output): the grid is written as .jpg, .jpeg or .png, not '\(extensionName)'")
+        }
         try checkRange(count, 1...1024, "--count")
         try checkRange(zoom, 1...64, "--zoom")
     }

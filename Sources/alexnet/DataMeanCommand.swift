@@ -18,7 +18,7 @@ struct DataMeanCommand: ParsableCommand {
 
     @OptionGroup var source: DataSourceOptions
 
-    @Option(help: "The .npz file to write.")
+    @Option(name: .shortAndLong, help: "The .npz file to write.")
     var output: String
 
     @Option(help: "Rescale so the shorter side is this many pixels, then keep the central square (default: 256 for JPEG folders).")
@@ -37,6 +37,9 @@ struct DataMeanCommand: ParsableCommand {
     var force = false
 
     func validate() throws {
+        guard (output as NSString).pathExtension.lowercased() == "npz" else {
+            throw ValidationError("--output \(output): the statistics are written as an .npz file")
+        }
         try checkRange(threads, 1...InputLimits.threads, "--threads")
         try checkRange(resize, 1...InputLimits.imageSide, "--resize")
         try checkRange(limit, 1...InputLimits.examples, "--limit")

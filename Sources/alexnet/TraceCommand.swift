@@ -38,7 +38,7 @@ struct TraceCommand: ParsableCommand {
     @Option(help: "Seed of the weights (without --weights), the random batch and the dropout masks.")
     var seed: UInt64 = 0
 
-    @Option(help: "Initialisation without --weights: paper (N(0, 0.01^2)) or he.")
+    @Option(name: .customLong("init"), help: "Initialisation without --weights: paper (N(0, 0.01^2)) or he (N(0, 2/fan-in)).")
     var initialisation: String = "paper"
 
     @Option(help: "The batch as an .npy file [N, C, H, W] (float or integer pixels).")
@@ -84,6 +84,11 @@ struct TraceCommand: ParsableCommand {
     var threads: Int = 1
 
     func validate() throws {
+        let extensionName = (output as NSString).pathExtension.lowercased()
+        guard extensionName.isEmpty || extensionName == "safetensors" else {
+            throw ValidationError("-o \(output): a trace is a .safetensors file or a directory (a name without an extension), "
+                                  + "not .\(extensionName)")
+        }
         try checkRange(batch, 1...InputLimits.batch, "--batch")
         try checkRange(threads, 1...InputLimits.threads, "--threads")
         try checkRange(classes, 1...InputLimits.classes, "--classes")
@@ -94,7 +99,7 @@ struct TraceCommand: ParsableCommand {
             throw ValidationError("--sgd must be paper, pytorch or none, got '\(sgd)'")
         }
         guard ["paper", "he"].contains(initialisation) else {
-            throw ValidationError("--initialisation must be paper or he, got '\(initialisation)'")
+            throw ValidationError("--init must be paper or he, got '\(initialisation)'")
         }
         for (name, value) in [("--lr", lr), ("--momentum", momentum), ("--weight-decay", weightDecay)] where !value.isFinite {
             throw ValidationError("\(name) must be a finite number, got \(value)")

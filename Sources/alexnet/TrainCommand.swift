@@ -75,6 +75,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Weight initialisation: paper (N(0, 0.01^2)) or he (N(0, 2/fan-in)). (default: he)")
     var `init`: String?
 
+    @Option(help: "Start from these weights (.safetensors or .npz, any naming; or a checkpoint's weights) instead of initialising.")
+    var weights: String?
+
     @Option(help: "Seed of weights, epoch order, augmentation and dropout. (default: 0)")
     var seed: UInt64?
 
@@ -163,6 +166,7 @@ struct TrainCommand: ParsableCommand {
         put(momentum, "momentum", \.momentum)
         put(weightDecay, "weight_decay", \.weightDecay)
         put(self.`init`, "init", \.initialisation)
+        putOptional(weights, "weights", \.weights)
         put(seed, "seed", \.seed)
         put(threads, "threads", \.threads)
         putOptional(checkpoint, "checkpoint", \.checkpoint)

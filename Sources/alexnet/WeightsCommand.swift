@@ -61,7 +61,7 @@ struct WeightsInitCommand: ParsableCommand {
     @Option(help: "Seed of the weights.")
     var seed: UInt64 = 0
 
-    @Option(help: "Initialisation: paper (N(0, 0.01^2)) or he (N(0, 2/fan-in)).")
+    @Option(name: .customLong("init"), help: "Initialisation: paper (N(0, 0.01^2)) or he (N(0, 2/fan-in)).")
     var initialisation: String = "paper"
 
     @Option(help: "Element type: f32 or f64.")
@@ -74,7 +74,7 @@ struct WeightsInitCommand: ParsableCommand {
         switch initialisation {
         case "paper": scheme = .paper
         case "he": scheme = .he
-        default: throw ValidationError("--initialisation must be paper or he, got '\(initialisation)'")
+        default: throw ValidationError("--init must be paper or he, got '\(initialisation)'")
         }
         let metadata = ["model": spec.name, "seed": "\(seed)", "initialisation": initialisation]
         switch dtype {

@@ -111,7 +111,7 @@ final class LocalResponseNormTests: XCTestCase {
 
     func testNaNSpreadsOnlyThroughWindowsHoldingIt() throws {
         // n = 3: channel 0 lies in the windows of channels 0 and 1 only.
-        let layer = try LocalResponseNorm<Double>(name: "norm", size: 3, convention: .caffe)
+        let layer = try LocalResponseNorm<Double>(name: "norm", size: 3, alpha: 5e-4, convention: .caffe)
         let output = try layer.forward(column([.nan, 1, 2, 3, 4]), context: PassContext())
         XCTAssertTrue(output.storage[0].isNaN)
         XCTAssertTrue(output.storage[1].isNaN)
@@ -280,14 +280,14 @@ final class LocalResponseNormTests: XCTestCase {
 
     func testInvalidSizeIsRejected() {
         for (n, convention) in [(0, LRNConvention.paper), (-1, .pytorch), (4, .paper), (4, .caffe), (2, .caffe)] {
-            XCTAssertThrowsError(try LocalResponseNorm<Float>(name: "norm1", size: n, convention: convention),
+            XCTAssertThrowsError(try LocalResponseNorm<Float>(name: "norm1", size: n, alpha: 1e-4, convention: convention),
                                  "n \(n) \(convention)") { error in
                 XCTAssertTrue(error is ConfigurationError, "\(error)")
                 XCTAssertTrue("\(error)".hasPrefix("norm1:"), "\(error)")
                 XCTAssertTrue("\(error)".contains("n = \(n)"), "\(error)")
             }
         }
-        XCTAssertNoThrow(try LocalResponseNorm<Float>(name: "norm1", size: 4, convention: .pytorch))
+        XCTAssertNoThrow(try LocalResponseNorm<Float>(name: "norm1", size: 4, alpha: 1e-4, convention: .pytorch))
     }
 
     func testInvalidConstantsAreRejected() {
@@ -307,7 +307,7 @@ final class LocalResponseNormTests: XCTestCase {
     }
 
     func testWrongRankIsRejected() throws {
-        let layer = try LocalResponseNorm<Double>(name: "norm1", convention: .paper)
+        let layer = try LocalResponseNorm<Double>(name: "norm1", alpha: 1e-4, convention: .paper)
         XCTAssertThrowsError(try layer.forward(Tensor(shape: [2, 5, 4]), context: PassContext())) { error in
             XCTAssertEqual(error as? ShapeError,
                            ShapeError(operation: "norm1", argument: "input", expected: "[N, C, H, W]", actual: [2, 5, 4]))
@@ -316,7 +316,7 @@ final class LocalResponseNormTests: XCTestCase {
     }
 
     func testBackwardBeforeForwardIsRejected() throws {
-        let layer = try LocalResponseNorm<Double>(name: "norm1", convention: .paper)
+        let layer = try LocalResponseNorm<Double>(name: "norm1", alpha: 1e-4, convention: .paper)
         XCTAssertThrowsError(try layer.backward(Tensor(shape: [1, 5, 2, 2]), context: PassContext())) { error in
             XCTAssertTrue(error is ConfigurationError, "\(error)")
             XCTAssertTrue("\(error)".hasPrefix("norm1:"), "\(error)")
@@ -324,7 +324,7 @@ final class LocalResponseNormTests: XCTestCase {
     }
 
     func testGradientOfWrongShapeIsRejected() throws {
-        let layer = try LocalResponseNorm<Double>(name: "norm1", convention: .paper)
+        let layer = try LocalResponseNorm<Double>(name: "norm1", alpha: 1e-4, convention: .paper)
         _ = try layer.forward(Tensor(shape: [1, 5, 2, 2], repeating: 1), context: PassContext())
         XCTAssertThrowsError(try layer.backward(Tensor(shape: [1, 5, 2, 3]), context: PassContext())) { error in
             XCTAssertTrue(error is ShapeError, "\(error)")

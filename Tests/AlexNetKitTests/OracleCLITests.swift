@@ -23,7 +23,7 @@ final class OracleCLITests: XCTestCase {
     }
 
     func testOwnTraceChecksCleanWithExitZero() throws {
-        let trace = try CLI.run(["trace", "--model", "layers-18pct", "--batch", "2", "--seed", "3", "--initialisation", "he",
+        let trace = try CLI.run(["trace", "--model", "layers-18pct", "--batch", "2", "--seed", "3", "--init", "he",
                                  "-o", "t.safetensors"], in: directory)
         XCTAssertEqual(trace.status, 0, trace.error)
         XCTAssertTrue(trace.output.contains("wrote t.safetensors: network trace of layers-18pct, f32, training, batch 2"), trace.output)

@@ -88,6 +88,6 @@ final class StateDictTests: XCTestCase {
 
     func testUnknownExtensionIsRefused() {
         XCTAssertEqual((captureError { try StateDict.read(path: "weights.pt") } as? WeightsError)?.description,
-                       "weights.pt: unknown weights format: use a .safetensors or .npz file")
+                       "weights.pt: unknown weights format: use a .safetensors, .npz or .npy file (training checkpoints are .safetensors)")
     }
 }

@@ -23,7 +23,7 @@ final class TowerLayerTests: XCTestCase {
     }
 
     func testLRNChannelsMustDivideIntoGroups() throws {
-        let layer = try LocalResponseNorm<Float>(name: "lrn1", convention: .paper, groups: 2)
+        let layer = try LocalResponseNorm<Float>(name: "lrn1", alpha: 1e-4, convention: .paper, groups: 2)
         let error = captureError { try layer.forward(Tensor(shape: [1, 5, 2, 2]), context: PassContext()) } as? ShapeError
         XCTAssertEqual(error?.description, "lrn1: input has shape [1, 5, 2, 2], expected [N, C, H, W] with C divisible by 2 groups")
     }

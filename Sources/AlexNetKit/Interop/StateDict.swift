@@ -166,14 +166,29 @@ public enum StateDict {
         return (chosenNaming, chosenLayout)
     }
 
-    /// Reads every tensor of a `.safetensors` or `.npz` file (chosen by extension).
-    /// - Throws: ``TensorFileError`` for unreadable files, ``WeightsError`` for other extensions.
+    /// Reads the weights in a `.safetensors`, `.npz` or `.npy` file (chosen by
+    /// extension). A training checkpoint (``TrainingCheckpoint``) gives its
+    /// weights only, checked as a checkpoint is (its velocities and data
+    /// statistics are not parameters), so a trained net can be converted,
+    /// inspected and traced like any weights file. A `.npy` file holds one
+    /// tensor, named by the file's base name.
+    /// - Throws: ``TensorFileError`` for unreadable files, ``WeightsError`` for
+    ///   other extensions and damaged checkpoints.
     public static func read(path: String) throws -> [StoredTensor] {
         switch (path as NSString).pathExtension.lowercased() {
-        case "safetensors": return try Safetensors.read(path: path).tensors
+        case "safetensors":
+            let (tensors, metadata) = try Safetensors.read(path: path)
+            guard TrainingCheckpoint.isCheckpoint(metadata: metadata) else { return tensors }
+            let checkpoint = try TrainingCheckpoint.decode(tensors: tensors, metadata: metadata, source: path)
+            return checkpoint.weights.map { StoredTensor(name: $0.name, tensor: $0.tensor) }
         case "npz": return try NPZ.read(path: path)
+        case "npy":
+            var tensor = try NPY.read(path: path)
+            tensor.name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+            return [tensor]
         default:
-            throw WeightsError(file: path, problem: "unknown weights format: use a .safetensors or .npz file")
+            throw WeightsError(file: path, problem: "unknown weights format: use a .safetensors, .npz or .npy file "
+                               + "(training checkpoints are .safetensors)")
         }
     }
 

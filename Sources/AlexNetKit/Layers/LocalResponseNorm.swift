@@ -128,15 +128,16 @@ public final class LocalResponseNorm<Element: TensorElement>: Layer {
     ///   - n: the window length in channels, at least 1; odd under `.paper` and
     ///     `.caffe` (Caffe refuses even sizes and the paper's symmetric sum has
     ///     no even form); any size under `.pytorch`.
-    ///   - alpha: the scale of the window sum, read under `convention`. The
-    ///     default 1e-4 is the paper's value *under `.paper`*; to reproduce the
-    ///     paper with `.caffe` or `.pytorch`, pass 5e-4. Finite and `>= 0`.
+    ///   - alpha: the scale of the window sum, read under `convention`; required,
+    ///     like the convention, because its meaning depends on it: the paper's
+    ///     value is 1e-4 under `.paper` and 5e-4 under `.caffe` or `.pytorch`.
+    ///     Finite and `>= 0`.
     ///   - beta: the exponent, finite. 0.75 takes the square-root fast path.
     ///   - k: the additive constant, finite and `> 0`.
     ///   - convention: which formula `alpha` belongs to; required.
     ///   - groups: channel groups normalised independently (default 1); must divide the channels.
     /// - Throws: ``ConfigurationError`` naming the layer for any out-of-range setting.
-    public init(name: String, size n: Int = 5, alpha: Double = 1e-4, beta: Double = 0.75, k: Double = 2,
+    public init(name: String, size n: Int = 5, alpha: Double, beta: Double = 0.75, k: Double = 2,
                 convention: LRNConvention, groups: Int = 1) throws {
         func fail(_ problem: String) -> ConfigurationError {
             ConfigurationError(component: name, problem: problem)

@@ -30,6 +30,10 @@ public struct TrainingConfiguration: Equatable, Sendable {
     /// says. He by default: the small nets trained here from scratch barely
     /// move from the paper's 0.01 in their first epochs.
     public var initialisation = "he"
+    /// Start from the weights in this file instead of initialising them: plain
+    /// weights (.safetensors, .npz; any naming and layout ``StateDict`` reads)
+    /// or a training checkpoint's weights. Velocities start at zero. nil: initialise.
+    public var weights: String?
     /// Keys the weights, the epoch order, the augmentation and the dropout masks.
     public var seed: UInt64 = 0
 
@@ -336,6 +340,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
                   config.input = items.map { integer($0)! }
               }),
         string("init", \.initialisation),
+        optionalString("weights", \.weights),
         Field(key: "seed", write: { "\($0.seed)" }, read: { value, config in
             guard case .number(let text) = value, let seed = UInt64(text) else {
                 throw bad(value, "an integer in 0...\(UInt64.max)")

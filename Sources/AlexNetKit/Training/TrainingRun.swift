@@ -32,8 +32,14 @@ public final class TrainingRun {
     public convenience init(configuration: TrainingConfiguration, replacingOutputs: Bool = false,
                             progress: (String) -> Void = { _ in }) throws {
         try Self.checkOutputs(configuration, replacing: replacingOutputs, resumedFrom: nil)
+        // Read the starting weights before the data's statistics pass: a bad file fails at once.
+        let weights = try configuration.weights.map { try StateDict.read(path: $0) }
         let data = try TrainingData.prepare(configuration, progress: progress)
-        try self.init(data: data, checkpoint: nil)
+        try self.init(data: data, checkpoint: nil, weights: weights)
+    }
+
+    private convenience init(data: TrainingData, checkpoint: (path: String, value: TrainingCheckpoint)?) throws {
+        try self.init(data: data, checkpoint: checkpoint, weights: nil)
     }
 
     /// Continues the run saved in the checkpoint at `path`, exactly as it would
@@ -81,9 +87,12 @@ public final class TrainingRun {
         try self.init(data: data, checkpoint: (path, checkpoint))
     }
 
-    private init(data: TrainingData, checkpoint: (path: String, value: TrainingCheckpoint)?) throws {
+    private init(data: TrainingData, checkpoint: (path: String, value: TrainingCheckpoint)?, weights: [StoredTensor]?) throws {
         let config = data.configuration
         let network = try Network<Float>(spec: data.spec, seed: config.seed, initialisation: try config.parsedInitialisation())
+        if let weights, let path = config.weights {
+            try StateDict.load(weights, into: network, source: path)
+        }
         let form = try config.parsedSGDForm()
         let model = try TrainingModel(network: network, twoTowers: data.spec.towers == 2, threads: config.threads) {
             SGD<Float>(learningRate: config.lr, momentum: config.momentum, weightDecay: config.weightDecay, form: form)

@@ -1,0 +1,113 @@
+import Foundation
+import XCTest
+@testable import AlexNetKit
+
+/// The command line made even (issue 12): checkpoints wherever weights are
+/// read, `train --weights`, one option name, negative numbers, output formats
+/// by extension, `--version`, `check` exit 2 for every unusable trace.
+final class CommandLineEvennessTests: XCTestCase {
+    private var workspace: String!
+    private var directory: URL { URL(fileURLWithPath: workspace) }
+
+    override func setUpWithError() throws { workspace = try TrainingFixtures.makeWorkspace(name) }
+    override func tearDownWithError() throws { TrainingFixtures.remove(workspace) }
+
+    private let tiny = ["--model", "tiny.json", "--data", "data", "--batch", "8", "--seed", "7", "--threads", "2"]
+
+    private func trainCheckpoint() throws -> String {
+        let result = try CLI.run(["train"] + tiny + ["--max-steps", "3", "--checkpoint", "ck"], in: directory)
+        XCTAssertEqual(result.status, 0, result.error)
+        return "ck/last.safetensors"
+    }
+
+    /// A training checkpoint reads as weights in `weights convert`, `weights
+    /// inspect --model` and `trace --weights`: its weights only, bit for bit.
+    func testACheckpointIsAcceptedWhereverWeightsAreRead() throws {
+        let checkpoint = try trainCheckpoint()
+        let converted = try CLI.run(["weights", "convert", checkpoint, "--model", "tiny.json", "--names", "pytorch", "-o", "w.npz"],
+                                    in: directory)
+        XCTAssertEqual(converted.status, 0, converted.error)
+        let stored = try TrainingCheckpoint.read(path: workspace + "/" + checkpoint)
+        let exported = try NPZ.read(path: workspace + "/w.npz")
+        XCTAssertEqual(exported.count, stored.weights.count)
+        let inspected = try CLI.run(["weights", "inspect", checkpoint, "--model", "tiny.json"], in: directory)
+        XCTAssertEqual(inspected.status, 0, inspected.error)
+        XCTAssertFalse(inspected.output.contains("optimizer.velocity"), inspected.output)
+        let traced = try CLI.run(["trace", "--model", "tiny.json", "--weights", checkpoint, "--batch", "2", "-o", "t.safetensors"],
+                                 in: directory)
+        XCTAssertEqual(traced.status, 0, traced.error)
+        let trace = try Trace.read(path: workspace + "/t.safetensors")
+        let conv1 = try XCTUnwrap(trace.tensors.first { $0.name == "param.conv1.weight" })
+        let original = try XCTUnwrap(stored.weights.first { $0.name == "conv1.weight" })
+        XCTAssertTrue(try conv1.floatTensor(as: Float.self).isBitwiseEqual(to: original.tensor))
+    }
+
+    /// `train --weights` starts from given weights: its first epoch's loss is
+    /// that of the checkpoint's weights, not of a fresh initialisation.
+    func testTrainStartsFromGivenWeights() throws {
+        let checkpoint = try trainCheckpoint()
+        let config = TrainingFixtures.configuration(workspace, towers: 2)
+        var given = config
+        given.weights = workspace + "/" + checkpoint
+        given.maxSteps = 1
+        let run = try TrainingRun(configuration: given)
+        let stored = try TrainingCheckpoint.read(path: workspace + "/" + checkpoint)
+        for (name, tensor) in stored.weights {
+            XCTAssertTrue(try run.model.weights().first { $0.name == name }!.tensor.isBitwiseEqual(to: tensor), name)
+        }
+        XCTAssertTrue(try run.model.velocities().allSatisfy { $0.tensor.storage.allSatisfy { $0 == 0 } })
+        let missing = try CLI.run(["train"] + tiny + ["--weights", "nothere.safetensors"], in: directory)
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertTrue(missing.error.contains("nothere.safetensors"), missing.error)
+        XCTAssertFalse(missing.output.contains("computing the mean"), "the weights are read before the statistics pass")
+    }
+
+    func testOneInitOptionNameNegativeNumbersAndVersion() throws {
+        for arguments in [["weights", "init", "--model", "tiny.json", "--init", "he", "-o", "w.safetensors"],
+                          ["trace", "--model", "tiny.json", "--init", "he", "-o", "t"]] {
+            XCTAssertEqual(try CLI.run(arguments, in: directory).status, 0, "\(arguments)")
+        }
+        let negative = try CLI.run(["train", "--lr", "-1"], in: directory)
+        XCTAssertEqual(negative.status, 1)
+        XCTAssertTrue(negative.error.contains("--lr must be positive and finite, got -1.0"), negative.error)
+        let batch = try CLI.run(["train", "--batch", "-5"], in: directory)
+        XCTAssertTrue(batch.error.contains("--batch must be in 1...65536, got -5"), batch.error)
+        let version = try CLI.run(["--version"], in: directory)
+        XCTAssertEqual(version.status, 0)
+        XCTAssertEqual(version.output.trimmingCharacters(in: .whitespacesAndNewlines), AlexNetVersion.current)
+    }
+
+    func testOutputFormatsAreChosenByExtensionOrRefused() throws {
+        let trace = try CLI.run(["trace", "--model", "tiny.json", "-o", "x.npz"], in: directory)
+        XCTAssertEqual(trace.status, 64)
+        XCTAssertTrue(trace.error.contains("-o x.npz: a trace is a .safetensors file or a directory"), trace.error)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: workspace + "/x.npz"))
+        let grid = try CLI.run(["data", "grid", "data", "-o", "g.gif"], in: directory)
+        XCTAssertEqual(grid.status, 64)
+        XCTAssertTrue(grid.error.contains("--output g.gif: the grid is written as .jpg, .jpeg or .png"), grid.error)
+        let mean = try CLI.run(["data", "mean", "data", "-o", "m.json"], in: directory)
+        XCTAssertEqual(mean.status, 64)
+        try NPY.write(StoredTensor(name: "x", tensor: try Tensor<Float>(shape: [2, 2], values: [1, 2, 3, .nan])), to: workspace + "/w.npy")
+        let inspect = try CLI.run(["weights", "inspect", "w.npy"], in: directory)
+        XCTAssertEqual(inspect.status, 0, inspect.error)
+        XCTAssertTrue(inspect.output.contains("w"), inspect.output)
+    }
+
+    /// `check` exits 2 for a trace it cannot use, whatever the reason; 1 only for a mismatch.
+    func testCheckExitsTwoForEveryUnusableTrace() throws {
+        let traced = try CLI.run(["trace", "--model", "tiny.json", "--batch", "2", "-o", "t.safetensors"], in: directory)
+        XCTAssertEqual(traced.status, 0, traced.error)
+        var (tensors, metadata) = try Safetensors.read(path: workspace + "/t.safetensors")
+        // A parameter of the wrong shape: a weights error when the parameters load.
+        let index = try XCTUnwrap(tensors.firstIndex { $0.name == "param.conv1.weight" })
+        tensors[index] = StoredTensor(name: "param.conv1.weight", tensor: Tensor<Float>(shape: [1, 1, 1, 1]))
+        try Safetensors.write(tensors, metadata: metadata, to: workspace + "/bad.safetensors")
+        metadata["spec"] = "{"
+        try Safetensors.write(tensors, metadata: metadata, to: workspace + "/badspec.safetensors")
+        for file in ["bad.safetensors", "badspec.safetensors", "nothere.safetensors"] {
+            let result = try CLI.run(["check", file], in: directory)
+            XCTAssertEqual(result.status, 2, "\(file): \(result.error)")
+            XCTAssertTrue(result.error.hasPrefix("error: "), result.error)
+        }
+    }
+}
