@@ -22,6 +22,28 @@ final class OracleCLITests: XCTestCase {
         try trace.write(to: path(name))
     }
 
+    /// The tower rule's edge specs (a first linear layer, a grouped first
+    /// convolution, a single layer): `summary` accepts them, `trace
+    /// --towers-tensors` runs them on the tower executor, and `check` agrees
+    /// tower by tower.
+    func testEdgeTowerSpecsTraceAndCheckTowerByTower() throws {
+        let specs = [
+            #"{"name": "first-linear", "input": [2, 4, 4], "towers": 2, "layers": [{"name": "fc1", "type": "linear", "outputs": 8}, {"name": "relu1", "type": "relu"}, {"name": "fc2", "type": "linear", "outputs": 4}]}"#,
+            #"{"name": "grouped-first", "input": [2, 8, 8], "towers": 2, "layers": [{"name": "conv1", "type": "conv", "outputs": 4, "kernel": 3, "padding": 1, "groups": 2}, {"name": "relu1", "type": "relu"}, {"name": "fc2", "type": "linear", "outputs": 4}]}"#,
+            #"{"name": "single", "input": [1, 3, 3], "towers": 2, "layers": [{"name": "fc1", "type": "linear", "outputs": 4}]}"#,
+        ]
+        for (index, json) in specs.enumerated() {
+            try Data(json.utf8).write(to: directory.appendingPathComponent("s\(index).json"))
+            XCTAssertEqual(try CLI.run(["summary", "--model", "s\(index).json"], in: directory).status, 0)
+            let trace = try CLI.run(["trace", "--model", "s\(index).json", "--towers-tensors", "--batch", "3", "--init", "he",
+                                     "-o", "t\(index).safetensors"], in: directory)
+            XCTAssertEqual(trace.status, 0, "\(json): \(trace.error)")
+            let check = try CLI.run(["check", "t\(index).safetensors"], in: directory)
+            XCTAssertEqual(check.status, 0, "\(json): \(check.output) \(check.error)")
+            XCTAssertTrue(check.output.contains("AGREE"), check.output)
+        }
+    }
+
     func testOwnTraceChecksCleanWithExitZero() throws {
         let trace = try CLI.run(["trace", "--model", "layers-18pct", "--batch", "2", "--seed", "3", "--init", "he",
                                  "-o", "t.safetensors"], in: directory)

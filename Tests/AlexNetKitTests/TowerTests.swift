@@ -111,6 +111,41 @@ final class TowerTests: XCTestCase {
         try assertTowersMatchGrouped(spec: try smallTowerSpec(), batch: 5, steps: 3, workers: 2)
     }
 
+    /// The edge specs of the tower rule (TowerPlan): a first layer that is
+    /// linear (each tower sees the whole image, nothing crosses before it), a
+    /// grouped first convolution (each tower sees its half of the image's
+    /// channels), a single-layer net. Both executors agree bit for bit.
+    func testEdgeSpecsRunTheSameOnTowersAndGrouped() throws {
+        let firstLinear = try ModelSpec(name: "first-linear", inputShape: [2, 4, 4], towers: 2, layers: [
+            LayerSpec(name: "fc1", .linear(outputs: 8, bias: .constant(0.1))), LayerSpec(name: "relu1", .relu),
+            LayerSpec(name: "fc2", .linear(outputs: 4, bias: .constant(0))),
+        ])
+        let groupedFirst = try ModelSpec(name: "grouped-first", inputShape: [2, 8, 8], towers: 2, layers: [
+            LayerSpec(name: "conv1", .convolution(outputs: 4, kernel: 3, stride: 1, padding: 1, groups: 2, bias: .constant(0))),
+            LayerSpec(name: "relu1", .relu),
+            LayerSpec(name: "conv2", .convolution(outputs: 4, kernel: 3, stride: 1, padding: 1, groups: 1, bias: .constant(0))),
+            LayerSpec(name: "fc3", .linear(outputs: 6, bias: .constant(0))),
+        ])
+        let single = try ModelSpec(name: "single", inputShape: [1, 3, 3], towers: 2, layers: [
+            LayerSpec(name: "fc1", .linear(outputs: 4, bias: .constant(0))),
+        ])
+        XCTAssertEqual(TowerPlan(spec: firstLinear).inputs, [.wholeImage, .ownHalf, .exchanged])
+        XCTAssertEqual(TowerPlan(spec: groupedFirst).inputs, [.imageHalf, .ownHalf, .exchanged, .exchanged])
+        XCTAssertEqual(TowerPlan(spec: single).inputs, [.wholeImage])
+        XCTAssertFalse(TowerPlan(spec: groupedFirst).imageGradientIsSummed)
+        for spec in [firstLinear, groupedFirst, single] {
+            try assertTowersMatchGrouped(spec: spec, batch: 3, steps: 2, workers: 1)
+            let towers = try TowerNetwork(copying: try Network<Float>(spec: spec, seed: 1))
+            // Every reader of the rule gives the same answer.
+            XCTAssertEqual(towers.crossesBefore, spec.layers.indices.map { spec.crossesTowers(layerAt: $0) }, spec.name)
+            XCTAssertEqual(try ModelSummary(spec: spec).rows.map { $0.crossing != nil }, towers.crossesBefore, spec.name)
+        }
+        // The paper net: conv3, fc6, fc7 and fc8 cross, nothing else.
+        let paper = try ModelZoo.spec(named: "paper")
+        let crossing = paper.layers.indices.filter { TowerPlan(spec: paper).crossesBefore($0) }.map { paper.layers[$0].name }
+        XCTAssertEqual(crossing, ["conv3", "fc6", "fc7", "fc8"])
+    }
+
     func testShippedCIFARTowerNetIsBitwiseIdenticalToGrouped() throws {
         let spec = try ModelZoo.spec(named: "cifar-towers", classes: 10, towers: 2, inputShape: ModelZoo.fashionMNISTInput)
         try assertTowersMatchGrouped(spec: spec, batch: 3, steps: 3, workers: 2)

@@ -83,7 +83,8 @@ public struct ModelSpec: Equatable, Sendable {
                         throw fail(layer.name, "groups \(groups) must be 1 (the towers exchange, as at the paper's conv3) "
                                    + "or a multiple of towers (\(towers)) so that each tower convolves its own channels")
                     }
-                    if groups == 1 && index > 0, channels % towers != 0 {
+                    let input = TowerPlan.input(for: layer, at: index, towers: towers)
+                    if input != .wholeImage, channels % towers != 0 {
                         throw fail(layer.name, "its \(channels) input channels cannot be split between \(towers) towers")
                     }
                 case .linear(let outputs, _):
@@ -91,6 +92,7 @@ public struct ModelSpec: Equatable, Sendable {
                         throw fail(layer.name, "\(outputs) outputs cannot be split between \(towers) towers")
                     }
                 case .localResponseNorm, .maxPool, .avgPool, .relu, .tanh, .dropout:
+                    // The rule (TowerPlan) starts a two-tower net with a layer that splits its outputs.
                     guard index > 0 else {
                         throw fail(layer.name, "with \(towers) towers the first layer must be a convolution or linear layer")
                     }

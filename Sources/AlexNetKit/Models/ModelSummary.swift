@@ -254,17 +254,13 @@ extension ModelSpec {
         return count
     }
 
-    /// Whether layer `index` makes the towers exchange before it runs: with two
-    /// towers, a convolution with `groups: 1` or a linear layer, unless it is the
-    /// first layer (whose input, the image, both towers already hold). Always
-    /// false with one tower, and for an index outside the layers.
+    /// Whether layer `index` makes the towers exchange before it runs
+    /// (``TowerPlan/crossesBefore(_:)``): with two towers, a convolution with
+    /// `groups: 1` or a linear layer, unless it is the first layer (whose input,
+    /// the image, both towers already hold). Always false with one tower, and
+    /// for an index outside the layers.
     public func crossesTowers(layerAt index: Int) -> Bool {
-        guard towers > 1, index > 0, index < layers.count else { return false }
-        switch layers[index].kind {
-        case .convolution(_, _, _, _, let groups, _): return groups == 1
-        case .linear: return true
-        default: return false
-        }
+        TowerPlan(spec: self).crossesBefore(index)
     }
 }
 

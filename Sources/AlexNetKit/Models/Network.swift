@@ -123,8 +123,9 @@ public final class Network<Element: TensorElement> {
         let share = tower == nil ? 1 : towers  // a tower holds 1/towers of every split dimension
         switch layerSpec.kind {
         case .convolution(let outputs, let kernel, let stride, let padding, let groups, let bias):
-            let crosses = towers > 1 && groups == 1
-            // A crossing convolution's tower sees the whole input; a local one only its own channels.
+            let crosses = towers > 1 && TowerPlan.seesWholeInput(layerSpec, at: index, towers: towers)
+            // A tower's copy of a convolution that sees its whole input (TowerPlan) takes every
+            // channel and computes a share of the outputs; a local one only its own channels.
             let inputs = crosses ? inputShape[0] : inputShape[0] / share
             return try Conv2D<Element>(name: name, inputChannels: inputs, outputChannels: outputs / share,
                                        kernel: kernel.tuple, stride: stride.tuple, padding: padding.tuple,

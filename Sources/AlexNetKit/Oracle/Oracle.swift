@@ -55,6 +55,8 @@ public enum Oracle {
 /// One check of one trace in element type `T`.
 final class OracleRun<T: TensorElement> {
     let plan: TracePlan
+    /// How the trace's layers run on its towers.
+    let towerPlan: TowerPlan
     let trace: Trace
     let options: OracleOptions
     let pool: WorkerPool
@@ -80,6 +82,7 @@ final class OracleRun<T: TensorElement> {
 
     init(plan: TracePlan, options: OracleOptions) throws {
         self.plan = plan
+        self.towerPlan = TowerPlan(towers: plan.towers, layers: plan.layers)
         self.trace = plan.trace
         self.options = options
         self.pool = WorkerPool(workerCount: options.workers, label: "oracle")
@@ -337,14 +340,8 @@ final class OracleRun<T: TensorElement> {
         return parameter.value
     }
 
-    /// Whether the towers exchange before layer `i` (``TowerNetwork``'s rule).
-    func crossesBefore(_ i: Int) -> Bool {
-        switch layers[i].kind {
-        case .convolution(_, _, _, _, let groups, _): return groups == 1 && i > 0
-        case .linear: return i > 0
-        default: return false
-        }
-    }
+    /// Whether the towers exchange before layer `i` (``TowerPlan``).
+    func crossesBefore(_ i: Int) -> Bool { towerPlan.crossesBefore(i) }
 
     /// Tower `t`'s value of parameter `name`: the reference's own per-tower tensor, else its rows of `param.*`.
     func towerParameter(_ name: String, tower t: Int) throws -> Tensor<T>? {
@@ -387,7 +384,7 @@ final class OracleRun<T: TensorElement> {
                 let key = "tower\(t).forward.\(name)"
                 let x: Tensor<T>?
                 if i == 0 {
-                    x = input
+                    x = towerPlan.inputs[0] == .imageHalf ? try input.towerChannels(t, of: towers) : input
                 } else if crossesBefore(i) {
                     let halves = (0..<towers).map(previous)
                     x = halves.contains { $0 == nil } ? nil : try? Tensor.concatenate(channels: halves.map { $0! })

@@ -175,11 +175,11 @@ final class OracleDiagnosis<T: TensorElement> {
                                     message: "\(name): the reference did not apply dropout (identity) although the trace is in training mode",
                                     spec: with(.dropout(rate: rate, scaling: .inverted)), mode: .inference))
             }
-        case .convolution(_, _, _, _, let groups, _):
+        case .convolution:
             list.append(Variant(code: "kernel-flipped",
                                 message: "\(name): the reference convolves with the kernel rotated by 180 degrees (a true convolution); PyTorch, Caffe and cuda-convnet cross-correlate",
                                 spec: spec, parameter: { key, value in key.hasSuffix(".weight") ? try value.flippingKernel() : value }))
-            list += towerVariants(i, role: role, crossing: groups == 1 && i > 0)
+            list += towerVariants(i, role: role, crossing: run.crossesBefore(i))
             list += precisionVariants(spec)
         case .linear:
             if run.plan.inputShapes[i].rank == 3 {
@@ -188,7 +188,7 @@ final class OracleDiagnosis<T: TensorElement> {
                                     spec: spec, input: { try $0.flatteningChannelLast() },
                                     upstream: { $0 }))
             }
-            list += towerVariants(i, role: role, crossing: i > 0)
+            list += towerVariants(i, role: role, crossing: run.crossesBefore(i))
             list += precisionVariants(spec)
         case .relu, .tanh:
             break

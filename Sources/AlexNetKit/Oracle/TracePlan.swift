@@ -402,8 +402,11 @@ public struct TracePlan {
             }
         case .inputGradient(let i):
             shapes = [whole(specInputs[i]), whole(chainInputs[i])]
-            // A tower's gradient for the first layer's input is its partial for the whole input.
-            if role.tower != nil, i == 0 { return dedupe(shapes + shapes.compactMap(nhwc)) }
+            // A tower's gradient for the image is its partial for the whole image when
+            // its first layer saw all of it (TowerPlan), else its half.
+            if role.tower != nil, i == 0, TowerPlan(towers: towers, layers: layers).inputs.first == .wholeImage {
+                return dedupe(shapes + shapes.compactMap(nhwc))
+            }
         case .loss:
             return [Shape([]), Shape([1])]
         case .scoreGradient:

@@ -45,8 +45,10 @@ public final class TowerNetwork<Element: TensorElement> {
     public let pools: [WorkerPool]
     /// `layers[t][i]`: tower `t`'s half of layer `i`.
     public let layers: [[any Layer<Element>]]
-    /// Whether the towers exchange before layer `i` in forward (and after it in backward).
-    public let crossesBefore: [Bool]
+    /// What each tower's copy of every layer receives (exchanges, the first layer's input).
+    public let plan: TowerPlan
+    /// Whether the towers exchange before layer `i` in forward (and after it in backward): ``plan``'s answer per layer.
+    public var crossesBefore: [Bool] { plan.inputs.indices.map(plan.crossesBefore) }
     /// The loss, computed on the host from the gathered scores.
     public let loss = SoftmaxCrossEntropy<Element>(name: "loss")
 
@@ -73,7 +75,6 @@ public final class TowerNetwork<Element: TensorElement> {
         self.spec = spec
         self.pools = (0..<spec.towers).map { WorkerPool(workerCount: workersPerTower, label: "tower\($0)") }
         var layers = [[any Layer<Element>]](repeating: [], count: spec.towers)
-        var crosses: [Bool] = []
         var shape = spec.inputShape
         for (index, layerSpec) in spec.layers.enumerated() {
             for tower in 0..<spec.towers {
@@ -85,15 +86,10 @@ public final class TowerNetwork<Element: TensorElement> {
                 }
                 layers[tower].append(layer)
             }
-            switch layerSpec.kind {
-            case .convolution(_, _, _, _, let groups, _): crosses.append(groups == 1 && index > 0)
-            case .linear: crosses.append(true)
-            default: crosses.append(false)
-            }
             shape = try layerSpec.outputShape(for: shape)
         }
         self.layers = layers
-        self.crossesBefore = crosses
+        self.plan = TowerPlan(spec: spec)
     }
 
     /// Tower `t`'s parameters with their state-dict names, in layer order.
@@ -129,10 +125,13 @@ public final class TowerNetwork<Element: TensorElement> {
         inputGradient = nil
         activations = []
         for tower in layers { for layer in tower { layer.releaseCaches() } }
-        var current = [Tensor<Element>](repeating: input, count: pools.count)
+        // The host sends the image to both towers, or each tower its half of the channels.
+        var current = try (0..<pools.count).map { tower in
+            plan.inputs[0] == .imageHalf ? try input.towerChannels(tower, of: pools.count) : input
+        }
         activations = current.map { [$0] }
         for index in spec.layers.indices {
-            if crossesBefore[index] {
+            if plan.crossesBefore(index) {
                 current = try exchange(current, layer: spec.layers[index].name)
             }
             current = try onEachTower { tower in
@@ -169,12 +168,12 @@ public final class TowerNetwork<Element: TensorElement> {
             current = try onEachTower { tower in
                 try self.layers[tower][index].backward(current[tower], context: self.context(tower, context))
             }
-            if crossesBefore[index] {
+            if plan.crossesBefore(index) {
                 current = try reduceScatter(current, layer: spec.layers[index].name)
             }
             reversed.append(current)
         }
-        if crossesBefore[0] == false, case .convolution(_, _, _, _, 1, _) = spec.layers[0].kind {
+        if plan.imageGradientIsSummed {
             // The first layer saw the whole image on each tower: the image gradient is the sum of the partials.
             inputGradient = try sumInTowerOrder(current)
         } else {
