@@ -11,8 +11,8 @@ struct DataBenchCommand: ParsableCommand {
         Two rates for each thread count: 'decode' reads and decodes images (JPEG decode for \
         folders, byte-to-float for CIFAR-10 and IDX); 'decode + augment' runs the whole \
         training pipeline into batches: the paper's for JPEG folders (shorter side 256, mean \
-        image, random 227 crop, flip, PCA colour) and pad-4 random crops, flips and channel \
-        means for 32x32 and 28x28 data. Statistics come from the first 64 images. The \
+        image, random 227 crop, flip, PCA colour) and random crops padded by H/8 (as train), flips \
+        and channel means for 32x32 and 28x28 data. Statistics come from the first 64 images. The \
         files are read once before timing, so the rates are of a warm page cache. To make \
         a folder of 256x256 JPEGs: alexnet data make-test-folder DIR --count 200.
         """
@@ -45,7 +45,10 @@ struct DataBenchCommand: ParsableCommand {
         let isFolder = dataset.storedSize == nil
         let side = dataset.storedSize.map { min($0.height, $0.width) } ?? 256
         var pipeline = isFolder ? ImagePipeline.paperTraining
-            : ImagePipeline(meanSubtraction: .perChannel, crop: .random(height: side, width: side, padding: 4), horizontalFlip: true)
+            : ImagePipeline(meanSubtraction: .perChannel,
+                            crop: .random(height: side, width: side,
+                                          padding: PipelineDefaults.cropPadding(prepared: (side, side), input: (side, side))),
+                            horizontalFlip: true)
         pipeline.pcaColour = (dataset.storedSize?.channels ?? 3) == 3 ? pipeline.pcaColour : nil
         let preparation = ImagePipeline(resizeShorterSide: pipeline.resizeShorterSide)
         let statistics = try DatasetStatistics.compute(dataset: dataset, pipeline: preparation, threads: 2, limit: 64).statistics

@@ -48,7 +48,7 @@ struct DataMeanCommand: ParsableCommand {
     func run() throws {
         try checkOutputFile(output, option: "--output", force: force)
         let dataset = try source.open()
-        let side = resize ?? (dataset.storedSize == nil ? 256 : nil)
+        let side = resize ?? PipelineDefaults.resize(storedSize: dataset.storedSize, inputSide: 227)
         let pipeline = ImagePipeline(resizeShorterSide: side, greyToRGB: greyToRGB)
         let start = Date()
         let (statistics, skipped) = try DatasetStatistics.compute(dataset: dataset, pipeline: pipeline, threads: threads, limit: limit)

@@ -44,7 +44,7 @@ struct AugmentOptions: ParsableArguments {
     @Option(help: "Crop size (default: 227 after resizing to 256, otherwise the image size, with --padding).")
     var crop: Int?
 
-    @Option(help: "Zero padding around the image before a random crop (default: 4 for 32x32 and 28x28 data, 0 otherwise).")
+    @Option(help: "Zero padding around the image before a random crop (default: H/8 when the crop is the image's size, as train: 3 for 28x28, 4 for 32x32; 0 otherwise).")
     var padding: Int?
 
     @Option(help: "Standard deviation of the PCA colour alphas (paper: 0.1).")
@@ -88,12 +88,12 @@ struct AugmentOptions: ParsableArguments {
     func pipeline(for dataset: any ImageDataset, meanSubtraction: ImagePipeline.MeanSubtraction,
                   threads: Int) throws -> (ImagePipeline, DatasetStatistics?) {
         let names = try names()
-        let resize = resize ?? (dataset.storedSize == nil ? 256 : nil)
+        let resize = resize ?? PipelineDefaults.resize(storedSize: dataset.storedSize, inputSide: crop ?? 227)
         var pipeline = ImagePipeline(resizeShorterSide: resize, meanSubtraction: meanSubtraction)
         let side = resize ?? dataset.storedSize.map { min($0.height, $0.width) } ?? 256
         if names.contains("crop") {
-            let size = crop ?? (resize == 256 ? 227 : side)
-            let pad = padding ?? (side <= 32 ? 4 : 0)
+            let size = crop ?? PipelineDefaults.cropSide(resize: resize, preparedSide: side)
+            let pad = padding ?? PipelineDefaults.cropPadding(prepared: (side, side), input: (size, size))
             pipeline.crop = .random(height: size, width: size, padding: pad)
         } else if let crop {
             pipeline.crop = .centre(height: crop, width: crop)

@@ -17,7 +17,7 @@ struct TrainedWeightsOptions: ParsableArguments {
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     /// Loads the weights: a checkpoint as it is, plain weights into `--model` with the default pipeline on `--data`.
-    func load(progress: (String) -> Void) throws -> TrainedModel {
+    func load(progress: (String) -> Void) throws -> InferenceModel {
         guard (1...InputLimits.threads).contains(threads) else {
             throw CommandFailure(message: "--threads must be in 1...\(InputLimits.threads), got \(threads)")
         }
@@ -29,14 +29,14 @@ struct TrainedWeightsOptions: ParsableArguments {
                     throw CommandFailure(message: "\(weights) is a training checkpoint, which names its own model; leave out --model")
                 }
                 let checkpoint = try TrainingCheckpoint.decode(tensors: tensors, metadata: metadata, source: weights)
-                return try TrainedModel(checkpoint: checkpoint, source: weights, threads: threads)
+                return try InferenceModel(checkpoint: checkpoint, source: weights, threads: threads)
             }
             return try loadPlain(tensors, progress: progress)
         }
         return try loadPlain(try StateDict.read(path: weights), progress: progress)
     }
 
-    private func loadPlain(_ tensors: [StoredTensor], progress: (String) -> Void) throws -> TrainedModel {
+    private func loadPlain(_ tensors: [StoredTensor], progress: (String) -> Void) throws -> InferenceModel {
         guard let model else {
             throw CommandFailure(message: "\(weights) holds plain weights: name the model with --model (a training checkpoint names its own)")
         }
@@ -44,7 +44,7 @@ struct TrainedWeightsOptions: ParsableArguments {
         config.model = model
         config.threads = threads
         if let data { config.data = data }
-        return try TrainedModel(weights: tensors, source: weights, configuration: config, progress: progress)
+        return try InferenceModel(weights: tensors, source: weights, configuration: config, progress: progress)
     }
 }
 
@@ -90,12 +90,13 @@ struct EvalCommand: ParsableCommand {
             let spec = model.network.spec
             print("model \(spec.name) \(spec.inputShape), \(spec.towers) tower(s); \(dataset.count) \(which) images of \(data.configuration.data)"
                   + (model.progress.map { ", checkpoint after \($0.step) steps" } ?? ""))
-            let one = try Evaluator.evaluate(source: loader, classes: data.classNames.count) { try model.scores($0) }
+            let warn: ([DataWarning]) -> Void = { for warning in $0 { print("warning: skipped \(warning)") } }
+            let one = try Evaluator.evaluate(source: loader, classes: data.classNames.count, skipped: warn) { try model.scores($0) }
             print(String(format: "one crop:  top-1 error %.2f%% (accuracy %.4f), top-5 error %.2f%%, loss %.4f",
                          100 * one.top1Error, 1 - one.top1Error, 100 * one.top5Error, one.loss))
             if tenCrop {
                 let ten = try Evaluator.evaluateTenCrop(source: try data.tenCropLoader(dataset), classes: data.classNames.count,
-                                                        geometry: data.tenCrop) { try model.scores($0) }
+                                                        geometry: data.tenCrop, skipped: warn) { try model.scores($0) }
                 print(String(format: "ten crops: top-1 error %.2f%% (accuracy %.4f), top-5 error %.2f%%, loss %.4f",
                              100 * ten.top1Error, 1 - ten.top1Error, 100 * ten.top5Error, ten.loss))
             }

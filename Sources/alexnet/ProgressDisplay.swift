@@ -95,6 +95,9 @@ final class ProgressDisplay {
             note(text)
         case .checkpointWritten:
             break
+        case .skipped(let warnings):
+            // Shown even with --quiet: the data set is not what the user thinks it is.
+            for warning in warnings { note("warning: skipped \(warning)") }
         }
     }
 

@@ -268,7 +268,8 @@ struct TrainCommand: ParsableCommand {
         if let last = run.trainer.lastCheckpointPath { display.note("checkpoint: \(last) (resume with --resume \(last))") }
 
         display.note("evaluating \(data.testSet.count) test images")
-        let test = try run.evaluate(data.test, progress: { display.evaluation($0, of: data.testSet.count) })
+        let warn: ([DataWarning]) -> Void = { for warning in $0 { display.note("warning: skipped \(warning)") } }
+        let test = try run.evaluate(data.test, progress: { display.evaluation($0, of: data.testSet.count) }, skipped: warn)
         display.finishLine()
         var members: [(String, String)] = [("event", "\"end\""), ("reason", "\"\(reason.rawValue)\""), ("epoch", "\(p.epoch)"),
                                            ("step", "\(p.step)"), ("test_loss", TrainingLog.number(test.loss)),
@@ -278,7 +279,7 @@ struct TrainCommand: ParsableCommand {
                      100 * test.top1Error, 1 - test.top1Error, 100 * test.top5Error, test.loss))
         if config.tenCrop {
             display.note("evaluating \(data.testSet.count) test images with ten crops each")
-            let ten = try run.evaluateTenCrop(data.testSet, progress: { display.evaluation($0, of: data.testSet.count) })
+            let ten = try run.evaluateTenCrop(data.testSet, progress: { display.evaluation($0, of: data.testSet.count) }, skipped: warn)
             display.finishLine()
             members += [("test_ten_crop_loss", TrainingLog.number(ten.loss)), ("test_ten_crop_top1", TrainingLog.number(ten.top1Error)),
                         ("test_ten_crop_top5", TrainingLog.number(ten.top5Error))]

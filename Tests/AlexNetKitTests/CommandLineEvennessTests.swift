@@ -111,3 +111,25 @@ final class CommandLineEvennessTests: XCTestCase {
         }
     }
 }
+
+/// One function decides the data pipeline's defaults (PipelineDefaults).
+final class PipelineDefaultsTests: XCTestCase {
+    func testCommandsShareTheCropPaddingAndResizeDefaults() throws {
+        XCTAssertEqual(PipelineDefaults.cropPadding(prepared: (28, 28), input: (28, 28)), 3)
+        XCTAssertEqual(PipelineDefaults.cropPadding(prepared: (32, 32), input: (32, 32)), 4)
+        XCTAssertEqual(PipelineDefaults.cropPadding(prepared: (256, 256), input: (227, 227)), 0)
+        XCTAssertEqual(PipelineDefaults.resize(storedSize: nil, inputSide: 227), 256)
+        XCTAssertEqual(PipelineDefaults.resize(storedSize: nil, inputSide: 64), 74)
+        XCTAssertNil(PipelineDefaults.resize(storedSize: ImageSize(channels: 1, height: 28, width: 28), inputSide: 28))
+        // `data grid` on 28x28 data shows what `train` trains on: padding 3, not 4.
+        let workspace = try TrainingFixtures.makeWorkspace(name)
+        defer { TrainingFixtures.remove(workspace) }
+        let pixels = (0..<(8 * 28 * 28)).map { UInt8(truncatingIfNeeded: $0 * 7) }
+        try DataFixtures.write(DataFixtures.idx(magic: IDX.imagesMagic, dims: [8, 28, 28], data: pixels),
+                               to: workspace + "/data28/train-images-idx3-ubyte")
+        try DataFixtures.write(DataFixtures.idxLabels((0..<8).map { UInt8($0 % 4) }), to: workspace + "/data28/train-labels-idx1-ubyte")
+        let grid = try CLI.run(["data", "grid", "data28", "-o", "g.png", "--count", "4"], in: URL(fileURLWithPath: workspace))
+        XCTAssertEqual(grid.status, 0, grid.error)
+        XCTAssertTrue(grid.output.contains("random crop 28x28 (padding 3)"), grid.output)
+    }
+}

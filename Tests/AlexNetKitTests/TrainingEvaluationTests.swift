@@ -95,7 +95,7 @@ final class TrainingEvaluationTests: XCTestCase {
     }
 
     /// A trained run's checkpoint evaluates to what the run itself measured.
-    func testTrainedModelFromACheckpointEvaluatesLikeTheRun() throws {
+    func testInferenceModelFromACheckpointEvaluatesLikeTheRun() throws {
         let workspace = try TrainingFixtures.makeWorkspace()
         defer { TrainingFixtures.remove(workspace) }
         var config = TrainingFixtures.configuration(workspace, towers: 2)
@@ -103,7 +103,7 @@ final class TrainingEvaluationTests: XCTestCase {
         let run = try TrainingRun(configuration: config)
         try run.trainer.run()
         let measured = try run.evaluate(run.data.test)
-        let trained = try TrainedModel(checkpoint: try TrainingCheckpoint.read(path: workspace + "/ck/last.safetensors"),
+        let trained = try InferenceModel(checkpoint: try TrainingCheckpoint.read(path: workspace + "/ck/last.safetensors"),
                                        source: "ck", threads: 1)
         let data = try trained.data()
         let again = try Evaluator.evaluate(source: data.test, classes: 10) { try trained.scores($0) }

@@ -98,6 +98,23 @@ final class TrainingRunTests: XCTestCase {
         assertCheckpointsEqual(try TrainingCheckpoint.read(path: workspace + "/whole/last.safetensors"), try TrainingCheckpoint.read(path: last))
     }
 
+    /// The trainer reads batches through the one prefetching path
+    /// (BatchIterator), and a batch's skipped-file warnings reach the observer,
+    /// in training and in validation.
+    func testSkippedFileWarningsReachTheObserver() throws {
+        var config = TrainingFixtures.configuration(workspace, towers: 1)
+        config.epochs = 1
+        let run = try TrainingRun(configuration: config)
+        let warning = DataWarning(file: "bad.jpg", problem: "corrupt or truncated JPEG")
+        let train = WarningBatches(base: run.data.train, index: 2, warning: warning)
+        let validation = WarningBatches(base: run.data.validation, index: 0, warning: warning)
+        let trainer = try Trainer(configuration: run.data.configuration, model: run.model, train: train, validation: validation,
+                                  classNames: run.data.classNames, log: try TrainingLog(path: nil))
+        var heard: [String] = []
+        try trainer.run { event in if case .skipped(let warnings) = event { heard += warnings.map(\.description) } }
+        XCTAssertEqual(heard, ["bad.jpg: corrupt or truncated JPEG", "bad.jpg: corrupt or truncated JPEG"])
+    }
+
     /// Lines written after the checkpoint a run resumes from are dropped from the log.
     func testResumeRewritesTheLogToTheCheckpointsLines() throws {
         var config = TrainingFixtures.configuration(workspace, towers: 1)
@@ -297,9 +314,32 @@ final class PoisonedBatches: BatchSource {
     var batchCount: Int { base.batchCount }
     var exampleCount: Int { base.exampleCount }
 
-    func batch(epoch: Int, index: Int) throws -> (images: Tensor<Float>, labels: [Int]) {
-        let batch = try base.batch(epoch: epoch, index: index)
+    func batch(epoch: Int, index: Int) throws -> Batch {
+        var batch = try base.batch(epoch: epoch, index: index)
         guard epoch == self.epoch && index == self.index else { return batch }
-        return (Tensor(shape: batch.images.shape, repeating: .nan), batch.labels)
+        batch.images = Tensor(shape: batch.images.shape, repeating: .nan)
+        return batch
+    }
+}
+
+/// Another source's batches, with a skipped-file warning on batch `index` of every epoch.
+final class WarningBatches: BatchSource {
+    let base: BatchSource
+    let index: Int
+    let warning: DataWarning
+
+    init(base: BatchSource, index: Int, warning: DataWarning) {
+        self.base = base
+        self.index = index
+        self.warning = warning
+    }
+
+    var batchCount: Int { base.batchCount }
+    var exampleCount: Int { base.exampleCount }
+
+    func batch(epoch: Int, index: Int) throws -> Batch {
+        var batch = try base.batch(epoch: epoch, index: index)
+        if index == self.index { batch.skipped.append(warning) }
+        return batch
     }
 }

@@ -106,12 +106,13 @@ final class MemoryBatches: BatchSource {
     var batchCount: Int { (labels.count + batchSize - 1) / batchSize }
     var exampleCount: Int { labels.count }
 
-    func batch(epoch: Int, index: Int) throws -> (images: Tensor<Float>, labels: [Int]) {
+    func batch(epoch: Int, index: Int) throws -> Batch {
         let range = (index * batchSize)..<min(labels.count, (index + 1) * batchSize)
         let perImage = images.count / images.shape[0]
         var dims = images.shape.dims
         dims[0] = range.count
         let values = Array(images.storage[(range.lowerBound * perImage)..<(range.upperBound * perImage)])
-        return (try Tensor(shape: Shape(dims), values: values), Array(labels[range]))
+        return Batch(images: try Tensor(shape: Shape(dims), values: values), labels: Array(labels[range]),
+                     indices: Array(range), epoch: epoch, index: index)
     }
 }

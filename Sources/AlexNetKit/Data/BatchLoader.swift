@@ -16,6 +16,16 @@ public struct Batch {
     /// Examples of this batch that failed to load and were left out (only for
     /// data sets that skip bad files); the batch is that much shorter.
     public var skipped: [DataWarning]
+
+    /// A batch; see the properties. `indices` defaults to the batch's positions.
+    public init(images: Tensor<Float>, labels: [Int], indices: [Int]? = nil, epoch: Int, index: Int, skipped: [DataWarning] = []) {
+        self.images = images
+        self.labels = labels
+        self.indices = indices ?? Array(labels.indices)
+        self.epoch = epoch
+        self.index = index
+        self.skipped = skipped
+    }
 }
 
 /// How a ``BatchLoader`` cuts, orders and delivers an epoch.
@@ -205,94 +215,6 @@ public final class BatchLoader: @unchecked Sendable {
     /// The batches of `epoch`, in order. With a prefetch depth above 0 a producer
     /// on its own dispatch queue prepares up to that many batches ahead.
     public func batches(epoch: Int) -> BatchIterator {
-        BatchIterator(loader: self, epoch: epoch)
-    }
-}
-
-/// The batches of one epoch. Dropping the iterator stops its producer after
-/// the batch in progress.
-public final class BatchIterator {
-    /// The epoch being delivered.
-    public let epoch: Int
-    /// Every example skipped so far in this epoch (bad files, for data sets that skip them).
-    public private(set) var skipped: [DataWarning] = []
-    private let loader: BatchLoader
-    private let order: [Int]
-    private var nextIndex = 0
-    private let buffer: PrefetchBuffer?
-
-    init(loader: BatchLoader, epoch: Int) {
-        self.loader = loader
-        self.epoch = epoch
-        let order = loader.order(epoch: epoch)
-        self.order = order
-        let depth = loader.options.prefetch
-        guard depth > 0 else { buffer = nil; return }
-        let buffer = PrefetchBuffer(capacity: depth)
-        self.buffer = buffer
-        let count = loader.batchCount
-        DispatchQueue(label: "alexnet.data.prefetch").async {
-            for index in 0..<count {
-                guard buffer.waitForSpace() else { return }
-                let result = Result { try loader.makeBatch(epoch: epoch, index: index, order: order) }
-                buffer.put(result)
-                if case .failure = result { return }
-            }
-        }
-    }
-
-    deinit { buffer?.cancel() }
-
-    /// The next batch, or nil after the last one.
-    /// - Throws: the error that stopped batch production (the same error every
-    ///   call after it, since the epoch cannot go on).
-    public func next() throws -> Batch? {
-        guard nextIndex < loader.batchCount else { return nil }
-        let result = buffer?.take() ?? Result { try loader.makeBatch(epoch: epoch, index: nextIndex, order: order) }
-        let batch = try result.get()
-        nextIndex += 1
-        skipped += batch.skipped
-        return batch
-    }
-}
-
-/// A bounded queue of produced batches between the producer and the consumer.
-private final class PrefetchBuffer: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var items: [Result<Batch, Error>] = []
-    private var cancelled = false
-    private var failure: Result<Batch, Error>?
-    private let capacity: Int
-
-    init(capacity: Int) { self.capacity = capacity }
-
-    /// Blocks until there is room; false when the consumer has gone.
-    func waitForSpace() -> Bool {
-        condition.lock(); defer { condition.unlock() }
-        while items.count >= capacity && !cancelled { condition.wait() }
-        return !cancelled
-    }
-
-    func put(_ item: Result<Batch, Error>) {
-        condition.lock(); defer { condition.unlock() }
-        items.append(item)
-        condition.broadcast()
-    }
-
-    /// The oldest item, blocking until there is one. After a failure, the failure again.
-    func take() -> Result<Batch, Error> {
-        condition.lock(); defer { condition.unlock() }
-        if let failure { return failure }
-        while items.isEmpty { condition.wait() }
-        let item = items.removeFirst()
-        if case .failure = item { failure = item }
-        condition.broadcast()
-        return item
-    }
-
-    func cancel() {
-        condition.lock(); defer { condition.unlock() }
-        cancelled = true
-        condition.broadcast()
+        BatchIterator(source: self, epoch: epoch, prefetch: options.prefetch)
     }
 }

@@ -48,7 +48,7 @@ extension ModelSpec {
     /// Docs/models.md states; real specs nest 4); invalid JSON becomes a
     /// ``ModelSpecError`` at `source:line:column`, or `source: byte n` for bytes
     /// that are not UTF-8.
-    private static func document(_ bytes: [UInt8], source: String) throws -> JSONValue {
+    static func document(_ bytes: [UInt8], source: String) throws -> JSONValue {
         do {
             return try JSONParser.parse(bytes, maximumDepth: 200)
         } catch let error as JSONSyntaxError {
@@ -98,6 +98,26 @@ extension ModelSpec {
         lines.append("  ]")
         lines.append("}")
         return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+// MARK: - One layer
+
+extension LayerSpec {
+    /// The layer as one JSON object, exactly as a spec file's `layers` entry
+    /// (``ModelSpec/jsonString()`` writes each layer on one line; this is that line).
+    public func jsonString() -> String {
+        let members = [("name", JSONValue.encode(string: name)), ("type", "\"\(kind.typeName)\"")] + SpecWriter.members(of: kind)
+        return "{" + members.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
+    }
+
+    /// Parses one layer object, as a spec file's `layers` entry holds it.
+    /// Shapes are not checked: a lone layer has no input yet.
+    /// - Parameter source: the name errors start with.
+    /// - Throws: ``ModelSpecError`` at `source:line:column` for invalid JSON, or
+    ///   at `source: name.key` for a missing, unknown or mistyped key.
+    public static func parse(json: String, source: String) throws -> LayerSpec {
+        try SpecReader(source: source).layer(try ModelSpec.document(Array(json.utf8), source: source), path: "")
     }
 }
 
@@ -192,7 +212,7 @@ private struct SpecReader {
         var layers: [LayerSpec] = []
         var indexOfName: [String: Int] = [:]
         for (index, item) in items.enumerated() {
-            let layer = try self.layer(item, index: index)
+            let layer = try self.layer(item, path: "layers[\(index)]")
             if let first = indexOfName[layer.name] {
                 throw fail("layers[\(index)] (\(layer.name)).name",
                            "\(JSONValue.encode(string: layer.name)) is already the name of layers[\(first)]; "
@@ -225,18 +245,19 @@ private struct SpecReader {
         return Shape(dims)
     }
 
-    private func layer(_ value: JSONValue, index: Int) throws -> LayerSpec {
+    /// One layer object; `path` is where it sits (`layers[3]`, or empty for a lone layer).
+    func layer(_ value: JSONValue, path: String) throws -> LayerSpec {
         guard case .object(let members) = value else {
-            throw fail("layers[\(index)]", "expected a layer object such as {\"name\": \"relu1\", \"type\": \"relu\"}, "
+            throw fail(path, "expected a layer object such as {\"name\": \"relu1\", \"type\": \"relu\"}, "
                        + "got \(value.quoted)")
         }
-        var view = ObjectView(members: members, path: "layers[\(index)]", reader: self)
+        var view = ObjectView(members: members, path: path, reader: self)
         let nameValue = try view.required("name", because: "every layer needs a name (it keys the layer's "
                                           + "parameters, e.g. conv1.weight)")
         guard case .string(let name) = nameValue, !name.isEmpty else {
-            throw fail("layers[\(index)].name", "expected a non-empty string, got \(nameValue.quoted)")
+            throw fail(view.keyPath("name"), "expected a non-empty string, got \(nameValue.quoted)")
         }
-        view.path = "layers[\(index)] (\(name))"
+        view.path = path.isEmpty ? name : "\(path) (\(name))"
         let typeValue = try view.required("type", because: "expected one of "
                                           + SpecReader.layerTypes.joined(separator: ", "))
         guard case .string(let type) = typeValue, let keys = SpecReader.layerKeys.first(where: { $0.type == type })?.keys

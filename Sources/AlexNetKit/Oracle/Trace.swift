@@ -375,75 +375,44 @@ public struct Trace {
 }
 
 extension LayerSpec {
-    /// The layer as one JSON object, exactly as a spec file's `layers` entry
-    /// (``ModelSpec/jsonString()`` writes each layer on one line; this is that line).
-    public func jsonString() -> String {
-        // A spec around the layer, with an input just large enough for it, and the
-        // final linear layer every spec needs; the writer puts each layer on its own line.
-        let input: Shape
-        switch kind {
-        case .convolution(_, let kernel, _, _, let groups, _): input = [groups, kernel.height, kernel.width]
-        case .maxPool(let kernel, _, _, _), .avgPool(let kernel, _, _, _, _): input = [1, kernel.height, kernel.width]
-        default: input = [1, 1, 1]
-        }
-        let scores = LayerSpec(name: name == "scores" ? "scores_" : "scores", .linear(outputs: 1, bias: .none))
-        guard let spec = try? ModelSpec(name: "layer", inputShape: input, towers: 1, layers: [self, scores]),
-              let line = spec.jsonString().split(separator: "\n").first(where: { $0.hasPrefix("    {") })
-        else {
-            return "{\"name\": \(JSONValue.encode(string: name)), \"type\": \"\(kind.typeName)\"}"
-        }
-        var trimmed = line.trimmingCharacters(in: .whitespaces)
-        if trimmed.hasSuffix(",") { trimmed.removeLast() }
-        return trimmed
-    }
-
-    /// Parses one layer's JSON (a spec's `layers` entry), checking that it can
-    /// take an input of `input`'s shape (`[N, C, H, W]`, or `[N, F]` and other
-    /// ranks for layers that flatten or work element-wise).
+    /// Parses one layer's JSON (a layer trace's `layer` metadata, a spec's
+    /// `layers` entry), checking that it can take an input of `input`'s shape
+    /// (`[N, C, H, W]`, or `[N, F]` and other ranks for layers that flatten or
+    /// work element-wise).
     /// - Throws: ``TraceError`` naming `metadata 'layer'` and the key or the shape problem.
     static func parse(json: String, input: Shape, source: String) throws -> LayerSpec {
         func fail(_ problem: String) -> TraceError { TraceError(file: source, subject: "metadata 'layer'", problem: problem) }
         guard input.rank >= 2, input[0] >= 1 else {
             throw TraceError(file: source, subject: "input", problem: "shape \(input): expected [N, ...] with N >= 1")
         }
-        let perImage = Shape(Array(input.dims.dropFirst()))
-        let value: JSONValue
+        let layer: LayerSpec
         do {
-            value = try JSONParser.parse(Array(json.utf8))
-        } catch let error as JSONSyntaxError {
-            throw fail("not valid JSON: \(error.problem) (line \(error.line), column \(error.column))")
-        }
-        guard case .object(let members) = value else {
-            throw fail("expected one layer object such as {\"name\": \"lrn1\", \"type\": \"lrn\", ...}, got \(value.quoted)")
-        }
-        if case .string(let type)? = members.first(where: { $0.key == "type" })?.value,
-           ["conv", "maxpool", "avgpool", "lrn"].contains(type), perImage.rank != 3 {
-            throw TraceError(file: source, subject: "input", problem: "shape \(input): a \(type) layer takes [N, C, H, W]")
-        }
-        // Wrap the layer in a one-layer spec whose input is the trace's; the spec reader does the checking.
-        let specInput: Shape = perImage.rank == 3 ? perImage : [perImage.count, 1, 1]
-        let wrapper = "{\"name\": \"layer-trace\", \"input\": [\(specInput.dims.map(String.init).joined(separator: ", "))], "
-            + "\"towers\": 1, \"layers\": [\(json), {\"name\": \"\\u0001scores\", \"type\": \"linear\", \"outputs\": 1}]}"
-        let spec: ModelSpec
-        do {
-            spec = try ModelSpec.parse(json: wrapper, source: "layer")
+            layer = try LayerSpec.parse(json: json, source: "")
         } catch let error as ModelSpecError {
-            // Drop the wrapper's own path: "layer: layers[0] (pool1).stride" becomes "pool1.stride".
+            // The reader's location is "" or ":line:column" or ": name.key" after the empty source.
             var location = error.location
-            if location.hasPrefix("layer: ") { location.removeFirst("layer: ".count) }
-            if location.hasPrefix("layers[0]") {
-                location.removeFirst("layers[0]".count)
-                if location.hasPrefix(" ("), let close = location.firstIndex(of: ")") {
-                    location = String(location[location.index(location.startIndex, offsetBy: 2)..<close])
-                        + location[location.index(after: close)...]
-                }
+            while location.hasPrefix(":") || location.hasPrefix(" ") { location.removeFirst() }
+            let isPosition = location.first?.isNumber ?? false
+            throw fail(isPosition ? "not valid JSON: \(error.problem) (line:column \(location))"
+                       : (location.isEmpty ? "" : location + ": ") + error.problem)
+        }
+        let perImage = Shape(Array(input.dims.dropFirst()))
+        switch layer.kind {
+        case .convolution, .maxPool, .avgPool, .localResponseNorm:
+            guard perImage.rank == 3 else {
+                throw TraceError(file: source, subject: "input", problem: "shape \(input): a \(layer.kind.typeName) layer takes [N, C, H, W]")
             }
-            throw fail((location.isEmpty || location == "layer" ? "" : location + ": ") + error.problem)
+        default:
+            break
         }
-        guard spec.layers.count == 2, !spec.layers[0].name.hasPrefix("\u{1}") else {
-            throw fail("expected one layer object")
+        let specInput: Shape = perImage.rank == 3 ? perImage : [perImage.count, 1, 1]
+        do {
+            _ = try layer.outputShape(for: specInput)
+        } catch let error as ModelSpecError {
+            throw fail(error.problem)
+        } catch {
+            throw fail("\(error)")
         }
-        let layer = spec.layers[0]
         return layer
     }
 }

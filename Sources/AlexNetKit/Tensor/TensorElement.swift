@@ -1,4 +1,3 @@
-import CBLAS
 import RealModule
 
 /// The element types a tensor can hold: `Float` (training, CUDA comparison) and
@@ -39,7 +38,8 @@ where Vector.Scalar == Self {
     static func maxPoolMergeLanes(value v: Vector, maximum m: Vector, row: Vector,
                                   candidateRow: Vector) -> (maximum: Vector, row: Vector)
 
-    /// Row-major `C = alpha * op(A) * op(B) + beta * C` through BLAS.
+    /// Row-major `C = alpha * op(A) * op(B) + beta * C` through BLAS
+    /// (Kernels/GEMM.swift: `cblas_sgemm`, `cblas_dgemm`).
     ///
     /// `op(A)` is `[m, k]`, `op(B)` is `[k, n]`, `C` is `[m, n]`; `lda`, `ldb`, `ldc`
     /// are the row strides of the matrices as stored.
@@ -74,16 +74,6 @@ extension Float: TensorElement {
         let take = (m .== m) .& .!(v .<= m)
         return (m.replacing(with: v, where: take), row.replacing(with: candidateRow, where: take))
     }
-
-    public static func gemm(
-        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
-        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
-    ) {
-        BLAS.ensureConfigured()
-        cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
-    }
 }
 
 extension Double: TensorElement {
@@ -105,15 +95,5 @@ extension Double: TensorElement {
                                          candidateRow: SIMD4<Double>) -> (maximum: SIMD4<Double>, row: SIMD4<Double>) {
         let take = (m .== m) .& .!(v .<= m)
         return (m.replacing(with: v, where: take), row.replacing(with: candidateRow, where: take))
-    }
-
-    public static func gemm(
-        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Double,
-        a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
-        beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int
-    ) {
-        BLAS.ensureConfigured()
-        cblas_dgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 }

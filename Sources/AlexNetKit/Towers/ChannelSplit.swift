@@ -79,3 +79,17 @@ extension Tensor {
         return try Tensor(shape: Shape(dims), values: parts.flatMap(\.storage))
     }
 }
+
+extension Tensor {
+    /// Rows `range` of dimension 0: `[range.count, ...]` (a tower's block of a weight).
+    public func sliceRows(_ range: Range<Int>) throws -> Tensor {
+        guard shape.rank >= 1, range.lowerBound >= 0, range.upperBound <= shape[0] else {
+            throw ShapeError(operation: "sliceRows(\(range))", argument: "tensor",
+                             expected: "at least \(range.upperBound) rows", actual: shape)
+        }
+        let rowSize = shape.count / max(1, shape[0])
+        var dims = shape.dims
+        dims[0] = range.count
+        return try Tensor(shape: Shape(dims), values: Array(storage[range.lowerBound * rowSize..<range.upperBound * rowSize]))
+    }
+}

@@ -1,18 +1,5 @@
 import Foundation
 
-/// Batches of images and labels, by epoch and index: what the trainer and the
-/// evaluator read. ``BatchLoader`` is one (Training/BatchLoaderSource.swift);
-/// a source must give the same batch for the same `(epoch, index)` every
-/// time, which is what makes a resumed run identical to an uninterrupted one.
-public protocol BatchSource: AnyObject {
-    /// Batches per epoch.
-    var batchCount: Int { get }
-    /// Examples per epoch.
-    var exampleCount: Int { get }
-    /// Batch `index` of `epoch`: images `[N, C, H, W]` and N class indices.
-    func batch(epoch: Int, index: Int) throws -> (images: Tensor<Float>, labels: [Int])
-}
-
 /// Accuracy figures over a set of images: loss, top-1 and top-5 error,
 /// per-class accuracy and the confusion matrix.
 ///
@@ -193,16 +180,19 @@ public struct TenCropGeometry: Equatable, Sendable {
 
 /// Runs a model over every batch of a source and counts the results.
 public enum Evaluator {
-    /// One crop per image: the source's images as they are.
+    /// One crop per image: the source's images as they are, the next batch
+    /// made while the model runs on this one (``BatchIterator``).
     /// - Parameters:
     ///   - scores: the model in inference mode, `[N, C, H, W]` to `[N, classes]`.
     ///   - progress: called after each batch with the images done so far.
+    ///   - skipped: told about examples left out as bad files.
     public static func evaluate(source: BatchSource, classes: Int, epoch: Int = 0,
-                                progress: (Int) -> Void = { _ in },
+                                progress: (Int) -> Void = { _ in }, skipped: ([DataWarning]) -> Void = { _ in },
                                 scores: (Tensor<Float>) throws -> Tensor<Float>) throws -> EvaluationResult {
         var result = EvaluationResult(classes: classes)
-        for index in 0..<source.batchCount {
-            let batch = try source.batch(epoch: epoch, index: index)
+        let batches = BatchIterator(source: source, epoch: epoch, prefetch: 1)
+        while let batch = try batches.next() {
+            if !batch.skipped.isEmpty { skipped(batch.skipped) }
             try result.add(logits: try scores(batch.images), labels: batch.labels)
             progress(result.count)
         }
@@ -215,11 +205,12 @@ public enum Evaluator {
     /// average counted with ``EvaluationResult/add(probabilities:labels:)``.
     /// The ten crops of a batch run as one batch of `10 N`.
     public static func evaluateTenCrop(source: BatchSource, classes: Int, geometry: TenCropGeometry, epoch: Int = 0,
-                                       progress: (Int) -> Void = { _ in },
+                                       progress: (Int) -> Void = { _ in }, skipped: ([DataWarning]) -> Void = { _ in },
                                        scores: (Tensor<Float>) throws -> Tensor<Float>) throws -> EvaluationResult {
         var result = EvaluationResult(classes: classes)
-        for index in 0..<source.batchCount {
-            let batch = try source.batch(epoch: epoch, index: index)
+        let batches = BatchIterator(source: source, epoch: epoch, prefetch: 1)
+        while let batch = try batches.next() {
+            if !batch.skipped.isEmpty { skipped(batch.skipped) }
             let crops = try TenCrop.crops(batch: try geometry.padded(batch.images), cropHeight: geometry.height,
                                           cropWidth: geometry.width)
             let probabilities = try TenCrop.averagedProbabilities(logits: try scores(crops))

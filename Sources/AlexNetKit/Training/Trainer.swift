@@ -52,6 +52,8 @@ public enum TrainingEvent {
     case epochEnded(EpochRecord)
     /// A checkpoint was written to `path` after `step` steps.
     case checkpointWritten(path: String, step: Int)
+    /// Examples of the next batch were left out as bad files (data sets that skip them).
+    case skipped([DataWarning])
 }
 
 /// The run stopped because a loss, gradient or weight was NaN or infinite.
@@ -172,15 +174,16 @@ public final class Trainer {
             let epoch = progress.epoch
             let batchCount = train.batchCount
             model.learningRate = scheduler.learningRate
-            var prefetcher: BatchPrefetcher? = progress.batch < batchCount
-                ? BatchPrefetcher(source: train, epoch: epoch, range: progress.batch..<batchCount) : nil
+            // The next two batches are made on a background queue while the network trains.
+            var batches: BatchIterator? = BatchIterator(source: train, epoch: epoch, range: progress.batch..<batchCount, prefetch: 2)
             let epochStart = DispatchTime.now()
             let secondsBefore = progress.epochSeconds
             while progress.batch < batchCount {
                 if isStopRequested { return try stop(.interrupted, observer) }
                 if let limit = configuration.maxSteps, progress.step >= limit { return try stop(.maxSteps, observer) }
                 if let limit = configuration.timeLimit, elapsed(since: started) >= limit { return try stop(.timeLimit, observer) }
-                let batch = try prefetcher!.next()
+                guard let batch = try batches!.next() else { break }
+                if !batch.skipped.isEmpty { observer(.skipped(batch.skipped)) }
                 try trainStep(images: batch.images, labels: batch.labels)
                 progress.epochSeconds = secondsBefore + elapsed(since: epochStart)
                 observer(.step(epoch: epoch, index: progress.batch - 1, batchCount: batchCount, step: progress.step,
@@ -191,7 +194,7 @@ public final class Trainer {
                     try writeCheckpoint(to: path, observer)
                 }
             }
-            prefetcher = nil
+            batches = nil
             // Stopped before the validation pass: the resumed run does it.
             if isStopRequested { return try stop(.interrupted, observer) }
             try endEpoch(observer)
@@ -232,7 +235,8 @@ public final class Trainer {
         var result: EvaluationResult?
         if let validation {
             observer(.validating(epoch: progress.epoch, images: validation.exampleCount))
-            result = try Evaluator.evaluate(source: validation, classes: classNames.count) { try model.scores($0) }
+            result = try Evaluator.evaluate(source: validation, classes: classNames.count,
+                                            skipped: { observer(.skipped($0)) }) { try model.scores($0) }
         }
         let validationSeconds = Double(DispatchTime.now().uptimeNanoseconds - epochStart.uptimeNanoseconds) / 1e9
         let images = Double(max(1, progress.epochImages))
@@ -275,63 +279,5 @@ public final class Trainer {
         try writer(self, path)
         if path == lastCheckpointPath { lastCheckpoint = (path, progress.step) }
         observer(.checkpointWritten(path: path, step: progress.step))
-    }
-}
-
-/// Prepares the next batches of an epoch on a background queue while the
-/// network trains on the current one. The batches are the source's, in order;
-/// only the time they are made changes.
-final class BatchPrefetcher {
-    /// The state the producer and the consumer share; the producer holds only
-    /// this, so dropping the prefetcher cancels the producer.
-    private final class Shared: @unchecked Sendable {
-        let condition = NSCondition()
-        var ready: [Int: Result<(images: Tensor<Float>, labels: [Int]), Error>] = [:]
-        var cancelled = false
-    }
-
-    private let shared = Shared()
-    private var nextIndex: Int
-    private let range: Range<Int>
-
-    /// Starts producing batches `range` of `epoch`, at most `depth` ahead.
-    init(source: BatchSource, epoch: Int, range: Range<Int>, depth: Int = 2) {
-        self.range = range
-        self.nextIndex = range.lowerBound
-        let shared = self.shared
-        DispatchQueue(label: "alexnet.train.prefetch").async {
-            for index in range {
-                shared.condition.lock()
-                while !shared.cancelled && shared.ready.count >= depth { shared.condition.wait() }
-                let stop = shared.cancelled
-                shared.condition.unlock()
-                if stop { return }
-                let result = Result { try source.batch(epoch: epoch, index: index) }
-                shared.condition.lock()
-                shared.ready[index] = result
-                shared.condition.broadcast()
-                shared.condition.unlock()
-                if case .failure = result { return }
-            }
-        }
-    }
-
-    deinit {
-        shared.condition.lock()
-        shared.cancelled = true
-        shared.condition.broadcast()
-        shared.condition.unlock()
-    }
-
-    /// The next batch in order, waiting for it if needed.
-    func next() throws -> (images: Tensor<Float>, labels: [Int]) {
-        precondition(range.contains(nextIndex), "no batch left")
-        shared.condition.lock()
-        while shared.ready[nextIndex] == nil { shared.condition.wait() }
-        let result = shared.ready.removeValue(forKey: nextIndex)!
-        shared.condition.broadcast()
-        shared.condition.unlock()
-        nextIndex += 1
-        return try result.get()
     }
 }

@@ -4,10 +4,9 @@ extension BatchLoader: BatchSource {
     /// The data set's example count.
     public var exampleCount: Int { dataset.count }
 
-    /// ``makeBatch(epoch:index:)``'s images and labels.
-    public func batch(epoch: Int, index: Int) throws -> (images: Tensor<Float>, labels: [Int]) {
-        let batch = try makeBatch(epoch: epoch, index: index)
-        return (batch.images, batch.labels)
+    /// ``makeBatch(epoch:index:)``.
+    public func batch(epoch: Int, index: Int) throws -> Batch {
+        try makeBatch(epoch: epoch, index: index)
     }
 }
 
@@ -170,8 +169,8 @@ public struct TrainingData {
         let (channels, height, width) = (spec.inputShape[0], spec.inputShape[1], spec.inputShape[2])
 
         // Preparation: resize for data sets of varying size, grey to RGB.
-        if config.resize == nil && fullTrain.storedSize == nil {
-            config.resize = height >= 200 && height <= 256 ? 256 : (height * 8 + 6) / 7
+        if config.resize == nil {
+            config.resize = PipelineDefaults.resize(storedSize: fullTrain.storedSize, inputSide: height)
         }
         var prepare = ImagePipeline(resizeShorterSide: config.resize)
         if let stored = fullTrain.storedSize, stored.channels == 1 && channels == 3 { prepare.greyToRGB = true }
@@ -181,7 +180,8 @@ public struct TrainingData {
             throw ConfigurationError(component: "input", problem: "the model takes \(channels) channel(s), the images have \(stored.channels)")
         }
         // Crops.
-        let padding = config.cropPadding ?? (prepared.height == height && prepared.width == width ? max(1, height / 8) : 0)
+        let padding = config.cropPadding
+            ?? PipelineDefaults.cropPadding(prepared: (prepared.height, prepared.width), input: (height, width))
         guard prepared.height + 2 * padding >= height, prepared.width + 2 * padding >= width else {
             throw ConfigurationError(component: "input", problem: "the images are \(prepared.height)x\(prepared.width) after preparation, "
                                      + "smaller than the model's input \(height)x\(width) even with crop padding \(padding): "

@@ -170,14 +170,19 @@ public final class TrainingRun {
         return first.st_dev == second.st_dev && first.st_ino == second.st_ino
     }
 
-    /// One-crop evaluation of the current weights over a loader (``TrainingData/test``, say).
-    public func evaluate(_ source: BatchSource, progress: (Int) -> Void = { _ in }) throws -> EvaluationResult {
-        try Evaluator.evaluate(source: source, classes: data.classNames.count, progress: progress) { try model.scores($0) }
+    /// One-crop evaluation of the current weights over a loader (``TrainingData/test``, say);
+    /// `skipped` hears about examples left out as bad files.
+    public func evaluate(_ source: BatchSource, progress: (Int) -> Void = { _ in },
+                         skipped: ([DataWarning]) -> Void = { _ in }) throws -> EvaluationResult {
+        try Evaluator.evaluate(source: source, classes: data.classNames.count, progress: progress, skipped: skipped) {
+            try model.scores($0)
+        }
     }
 
     /// Ten-crop evaluation of the current weights over a data set (``TrainingData/testSet``, say).
-    public func evaluateTenCrop(_ dataset: any ImageDataset, progress: (Int) -> Void = { _ in }) throws -> EvaluationResult {
+    public func evaluateTenCrop(_ dataset: any ImageDataset, progress: (Int) -> Void = { _ in },
+                                skipped: ([DataWarning]) -> Void = { _ in }) throws -> EvaluationResult {
         try Evaluator.evaluateTenCrop(source: try data.tenCropLoader(dataset), classes: data.classNames.count,
-                                      geometry: data.tenCrop, progress: progress) { try model.scores($0) }
+                                      geometry: data.tenCrop, progress: progress, skipped: skipped) { try model.scores($0) }
     }
 }

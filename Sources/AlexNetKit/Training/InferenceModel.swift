@@ -8,7 +8,7 @@ import Foundation
 /// weights (`.safetensors` or `.npz`, as `alexnet weights` writes them) the
 /// model, class names and pipeline come from a ``TrainingConfiguration`` and
 /// its data set (the statistics are computed from the training split).
-public final class TrainedModel {
+public final class InferenceModel {
     /// The network, weights loaded.
     public let network: Network<Float>
     /// The resolved configuration (data path, pipeline settings).
@@ -84,7 +84,7 @@ public final class TrainedModel {
     public func input(for image: Tensor<Float>) throws -> Tensor<Float> {
         let (channels, height, width) = (network.spec.inputShape[0], network.spec.inputShape[1], network.spec.inputShape[2])
         guard image.shape.rank == 3, image.shape[0] == 1 || image.shape[0] == 3 else {
-            throw ShapeError(operation: "TrainedModel.input", argument: "image", expected: "[1 or 3, H, W]", actual: image.shape)
+            throw ShapeError(operation: "InferenceModel.input", argument: "image", expected: "[1 or 3, H, W]", actual: image.shape)
         }
         var planes = image
         if image.shape[0] == 3 && channels == 1 {
