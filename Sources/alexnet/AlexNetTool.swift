@@ -30,7 +30,7 @@ struct AlexNetTool: ParsableCommand {
             var command = try parseAsRoot(arguments)
             try command.run()
         } catch {
-            exit(withError: error)
+            CommandErrors.exit(with: error)
         }
     }
 

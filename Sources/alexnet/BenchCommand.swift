@@ -71,30 +71,28 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        try reportingFailures {
-            let spec = try modelOptions.resolve()
-            if executor == .towers && spec.towers != 2 {
-                throw CommandFailure(message: "--executor towers needs a two-tower spec; \(spec.name) has \(spec.towers) "
-                                     + "(--towers 2 makes one where the model allows)")
-            }
-            let settings = ThroughputBenchmark.Settings(
-                batch: batch, threads: threads, towers: executor == .towers ? 2 : 1, warmup: warmup,
-                repetitions: repetitions, perLayer: !noLayers)
-            let benchmark = try ThroughputBenchmark(spec: spec, settings: settings)
-            let quiet = json
-            let result = try benchmark.run { line in
-                if !quiet { FileHandle.standardError.write(Data(("  " + line + "\n").utf8)) }
-            }
-            if json {
-                let encoder = JSONEncoder()
-                encoder.keyEncodingStrategy = .convertToSnakeCase
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                encoder.nonConformingFloatEncodingStrategy = .convertToString(
-                    positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-                print(String(decoding: try encoder.encode(result), as: UTF8.self))
-            } else {
-                print(Self.table(result), terminator: "")
-            }
+        let spec = try modelOptions.resolve()
+        if executor == .towers && spec.towers != 2 {
+            throw CommandFailure(message: "--executor towers needs a two-tower spec; \(spec.name) has \(spec.towers) "
+                                 + "(--towers 2 makes one where the model allows)")
+        }
+        let settings = ThroughputBenchmark.Settings(
+            batch: batch, threads: threads, towers: executor == .towers ? 2 : 1, warmup: warmup,
+            repetitions: repetitions, perLayer: !noLayers)
+        let benchmark = try ThroughputBenchmark(spec: spec, settings: settings)
+        let quiet = json
+        let result = try benchmark.run { line in
+            if !quiet { FileHandle.standardError.write(Data(("  " + line + "\n").utf8)) }
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.nonConformingFloatEncodingStrategy = .convertToString(
+                positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+        } else {
+            print(Self.table(result), terminator: "")
         }
     }
 

@@ -75,32 +75,30 @@ struct EvalCommand: ParsableCommand {
     var batch: Int?
 
     func run() throws {
-        try reportingFailures {
-            guard let which = DataSplit(rawValue: split) else {
-                throw CommandFailure(message: "--split must be test or train, got '\(split)'")
-            }
-            if let batch, !(1...InputLimits.batch).contains(batch) {
-                throw CommandFailure(message: "--batch must be in 1...\(InputLimits.batch), got \(batch)")
-            }
-            let model = try source.load(progress: { print($0) })
-            let data = try model.data(at: source.data, progress: { print($0) })
-            let dataset = which == .test ? data.testSet : data.trainSet
-            let loader = try BatchLoader(dataset: dataset, pipeline: data.evaluationPipeline, statistics: data.statistics,
-                                         options: BatchOptions(batchSize: batch ?? data.configuration.batch, shuffle: false, prefetch: 0))
-            let spec = model.network.spec
-            print("model \(spec.name) \(spec.inputShape), \(spec.towers) tower(s); \(dataset.count) \(which) images of \(data.configuration.data)"
-                  + (model.progress.map { ", checkpoint after \($0.step) steps" } ?? ""))
-            let warn: ([DataWarning]) -> Void = { for warning in $0 { print("warning: skipped \(warning)") } }
-            let one = try Evaluator.evaluate(source: loader, classes: data.classNames.count, skipped: warn) { try model.scores($0) }
-            print(String(format: "one crop:  top-1 error %.2f%% (accuracy %.4f), top-5 error %.2f%%, loss %.4f",
-                         100 * one.top1Error, 1 - one.top1Error, 100 * one.top5Error, one.loss))
-            if tenCrop {
-                let ten = try Evaluator.evaluateTenCrop(source: try data.tenCropLoader(dataset), classes: data.classNames.count,
-                                                        geometry: data.tenCrop, skipped: warn) { try model.scores($0) }
-                print(String(format: "ten crops: top-1 error %.2f%% (accuracy %.4f), top-5 error %.2f%%, loss %.4f",
-                             100 * ten.top1Error, 1 - ten.top1Error, 100 * ten.top5Error, ten.loss))
-            }
-            print(one.report(classNames: data.classNames), terminator: "")
+        guard let which = DataSplit(rawValue: split) else {
+            throw CommandFailure(message: "--split must be test or train, got '\(split)'")
         }
+        if let batch, !(1...InputLimits.batch).contains(batch) {
+            throw CommandFailure(message: "--batch must be in 1...\(InputLimits.batch), got \(batch)")
+        }
+        let model = try source.load(progress: { print($0) })
+        let data = try model.data(at: source.data, progress: { print($0) })
+        let dataset = which == .test ? data.testSet : data.trainSet
+        let loader = try BatchLoader(dataset: dataset, pipeline: data.evaluationPipeline, statistics: data.statistics,
+                                     options: BatchOptions(batchSize: batch ?? data.configuration.batch, shuffle: false, prefetch: 0))
+        let spec = model.network.spec
+        print("model \(spec.name) \(spec.inputShape), \(spec.towers) tower(s); \(dataset.count) \(which) images of \(data.configuration.data)"
+              + (model.progress.map { ", checkpoint after \($0.step) steps" } ?? ""))
+        let warn: ([DataWarning]) -> Void = { for warning in $0 { print("warning: skipped \(warning)") } }
+        let one = try Evaluator.evaluate(source: loader, classes: data.classNames.count, skipped: warn) { try model.scores($0) }
+        print(String(format: "one crop:  top-1 error %.2f%% (accuracy %.4f), top-5 error %.2f%%, loss %.4f",
+                     100 * one.top1Error, 1 - one.top1Error, 100 * one.top5Error, one.loss))
+        if tenCrop {
+            let ten = try Evaluator.evaluateTenCrop(source: try data.tenCropLoader(dataset), classes: data.classNames.count,
+                                                    geometry: data.tenCrop, skipped: warn) { try model.scores($0) }
+            print(String(format: "ten crops: top-1 error %.2f%% (accuracy %.4f), top-5 error %.2f%%, loss %.4f",
+                         100 * ten.top1Error, 1 - ten.top1Error, 100 * ten.top5Error, ten.loss))
+        }
+        print(one.report(classNames: data.classNames), terminator: "")
     }
 }

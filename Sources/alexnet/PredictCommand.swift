@@ -29,38 +29,36 @@ struct PredictCommand: ParsableCommand {
     var top: Int = 5
 
     func run() throws {
-        try reportingFailures {
-            guard !images.isEmpty else { throw CommandFailure(message: "give at least one JPEG file") }
-            guard top >= 1 else { throw CommandFailure(message: "--top must be at least 1, got \(top)") }
-            let model = try source.load(progress: { print($0) })
-            var names = model.classNames
-            if let labels {
-                guard let text = try? String(contentsOfFile: labels, encoding: .utf8) else {
-                    throw CommandFailure(message: "\(labels): no such file, or not UTF-8 text")
-                }
-                let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map {
-                    $0.trimmingCharacters(in: .whitespacesAndNewlines)
-                }
-                let trimmed = Array(lines.reversed().drop(while: \.isEmpty).reversed())
-                guard trimmed.count == names.count else {
-                    throw CommandFailure(message: "\(labels): \(trimmed.count) class names, the model has \(names.count) classes")
-                }
-                names = trimmed
+        guard !images.isEmpty else { throw CommandFailure(message: "give at least one JPEG file") }
+        guard top >= 1 else { throw CommandFailure(message: "--top must be at least 1, got \(top)") }
+        let model = try source.load(progress: { print($0) })
+        var names = model.classNames
+        if let labels {
+            guard let text = try? String(contentsOfFile: labels, encoding: .utf8) else {
+                throw CommandFailure(message: "\(labels): no such file, or not UTF-8 text")
             }
-            var inputs: [Tensor<Float>] = []
-            for path in images {
-                guard let data = FileManager.default.contents(atPath: path) else { throw CommandFailure(message: "\(path): no such file") }
-                inputs.append(try model.input(for: try JPEG.decodePlanar([UInt8](data), source: path)))
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map {
+                $0.trimmingCharacters(in: .whitespacesAndNewlines)
             }
-            let shape = model.network.spec.inputShape
-            let batch = try Tensor<Float>(shape: Shape([inputs.count] + shape.dims), values: inputs.flatMap(\.storage))
-            let ranked = try model.topClasses(batch, k: min(top, names.count))
-            for (path, classes) in zip(images, ranked) {
-                print(path)
-                for (rank, entry) in classes.enumerated() {
-                    let name = names[entry.index].padding(toLength: max(20, names[entry.index].count), withPad: " ", startingAt: 0)
-                    print("  \(rank + 1). " + name + String(format: " %7.3f%%", 100 * entry.probability))
-                }
+            let trimmed = Array(lines.reversed().drop(while: \.isEmpty).reversed())
+            guard trimmed.count == names.count else {
+                throw CommandFailure(message: "\(labels): \(trimmed.count) class names, the model has \(names.count) classes")
+            }
+            names = trimmed
+        }
+        var inputs: [Tensor<Float>] = []
+        for path in images {
+            guard let data = FileManager.default.contents(atPath: path) else { throw CommandFailure(message: "\(path): no such file") }
+            inputs.append(try model.input(for: try JPEG.decodePlanar([UInt8](data), source: path)))
+        }
+        let shape = model.network.spec.inputShape
+        let batch = try Tensor<Float>(shape: Shape([inputs.count] + shape.dims), values: inputs.flatMap(\.storage))
+        let ranked = try model.topClasses(batch, k: min(top, names.count))
+        for (path, classes) in zip(images, ranked) {
+            print(path)
+            for (rank, entry) in classes.enumerated() {
+                let name = names[entry.index].padding(toLength: max(20, names[entry.index].count), withPad: " ", startingAt: 0)
+                print("  \(rank + 1). " + name + String(format: " %7.3f%%", 100 * entry.probability))
             }
         }
     }

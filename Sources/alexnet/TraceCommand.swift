@@ -134,12 +134,12 @@ struct TraceCommand: ParsableCommand {
 
         var batchTensor: Tensor<T>?
         if let input {
-            let stored = try wrapWeightsErrors { try NPY.read(path: input) }
+            let stored = try NPY.read(path: input)
             let values: Tensor<T>
             if stored.dtype == .float64 && T.self == Float.self {
-                values = try wrapWeightsErrors { try stored.narrowedToFloat() } as! Tensor<T>
+                values = (try stored.narrowedToFloat()) as! Tensor<T>
             } else {
-                values = try wrapWeightsErrors { try stored.floatTensor(as: T.self, convertingIntegers: true) }
+                values = try stored.floatTensor(as: T.self, convertingIntegers: true)
             }
             do {
                 try values.checkFinite(name: "the input batch")
@@ -162,13 +162,13 @@ struct TraceCommand: ParsableCommand {
         let network = try Network<T>(spec: spec, seed: seed, initialisation: initialisation == "he" ? .he : .paper)
         if let weights {
             let tensors = try readWeights(weights)
-            try wrapWeightsErrors { _ = try StateDict.load(tensors, into: network, source: weights) }
+            _ = try StateDict.load(tensors, into: network, source: weights)
         }
         let images = batchTensor ?? TraceRecorder.randomBatch(count: batch, shape: spec.inputShape, seed: seed)
         let count = images.shape[0]
         var labelValues = TraceRecorder.randomLabels(count: count, classes: spec.classes, seed: seed)
         if let labels {
-            let stored = try wrapWeightsErrors { try NPY.read(path: labels).integers() }
+            let stored = try NPY.read(path: labels).integers()
             guard stored.count == count else {
                 throw CommandFailure(message: "\(labels): \(stored.count) labels for a batch of \(count)")
             }

@@ -199,29 +199,27 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        try reportingFailures {
-            let display = ProgressDisplay(quiet: quiet)
-            let run: TrainingRun
-            if let resume {
-                guard config == nil else {
-                    throw CommandFailure(message: "--resume takes every setting from the checkpoint; it cannot be combined with --config")
-                }
-                guard FileManager.default.fileExists(atPath: resume) else { throw CommandFailure(message: "\(resume): no such file") }
-                var given = TrainingConfiguration()
-                let keys = try apply(to: &given)
-                run = try TrainingRun(resuming: resume, change: { $0.copy(keys, from: given) }, replacingOutputs: force,
-                                      progress: display.note)
-                let p = run.trainer.progress
-                display.note("resuming \(resume): epoch \(p.epoch + 1), batch \(p.batch + 1), step \(p.step)")
-            } else {
-                var configuration = TrainingConfiguration()
-                if let config { configuration = try TrainingConfiguration.load(path: config) }
-                try apply(to: &configuration)
-                try configuration.validate()
-                run = try TrainingRun(configuration: configuration, replacingOutputs: force, progress: display.note)
+        let display = ProgressDisplay(quiet: quiet)
+        let run: TrainingRun
+        if let resume {
+            guard config == nil else {
+                throw CommandFailure(message: "--resume takes every setting from the checkpoint; it cannot be combined with --config")
             }
-            try train(run, display: display)
+            guard FileManager.default.fileExists(atPath: resume) else { throw CommandFailure(message: "\(resume): no such file") }
+            var given = TrainingConfiguration()
+            let keys = try apply(to: &given)
+            run = try TrainingRun(resuming: resume, change: { $0.copy(keys, from: given) }, replacingOutputs: force,
+                                  progress: display.note)
+            let p = run.trainer.progress
+            display.note("resuming \(resume): epoch \(p.epoch + 1), batch \(p.batch + 1), step \(p.step)")
+        } else {
+            var configuration = TrainingConfiguration()
+            if let config { configuration = try TrainingConfiguration.load(path: config) }
+            try apply(to: &configuration)
+            try configuration.validate()
+            run = try TrainingRun(configuration: configuration, replacingOutputs: force, progress: display.note)
         }
+        try train(run, display: display)
     }
 
     private func train(_ run: TrainingRun, display: ProgressDisplay) throws {
@@ -288,33 +286,5 @@ struct TrainCommand: ParsableCommand {
         }
         print(test.report(classNames: data.classNames), terminator: "")
         try run.trainer.log.append(TrainingLog.line(members))
-    }
-}
-
-/// Runs `body`, turning the library's errors into one-line failures.
-func reportingFailures(_ body: () throws -> Void) throws {
-    do {
-        try body()
-    } catch let error as ConfigurationError where TrainingConfiguration.keys.contains(error.component) {
-        // A run setting: name it as the command line spells it.
-        throw CommandFailure(message: "--\(error.component.replacingOccurrences(of: "_", with: "-")) \(error.problem)")
-    } catch let error as ConfigurationError {
-        throw CommandFailure(message: error.description)
-    } catch let error as DataError {
-        throw CommandFailure(message: error.description)
-    } catch let error as ModelSpecError {
-        throw CommandFailure(message: error.description)
-    } catch let error as TensorFileError {
-        throw CommandFailure(message: error.description)
-    } catch let error as WeightsError {
-        throw CommandFailure(message: error.description)
-    } catch let error as NonFiniteTrainingError {
-        throw CommandFailure(message: error.description)
-    } catch let error as ShapeError {
-        throw CommandFailure(message: error.description)
-    } catch let error as ImageError {
-        throw CommandFailure(message: error.description)
-    } catch let error as OutputFileError {
-        throw CommandFailure(message: error.description)
     }
 }

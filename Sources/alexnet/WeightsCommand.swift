@@ -115,7 +115,7 @@ struct WeightsConvertCommand: ParsableCommand {
     }
 
     private func convert<T: TensorElement>(_ tensors: [StoredTensor], _ network: Network<T>) throws {
-        let found = try wrapWeightsErrors { try StateDict.load(tensors, into: network, source: input) }
+        let found = try StateDict.load(tensors, into: network, source: input)
         print("read \(input): \(found.naming.rawValue) names, \(found.layout.rawValue) layout")
         try outputOptions.write(network, metadata: ["model": network.spec.name, "converted_from": (input as NSString).lastPathComponent])
     }
@@ -160,7 +160,7 @@ struct WeightsInspectCommand: ParsableCommand {
         print("\(tensors.count) tensors, \(total) elements")
         if let model {
             let spec = try ModelOptions.parse(["--model", model]).resolve()
-            let found = try wrapWeightsErrors { try StateDict.load(tensors, into: Network<Double>(spec: spec), source: file) }
+            let found = try StateDict.load(tensors, into: Network<Double>(spec: spec), source: file)
             print("loads into \(spec.name): \(found.naming.rawValue) names, \(found.layout.rawValue) layout")
         }
     }
@@ -169,16 +169,5 @@ struct WeightsInspectCommand: ParsableCommand {
 /// Reads a weights file, turning file errors into one-line failures.
 func readWeights(_ path: String) throws -> [StoredTensor] {
     guard FileManager.default.fileExists(atPath: path) else { throw CommandFailure(message: "\(path): no such file") }
-    return try wrapWeightsErrors { try StateDict.read(path: path) }
-}
-
-/// Runs `body`, reporting weights and file errors as one line.
-func wrapWeightsErrors<R>(_ body: () throws -> R) throws -> R {
-    do {
-        return try body()
-    } catch let error as WeightsError {
-        throw CommandFailure(message: error.description)
-    } catch let error as TensorFileError {
-        throw CommandFailure(message: error.description)
-    }
+    return try StateDict.read(path: path)
 }
