@@ -15,6 +15,12 @@ struct AlexNetTool: ParsableCommand {
         `alexnet summary` (a model's layers, shapes, parameters and costs). `alexnet check`
         is the correctness oracle: it recomputes another implementation's training step
         from a trace (`alexnet trace` writes one) and compares every tensor.
+        
+        Examples:
+          alexnet check Fixtures/oracle/net/paper-narrow-f32-sgd-paper-towers.safetensors
+          alexnet train --epochs 1
+          alexnet summary --model paper
+          alexnet help train
         """,
         version: AlexNetVersion.current,
         subcommands: [GradCheckCommand.self, BenchCommand.self, BLASCommand.self, SummaryCommand.self, WeightsCommand.self, DataCommand.self,

@@ -25,6 +25,10 @@ struct CheckCommand: ParsableCommand {
         Exit status: 0 every tensor agrees; 1 a mismatch; 2 the trace (or a report
         path) cannot be used: missing file, malformed trace, wrong shapes or dtypes,
         NaN. Usage errors (unknown options, malformed values) exit 64.
+        
+        Examples:
+          alexnet check gpu-step.safetensors
+          alexnet check gpu-step.safetensors --tolerance conv3=1e-4 --junit check.xml --report check.json
         """
     )
 

@@ -15,6 +15,10 @@ struct DataBenchCommand: ParsableCommand {
         and channel means for 32x32 and 28x28 data. Statistics come from the first 64 images. The \
         files are read once before timing, so the rates are of a warm page cache. To make \
         a folder of 256x256 JPEGs: alexnet data make-test-folder DIR --count 200.
+        
+        Examples:
+          alexnet data bench /usr/share/datasets/fashion-mnist
+          alexnet data make-test-folder imgs && alexnet data bench imgs
         """
     )
 

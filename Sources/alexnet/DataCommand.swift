@@ -10,6 +10,10 @@ struct DataCommand: ParsableCommand {
         IDX files (Fashion-MNIST: apt-get install dataset-fashion-mnist, then \
         /usr/share/datasets/fashion-mnist), and ImageNet-style JPEG folders \
         (root/train/<class>/*.jpg, root/val/<class>/*.jpg). See Docs/data.md.
+        
+        Examples:
+          alexnet data inspect /usr/share/datasets/fashion-mnist
+          alexnet data grid /usr/share/datasets/fashion-mnist -o grid.png
         """,
         subcommands: [DataInspectCommand.self, DataMeanCommand.self, DataGridCommand.self, DataBenchCommand.self,
                       DataMakeTestFolderCommand.self]

@@ -12,6 +12,10 @@ struct DataGridCommand: ParsableCommand {
         after resizing, cropping, flipping and PCA colour as --augment says, in 0...255 units \
         (no mean is subtracted, so the picture stays viewable). Small images are enlarged \
         by --zoom with nearest-neighbour pixels. The labels are printed in grid order.
+        
+        Examples:
+          alexnet data grid /usr/share/datasets/fashion-mnist -o grid.png
+          alexnet data grid imgs --augment crop,flip,pca --count 9 -o grid.jpg
         """
     )
 

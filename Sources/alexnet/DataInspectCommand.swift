@@ -10,6 +10,10 @@ struct DataInspectCommand: ParsableCommand {
         CIFAR-10 and IDX files are checked completely when opened (sizes, labels). \
         JPEG folders are decoded image by image (all of them, or --limit evenly spread); \
         every file that fails is listed with its problem, and the command exits 1.
+        
+        Examples:
+          alexnet data inspect /usr/share/datasets/fashion-mnist --split test
+          alexnet data inspect cifar-10-binary.tar.gz
         """
     )
 

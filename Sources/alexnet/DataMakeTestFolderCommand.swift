@@ -13,6 +13,9 @@ struct DataMakeTestFolderCommand: ParsableCommand {
         --quality. The class sets the ellipses' hue. The defaults (256x256, quality 90, noise 12) \
         give files of about 18 KiB; --noise 20 gives about 25 KiB, which decode a little more \
         slowly. The folder must not exist yet, or be empty.
+        
+        Examples:
+          alexnet data make-test-folder imgs --count 200 --val-count 40
         """
     )
 

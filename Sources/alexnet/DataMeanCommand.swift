@@ -13,6 +13,10 @@ struct DataMeanCommand: ParsableCommand {
         every pixel of every image. Written as an .npz with mean_image, channel_mean, \
         covariance, eigenvalues, eigenvectors (columns) and image_count. The result does \
         not depend on --threads.
+        
+        Examples:
+          alexnet data mean imgs -o stats.npz
+          alexnet data mean cifar-10-binary.tar.gz -o cifar-stats.npz
         """
     )
 

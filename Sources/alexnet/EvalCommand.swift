@@ -60,6 +60,10 @@ struct EvalCommand: ParsableCommand {
         `alexnet train` (statistics computed from the training split). With --ten-crop each image \
         is also scored as the average softmax of its four corner and centre crops and their \
         mirror images (of the image padded as the training crops were).
+        
+        Examples:
+          alexnet eval --weights fm/best.safetensors
+          alexnet eval --weights fm/last.safetensors --ten-crop
         """
     )
 

@@ -14,6 +14,10 @@ struct GradCheckCommand: ParsableCommand {
         floor and ceil rounding, dropout with a fixed mask, softmax cross-entropy).
         The checked scalar is sum(output * R) for a random R; derivatives are central
         differences with h = 1e-5. Exits 1 if any relative error reaches 1e-6.
+        
+        Examples:
+          alexnet gradcheck
+          alexnet gradcheck --threads 2 --seed 5
         """
     )
 

@@ -14,6 +14,9 @@ struct PredictCommand: ParsableCommand {
         Class names come from the checkpoint (the data set's), or from --labels FILE (one per line). \
         A model trained on Fashion-MNIST (grey garments on black, 28x28) says little about \
         photographs: on those this checks the pipeline, not the classifier.
+        
+        Examples:
+          alexnet predict photo.jpg --weights fm/best.safetensors
         """
     )
 

@@ -19,6 +19,10 @@ struct SummaryCommand: ParsableCommand {
         towers before each crossing layer (a groups-1 convolution other than the
         first layer, or a linear layer): each tower sends its half of the layer's
         input, forward, and its partial input gradient, backward.
+        
+        Examples:
+          alexnet summary --model paper
+          alexnet summary --model layers-80sec --input 1,28,28 --json
         """
     )
 

@@ -17,6 +17,10 @@ struct TraceCommand: ParsableCommand {
         tower1.*). --layer NAME writes a layer trace of that one layer instead.
         `alexnet check` on the written trace agrees bit for bit: use it as a template
         for dumping your own implementation's tensors.
+        
+        Examples:
+          alexnet trace --model paper --batch 2 -o paper-step.safetensors
+          alexnet trace --model cifar-towers --towers-tensors --dtype f64 -o towers-step
         """
     )
 

@@ -12,6 +12,10 @@ struct WeightsCommand: ParsableCommand {
         (`features.0.weight`, `classifier.1.weight`, as torchvision's AlexNet names
         them); two-tower models can also be laid out per tower (`tower0.conv3.weight`
         holds tower 0's rows). Loading detects both. See Docs/formats.md.
+
+        Examples:
+          alexnet weights init --model paper -o paper.safetensors
+          alexnet weights inspect paper.safetensors --model paper
         """,
         subcommands: [WeightsInitCommand.self, WeightsConvertCommand.self, WeightsInspectCommand.self]
     )
@@ -52,7 +56,13 @@ struct WeightsInitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "init",
         abstract: "Write freshly initialised weights: N(0, 0.01^2) (paper) or He, biases as the spec says.",
-        discussion: "Every weight is a pure function of --seed and its position (Docs/conventions.md), so two runs agree bit for bit."
+        discussion: """
+        Every weight is a pure function of --seed and its position (Docs/conventions.md), so two runs agree bit for bit.
+
+        Examples:
+          alexnet weights init --model paper -o paper.safetensors
+          alexnet weights init --model paper --names pytorch --init he -o paper-torch.safetensors
+        """
     )
 
     @OptionGroup var modelOptions: ModelOptions
@@ -89,7 +99,12 @@ struct WeightsConvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "convert",
         abstract: "Read weights for a model (any supported names and layout) and write them in another form.",
-        discussion: "Every tensor is checked against the model first: missing, unexpected and mis-shaped parameters are named."
+        discussion: """
+        Every tensor is checked against the model first: missing, unexpected and mis-shaped parameters are named.
+
+        Examples:
+          alexnet weights convert fm/last.safetensors --model layers-80sec --input 1,28,28 --names pytorch -o fm-torch.npz
+        """
     )
 
     @Argument(help: "The weights file to read (.safetensors or .npz).")
@@ -126,7 +141,13 @@ struct WeightsInspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
         abstract: "List every tensor of a weights file with its dtype, shape and statistics.",
-        discussion: "With --model, also check that the file loads into that model and say which names and layout it uses."
+        discussion: """
+        With --model, also check that the file loads into that model and say which names and layout it uses.
+
+        Examples:
+          alexnet weights inspect paper.safetensors --model paper
+          alexnet weights inspect fm/best.safetensors
+        """
     )
 
     @Argument(help: "The file to inspect (.safetensors or .npz).")

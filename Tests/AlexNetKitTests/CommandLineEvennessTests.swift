@@ -133,3 +133,20 @@ final class PipelineDefaultsTests: XCTestCase {
         XCTAssertTrue(grid.output.contains("random crop 28x28 (padding 3)"), grid.output)
     }
 }
+
+/// Every command's help ends with examples.
+final class HelpExamplesTests: XCTestCase {
+    func testEveryCommandsHelpHasExamples() throws {
+        let directory = FileManager.default.temporaryDirectory
+        let commands: [[String]] = [[], ["gradcheck"], ["bench"], ["blas"], ["summary"], ["weights"], ["weights", "init"],
+                                    ["weights", "convert"], ["weights", "inspect"], ["data"], ["data", "inspect"], ["data", "mean"],
+                                    ["data", "grid"], ["data", "bench"], ["data", "make-test-folder"], ["trace"], ["check"],
+                                    ["train"], ["eval"], ["predict"]]
+        for command in commands {
+            let help = try CLI.run(command + ["--help"], in: directory)
+            XCTAssertEqual(help.status, 0, "\(command)")
+            XCTAssertTrue(help.output.contains("Examples"), "alexnet \(command.joined(separator: " ")) --help has no examples")
+            XCTAssertTrue(help.output.contains("  alexnet "), "\(command)")
+        }
+    }
+}
