@@ -146,6 +146,42 @@ final class TowerTests: XCTestCase {
         XCTAssertEqual(crossing, ["conv3", "fc6", "fc7", "fc8"])
     }
 
+    /// Training's gradient buffers (``Network/keepsGradients`` off, two shared
+    /// buffers) give bitwise the parameter gradients of one buffer per layer,
+    /// over two steps, on the grouped network and on the towers.
+    func testSharedGradientBuffersGiveTheSameGradients() throws {
+        let spec = try smallTowerSpec()
+        let input = randomFloatTensor(Shape([4] + spec.inputShape.dims), seed: 3)
+        let labels = [1, 2, 3, 4]
+        let kept = try Network<Float>(spec: spec, seed: 2)
+        let shared = try Network<Float>(spec: spec, seed: 2)
+        shared.keepsGradients = false
+        let keptTowers = try TowerNetwork(copying: kept)
+        let sharedTowers = try TowerNetwork(copying: kept)
+        sharedTowers.keepsGradients = false
+        let buffers = GradientBuffers<Float>()
+        for step in 0..<2 {
+            let plain = PassContext(mode: .training, step: UInt64(step))
+            let pooled = PassContext(mode: .training, step: UInt64(step), gradientBuffers: buffers)
+            _ = try kept.forwardBackward(input, labels: labels, context: plain)
+            _ = try shared.forwardBackward(input, labels: labels, context: pooled)
+            XCTAssertTrue(shared.gradients.isEmpty)
+            for ((name, a), (_, b)) in zip(kept.namedParameters, shared.namedParameters) {
+                XCTAssertTrue(a.gradient.isBitwiseEqual(to: b.gradient), "\(name), step \(step)")
+            }
+            for (towers, context) in [(keptTowers, plain), (sharedTowers, pooled)] {
+                let scores = try towers.forward(input, context: context)
+                _ = try towers.loss.forward(logits: scores, labels: labels)
+                try towers.backward(try towers.loss.backward(), context: context)
+            }
+            for tower in 0..<2 {
+                for ((name, a), (_, b)) in zip(keptTowers.namedParameters(tower: tower), sharedTowers.namedParameters(tower: tower)) {
+                    XCTAssertTrue(a.gradient.isBitwiseEqual(to: b.gradient), "tower \(tower) \(name), step \(step)")
+                }
+            }
+        }
+    }
+
     func testShippedCIFARTowerNetIsBitwiseIdenticalToGrouped() throws {
         let spec = try ModelZoo.spec(named: "cifar-towers", classes: 10, towers: 2, inputShape: ModelZoo.fashionMNISTInput)
         try assertTowersMatchGrouped(spec: spec, batch: 3, steps: 3, workers: 2)

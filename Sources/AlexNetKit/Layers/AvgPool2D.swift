@@ -120,9 +120,9 @@ public final class AvgPool2D<Element: TensorElement>: Layer {
         let (rows, columns, tasks) = (plan.rows, plan.columns, plan.tasks)
         let divisors = averageDivisors(rows: rows, columns: columns, countIncludePadding: countIncludePadding) as [Element]
 
-        var inputGradient = Tensor<Element>.recycling(&inputGradientBuffer, shape: input.shape, zeroed: true)
+        var inputGradient = Tensor<Element>.gradientBuffer(&inputGradientBuffer, shape: input.shape, zeroed: true, context: context)
 
-        defer { inputGradientBuffer = inputGradient }
+        defer { if context.gradientBuffers == nil { inputGradientBuffer = inputGradient } }
         outputGradient.withUnsafeBufferPointer { gradient in
             inputGradient.withUnsafeMutableBufferPointer { target in
                 guard let gradient = gradient.baseAddress, let target = target.baseAddress else { return }

@@ -341,8 +341,8 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
         try requireParameterShapes()
         let g = try geometry(for: input.shape)
         let batch = input.shape[0]
-        var inputGradient = Tensor<Element>.recycling(&inputGradientBuffer, shape: input.shape, zeroed: true)
-        defer { inputGradientBuffer = inputGradient }
+        var inputGradient = Tensor<Element>.gradientBuffer(&inputGradientBuffer, shape: input.shape, zeroed: true, context: context)
+        defer { if context.gradientBuffers == nil { inputGradientBuffer = inputGradient } }
         if batch == 0 {
             // No images: the gradients of a sum over no images are zero.
             weight.gradient = Tensor(shape: weight.value.shape)

@@ -139,13 +139,18 @@ public final class Dropout<Element: TensorElement>: Layer {
         }
         try outputGradient.requireShape(shape, operation: name, argument: "outputGradient")
         // The forward map is linear with the same mask and factor: its adjoint is itself.
-        return multiply(outputGradient, by: lastMask, factor: scale(for: lastMode), pool: context.pool)
+        var unused: Tensor<Element>?
+        let destination = context.gradientBuffers == nil
+            ? nil : Tensor<Element>.gradientBuffer(&unused, shape: outputGradient.shape, zeroed: false, context: context)
+        return multiply(outputGradient, by: lastMask, factor: scale(for: lastMode), pool: context.pool, into: destination)
     }
 
     /// `x * mask * factor` (or `x * factor` without a mask), vectorised over fixed spans.
-    private func multiply(_ x: Tensor<Element>, by mask: Tensor<Element>?, factor: Element, pool: WorkerPool) -> Tensor<Element> {
-        var y = Tensor<Element>.recycling(&yBuffer, shape: x.shape, zeroed: false)
-        defer { yBuffer = y }
+    /// `destination`, when given, is written instead of the recycled buffer (and not kept).
+    private func multiply(_ x: Tensor<Element>, by mask: Tensor<Element>?, factor: Element, pool: WorkerPool,
+                          into destination: Tensor<Element>? = nil) -> Tensor<Element> {
+        var y = destination ?? Tensor<Element>.recycling(&yBuffer, shape: x.shape, zeroed: false)
+        defer { if destination == nil { yBuffer = y } }
         let m = mask ?? x
         x.withUnsafeBufferPointer { xb in
             m.withUnsafeBufferPointer { mb in

@@ -13,11 +13,17 @@ public struct PassContext: Sendable {
     /// The optimisation step, part of every random key (dropout masks), so a
     /// step's randomness is the same however it is scheduled or resumed.
     public var step: UInt64
+    /// Where layers take their input gradients in backward: a
+    /// ``GradientBuffers`` of the element type (training, where no one keeps
+    /// the gradients), or nil for each layer's own buffer kept between passes.
+    public var gradientBuffers: (any AnyObject & Sendable)?
 
-    public init(pool: WorkerPool = .serial, mode: PassMode = .inference, step: UInt64 = 0) {
+    public init(pool: WorkerPool = .serial, mode: PassMode = .inference, step: UInt64 = 0,
+                gradientBuffers: (any AnyObject & Sendable)? = nil) {
         self.pool = pool
         self.mode = mode
         self.step = step
+        self.gradientBuffers = gradientBuffers
     }
 }
 

@@ -208,8 +208,8 @@ public final class Linear<Element: TensorElement>: WeightedLayer {
         let input = try requireBackwardState(cachedInput: cachedInput, outputGradient: outputGradient)
         try requireParameterShapes()
         let batch = input.shape[0]
-        var inputGradient = Tensor<Element>.recycling(&inputGradientBuffer, shape: input.shape, zeroed: false)
-        defer { inputGradientBuffer = inputGradient }
+        var inputGradient = Tensor<Element>.gradientBuffer(&inputGradientBuffer, shape: input.shape, zeroed: false, context: context)
+        defer { if context.gradientBuffers == nil { inputGradientBuffer = inputGradient } }
         for parameter in parameters where parameter.gradient.shape != parameter.value.shape {
             parameter.gradient = Tensor(shape: parameter.value.shape)  // replaced by someone; start afresh
         }

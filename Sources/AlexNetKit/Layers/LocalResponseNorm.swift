@@ -268,8 +268,8 @@ public final class LocalResponseNorm<Element: TensorElement>: Layer {
         let n = size
         // 2 * alpha' * beta, in Element, in this order.
         let coefficient = 2 * sumCoefficient * betaElement
-        var inputGradient = Tensor<Element>.recycling(&inputGradientBuffer, shape: shape, zeroed: false)
-        defer { inputGradientBuffer = inputGradient }
+        var inputGradient = Tensor<Element>.gradientBuffer(&inputGradientBuffer, shape: shape, zeroed: false, context: context)
+        defer { if context.gradientBuffers == nil { inputGradientBuffer = inputGradient } }
 
         let ringCount = context.pool.workerCount * n * plane
         let rings = UnsafeMutablePointer<Element>.allocate(capacity: max(1, ringCount))

@@ -138,9 +138,9 @@ public final class MaxPool2D<Element: TensorElement>: Layer {
         let plan = try configuration.plan(for: input.shape, component: name)
         let (inputPlane, outputPlane, tasks) = (plan.inputPlane, plan.outputPlane, plan.tasks)
 
-        var inputGradient = Tensor<Element>.recycling(&inputGradientBuffer, shape: input.shape, zeroed: true)
+        var inputGradient = Tensor<Element>.gradientBuffer(&inputGradientBuffer, shape: input.shape, zeroed: true, context: context)
 
-        defer { inputGradientBuffer = inputGradient }
+        defer { if context.gradientBuffers == nil { inputGradientBuffer = inputGradient } }
         outputGradient.withUnsafeBufferPointer { gradient in
             inputGradient.withUnsafeMutableBufferPointer { target in
                 cachedArgmax.withUnsafeBufferPointer { argmax in

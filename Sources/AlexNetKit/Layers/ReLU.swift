@@ -45,8 +45,8 @@ public final class ReLU<Element: TensorElement>: Layer {
     @_specialize(where Element == Double)
     public func backward(_ outputGradient: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
         let input = try requireBackwardState(cachedInput: cachedInput, outputGradient: outputGradient)
-        var inputGradient = Tensor<Element>.recycling(&inputGradientBuffer, shape: input.shape, zeroed: false)
-        defer { inputGradientBuffer = inputGradient }
+        var inputGradient = Tensor<Element>.gradientBuffer(&inputGradientBuffer, shape: input.shape, zeroed: false, context: context)
+        defer { if context.gradientBuffers == nil { inputGradientBuffer = inputGradient } }
         input.withUnsafeBufferPointer { x in
             outputGradient.withUnsafeBufferPointer { g in
                 inputGradient.withUnsafeMutableBufferPointer { d in

@@ -47,8 +47,8 @@ public final class Tanh<Element: TensorElement>: Layer {
     public func backward(_ outputGradient: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
         let input = try requireBackwardState(cachedInput: cachedInput, outputGradient: outputGradient)
         let output = cachedOutput!
-        var inputGradient = Tensor<Element>.recycling(&inputGradientBuffer, shape: input.shape, zeroed: false)
-        defer { inputGradientBuffer = inputGradient }
+        var inputGradient = Tensor<Element>.gradientBuffer(&inputGradientBuffer, shape: input.shape, zeroed: false, context: context)
+        defer { if context.gradientBuffers == nil { inputGradientBuffer = inputGradient } }
         output.withUnsafeBufferPointer { y in
             outputGradient.withUnsafeBufferPointer { g in
                 inputGradient.withUnsafeMutableBufferPointer { d in

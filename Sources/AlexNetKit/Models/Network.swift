@@ -22,8 +22,15 @@ public final class Network<Element: TensorElement> {
 
     /// `activations[0]` is the last input, `activations[i + 1]` the output of layer `i`.
     public private(set) var activations: [Tensor<Element>] = []
-    /// `gradients[i]` is dLoss/d`activations[i]` from the last backward pass.
+    /// `gradients[i]` is dLoss/d`activations[i]` from the last backward pass
+    /// (empty when ``keepsGradients`` is off).
     public private(set) var gradients: [Tensor<Element>] = []
+    /// Whether backward keeps every layer's input gradient in ``gradients``
+    /// (the oracle and the tests read them). Training turns it off: each
+    /// gradient then goes back to the context's ``GradientBuffers`` once the
+    /// layer below has consumed it, so a pass needs two gradient buffers
+    /// instead of one per layer. The arithmetic is the same either way.
+    public var keepsGradients = true
 
     /// Builds the layers and initialises their weights.
     /// - Parameters:
@@ -91,6 +98,17 @@ public final class Network<Element: TensorElement> {
             throw ConfigurationError(component: spec.name, problem: "backward was called before forward")
         }
         gradients.removeAll(keepingCapacity: true)
+        if !keepsGradients {
+            let buffers = context.gradientBuffers as? GradientBuffers<Element>
+            var gradient = scoreGradient
+            for layer in layers.reversed() {
+                let below = try layer.backward(gradient, context: context)
+                buffers?.give(gradient)
+                gradient = below
+            }
+            buffers?.give(gradient)
+            return gradient
+        }
         var reversed = [scoreGradient]
         var gradient = scoreGradient
         for layer in layers.reversed() {

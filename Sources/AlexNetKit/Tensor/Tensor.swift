@@ -51,6 +51,20 @@ public struct Tensor<Element: TensorElement>: CustomStringConvertible {
         return tensor
     }
 
+    /// Makes this tensor `shape` within its storage's capacity where it fits
+    /// (no allocation), zero-filled when `zeroed` (otherwise the contents are stale).
+    mutating func reuse(shape: Shape, zeroed: Bool) {
+        let count = shape.count
+        if storage.count > count {
+            storage.removeLast(storage.count - count)
+        } else if storage.count < count {
+            storage.reserveCapacity(count)
+            storage.append(contentsOf: repeatElement(0, count: count - storage.count))
+        }
+        self.shape = shape
+        if zeroed { storage.withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
+    }
+
     /// Converts every element from another element type (rounding to nearest).
     public init<Other: TensorElement>(converting other: Tensor<Other>) {
         self.shape = other.shape

@@ -62,6 +62,13 @@ public final class TowerNetwork<Element: TensorElement> {
     public private(set) var gradients: [[Tensor<Element>]] = []
     /// dLoss/dInput of the last backward pass: the towers' partials added in tower order.
     public private(set) var inputGradient: Tensor<Element>?
+    /// Whether backward keeps every tower's input gradients in ``gradients`` and
+    /// the image's in ``inputGradient`` (the tests and the oracle read them).
+    /// Training turns it off: each tower's gradients then take turns in the
+    /// tower's own ``GradientBuffers`` when the context asks for buffers.
+    public var keepsGradients = true
+    /// One set of gradient buffers per tower (the towers run at once).
+    private let towerBuffers: [GradientBuffers<Element>]
 
     /// Builds the towers with their halves of `network`'s current weights (a copy
     /// to "device memory": later changes to either side do not reach the other).
@@ -90,6 +97,7 @@ public final class TowerNetwork<Element: TensorElement> {
         }
         self.layers = layers
         self.plan = TowerPlan(spec: spec)
+        self.towerBuffers = (0..<spec.towers).map { _ in GradientBuffers<Element>() }
     }
 
     /// Tower `t`'s parameters with their state-dict names, in layer order.
@@ -109,8 +117,10 @@ public final class TowerNetwork<Element: TensorElement> {
         return try results.map { try $0!.get() }
     }
 
+    /// Tower `tower`'s context: its pool, and its own gradient buffers when the caller asks for buffers.
     private func context(_ tower: Int, _ context: PassContext) -> PassContext {
-        PassContext(pool: pools[tower], mode: context.mode, step: context.step)
+        PassContext(pool: pools[tower], mode: context.mode, step: context.step,
+                    gradientBuffers: context.gradientBuffers == nil ? nil : towerBuffers[tower])
     }
 
     /// Forward through both towers.
@@ -164,14 +174,24 @@ public final class TowerNetwork<Element: TensorElement> {
         crossings.append(Crossing(layer: spec.layers.last!.name, kind: .scoreGradientToTowers,
                                   bytes: scoreGradient.count * MemoryLayout<Element>.size))
         var reversed = [current]
+        let keeps = keepsGradients
+        let recycles = !keepsGradients && context.gradientBuffers != nil
         for index in spec.layers.indices.reversed() {
+            let upstream = current
             current = try onEachTower { tower in
-                try self.layers[tower][index].backward(current[tower], context: self.context(tower, context))
+                let below = try self.layers[tower][index].backward(upstream[tower], context: self.context(tower, context))
+                if recycles { self.towerBuffers[tower].give(upstream[tower]) }
+                return below
             }
             if plan.crossesBefore(index) {
                 current = try reduceScatter(current, layer: spec.layers[index].name)
             }
-            reversed.append(current)
+            if keeps { reversed.append(current) }
+        }
+        guard keeps else {
+            inputGradient = nil
+            gradients = []
+            return
         }
         if plan.imageGradientIsSummed {
             // The first layer saw the whole image on each tower: the image gradient is the sum of the partials.

@@ -17,6 +17,8 @@ public final class TrainingModel {
     public let optimisers: [SGD<Float>]
     /// The pool of the one-tower network (unused with two towers: each tower has its own).
     public let pool: WorkerPool
+    /// Where the backward pass's input gradients take turns (``Network/keepsGradients`` is off).
+    private let gradientBuffers = GradientBuffers<Float>()
 
     /// - Parameters:
     ///   - network: the initialised network; with `twoTowers` its spec must have `towers == 2`.
@@ -26,8 +28,12 @@ public final class TrainingModel {
     /// - Throws: ``ConfigurationError`` for two towers on a one-tower spec.
     public init(network: Network<Float>, twoTowers: Bool, threads: Int, sgd: () -> SGD<Float>) throws {
         self.network = network
+        // Training reads no layer's input gradient: they take turns in two buffers.
+        network.keepsGradients = false
         if twoTowers {
-            towers = try TowerNetwork(copying: network, workersPerTower: max(1, threads / 2))
+            let towers = try TowerNetwork(copying: network, workersPerTower: max(1, threads / 2))
+            towers.keepsGradients = false
+            self.towers = towers
             optimisers = [sgd(), sgd()]
             pool = .serial
         } else {
@@ -58,7 +64,7 @@ public final class TrainingModel {
     ///   - images: `[N, C, H, W]`.
     ///   - step: the global step number (keys the dropout masks).
     public func forwardBackward(_ images: Tensor<Float>, labels: [Int], step: UInt64) throws -> LossOutput<Float> {
-        let context = PassContext(pool: pool, mode: .training, step: step)
+        let context = PassContext(pool: pool, mode: .training, step: step, gradientBuffers: gradientBuffers)
         guard let towers else { return try network.forwardBackward(images, labels: labels, context: context) }
         let scores = try towers.forward(images, context: context)
         let output = try towers.loss.forward(logits: scores, labels: labels)
