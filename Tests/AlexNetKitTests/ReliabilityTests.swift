@@ -375,6 +375,23 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertLessThanOrEqual(UInt64(InputLimits.decompressedBytes), ProcessInfo.processInfo.physicalMemory / 4)
     }
 
+    /// A gzipped IDX file is inflated only as far as its header promises: a
+    /// header promising 8 GiB is refused before anything is inflated, and a
+    /// stream that inflates far beyond a small header's promise stops just past it.
+    func testAGzippedIDXBombIsRefusedFromItsHeader() throws {
+        func bigEndian(_ value: Int) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: value >> (24 - 8 * $0)) } }
+        let labels = workspace + "/labels-idx1-ubyte"
+        try Data([0, 0, 8, 1] + bigEndian(4) + [0, 1, 2, 3]).write(to: URL(fileURLWithPath: labels))
+        let huge = [0, 0, 8, 3] + bigEndian(131_072) + bigEndian(256) + bigEndian(256) + [UInt8](repeating: 0, count: 1 << 16)
+        try Data(Gzip.compress(huge)).write(to: URL(fileURLWithPath: workspace + "/huge.gz"))
+        let promised = captureError { try IDXDataset(images: self.workspace + "/huge.gz", labels: labels) }.map { "\($0)" } ?? ""
+        XCTAssertTrue(promised.contains("the header promises 8589934608 bytes, above the limit of"), promised)
+        let small = [0, 0, 8, 3] + bigEndian(4) + bigEndian(2) + bigEndian(2) + [UInt8](repeating: 0, count: 8 << 20)
+        try Data(Gzip.compress(small)).write(to: URL(fileURLWithPath: workspace + "/small.gz"))
+        let inflated = captureError { try IDXDataset(images: self.workspace + "/small.gz", labels: labels) }.map { "\($0)" } ?? ""
+        XCTAssertTrue(inflated.contains("inflates to more than 4128 bytes"), inflated)
+    }
+
     func testGzipStopsAtTheDecompressionLimit() throws {
         let bomb = Gzip.compress([UInt8](repeating: 0, count: 3 << 20))
         let error = captureError { try Gzip.decompress(bomb, source: "zeros.gz", limit: 1 << 20) }.map { "\($0)" } ?? ""

@@ -77,10 +77,25 @@ enum DataFile {
 
     /// The bytes at `path`, inflated if they start with the gzip magic (whatever the name).
     /// - Returns: the bytes and whether they were gzipped (offsets in errors then count inflated bytes).
-    static func readMaybeGzipped(path: String) throws -> (bytes: [UInt8], inflated: Bool) {
+    /// - Parameter declaredSize: for formats whose header states the file's size
+    ///   (IDX): given the first `header` inflated bytes, the size the header
+    ///   promises, or nil when it cannot tell. A gzipped file is then inflated
+    ///   only to that size (and a little more, so trailing bytes are still named),
+    ///   and a promise above ``InputLimits/decompressedBytes`` is refused before
+    ///   anything is inflated: a small bomb costs nothing.
+    static func readMaybeGzipped(path: String, header: Int = 0,
+                                 declaredSize: (([UInt8]) -> Int?)? = nil) throws -> (bytes: [UInt8], inflated: Bool) {
         let raw = try read(path: path)
-        if Gzip.isGzip(raw) { return (try Gzip.decompress(raw, source: path), true) }
-        return (raw, false)
+        guard Gzip.isGzip(raw) else { return (raw, false) }
+        var limit = Gzip.defaultLimit
+        if let declaredSize, header > 0, let promised = declaredSize(try Gzip.decompressPrefix(raw, count: header, source: path)) {
+            guard promised <= InputLimits.decompressedBytes else {
+                throw DataError(file: path, problem: "the header promises \(promised) bytes, above the limit of "
+                                + "\(InputLimits.decompressedBytes) bytes on decompressed data: corrupt or hostile file")
+            }
+            limit = min(limit, promised + 4096)
+        }
+        return (try Gzip.decompress(raw, source: path, limit: limit), true)
     }
 
     /// True when `path` exists and is a directory.

@@ -27,6 +27,16 @@ public enum Gzip {
     ///   - limit: refuse to produce more than this many bytes (a gzip bomb guard).
     /// - Throws: ``DataError`` naming `source`, the problem and the offset in the compressed bytes.
     public static func decompress(_ bytes: [UInt8], source: String, limit: Int = defaultLimit) throws -> [UInt8] {
+        try decompress(bytes, source: source, limit: limit, prefix: nil)
+    }
+
+    /// The first `count` inflated bytes (fewer if the data is shorter), without
+    /// inflating the rest: enough to read a header before trusting its sizes.
+    static func decompressPrefix(_ bytes: [UInt8], count: Int, source: String) throws -> [UInt8] {
+        try decompress(bytes, source: source, limit: max(count, 1 << 20), prefix: count)
+    }
+
+    private static func decompress(_ bytes: [UInt8], source: String, limit: Int, prefix: Int?) throws -> [UInt8] {
         guard isGzip(bytes) else {
             throw DataError(file: source, offset: 0, problem: "not a gzip file (it does not start with bytes 1f 8b)")
         }
@@ -63,6 +73,7 @@ public enum Gzip {
                         output.reserveCapacity(min(limit, max(2 * output.capacity, output.count + produced)))
                     }
                     output.append(contentsOf: chunkBuffer[0..<produced])
+                    if let prefix, output.count >= prefix { break loop }
                     switch status {
                     case Z_STREAM_END:
                         let rest = input[consumed...]
@@ -88,6 +99,7 @@ public enum Gzip {
             }
         }
         if let problem { throw DataError(file: source, offset: consumed, problem: problem) }
+        if let prefix, output.count > prefix { output.removeLast(output.count - prefix) }
         return output
     }
 

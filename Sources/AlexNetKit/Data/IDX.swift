@@ -62,6 +62,16 @@ public enum IDX {
         return Layout(dims: dims, dataOffset: dataOffset)
     }
 
+    /// The total size an IDX header promises (header and elements), from its
+    /// first bytes; nil when they are no IDX header (``layout`` then says why).
+    static func declaredSize(_ header: [UInt8]) -> Int? {
+        guard header.count >= 4, header[0] == 0, header[1] == 0, header[2] == 8 else { return nil }
+        let rank = Int(header[3])
+        guard rank >= 1, rank <= 3, header.count >= 4 + 4 * rank else { return nil }
+        let dims = (0..<rank).map { Int(UInt32(bigEndianBytes: header, at: 4 + 4 * $0)) }
+        return checkedByteCount(dims: dims, itemSize: 1).flatMap { $0.addingReportingOverflow(4 + 4 * rank).overflow ? nil : $0 + 4 + 4 * rank }
+    }
+
     static func hex(_ value: UInt32) -> String {
         let digits = String(value, radix: 16)
         return "0x" + String(repeating: "0", count: max(0, 8 - digits.count)) + digits
@@ -112,8 +122,8 @@ public final class IDXDataset: ImageDataset {
     }
 
     init(images: String, labels: String, classNames: [String], location: String) throws {
-        let (imageBytes, imagesInflated) = try DataFile.readMaybeGzipped(path: images)
-        let (labelBytes, labelsInflated) = try DataFile.readMaybeGzipped(path: labels)
+        let (imageBytes, imagesInflated) = try DataFile.readMaybeGzipped(path: images, header: 16, declaredSize: IDX.declaredSize)
+        let (labelBytes, labelsInflated) = try DataFile.readMaybeGzipped(path: labels, header: 8, declaredSize: IDX.declaredSize)
         let imageContext = DataContext(file: images, inflated: imagesInflated)
         let labelContext = DataContext(file: labels, inflated: labelsInflated)
         let imageLayout = try IDX.layout(imageBytes, magic: IDX.imagesMagic, context: imageContext)
