@@ -21,6 +21,22 @@ final class ReliabilityTests: XCTestCase {
         try Data(text.utf8).write(to: directory.appendingPathComponent(name))
     }
 
+    /// Runs `executable arguments` in the workspace; returns how it ended and its standard error.
+    private func runProcess(_ executable: String, _ arguments: [String]) throws
+    -> (reason: Process.TerminationReason, status: Int32, error: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.currentDirectoryURL = directory
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = Pipe()
+        try process.run()
+        let error = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationReason, process.terminationStatus, error)
+    }
+
     /// The PID of a process that has exited (and been reaped).
     private func deadPID() throws -> Int32 {
         let process = Process()
@@ -50,18 +66,10 @@ final class ReliabilityTests: XCTestCase {
     func testAFileSizeLimitIsAnErrorThatKeepsThePreviousFile() throws {
         guard let executable = CLI.executable else { throw XCTSkip("the alexnet executable was not built beside the tests") }
         try write("precious", "w.safetensors")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", "ulimit -f 64; exec \"$0\" weights init --model layers-80sec -o w.safetensors --force", executable.path]
-        process.currentDirectoryURL = directory
-        let err = Pipe()
-        process.standardError = err
-        process.standardOutput = Pipe()
-        try process.run()
-        let error = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationReason, .exit, "killed by a signal: \(error)")
-        XCTAssertEqual(process.terminationStatus, 1, error)
+        let (reason, status, error) = try runProcess("/bin/sh", [
+            "-c", "ulimit -f 64; exec \"$0\" weights init --model layers-80sec -o w.safetensors --force", executable.path])
+        XCTAssertEqual(reason, .exit, "killed by a signal: \(error)")
+        XCTAssertEqual(status, 1, error)
         XCTAssertTrue(error.contains("w.safetensors: write failed: File too large (the file-size limit, ulimit -f)"), error)
         XCTAssertEqual(contents("w.safetensors"), "precious")
         let left = try FileManager.default.contentsOfDirectory(atPath: workspace).filter { $0.contains("partial") }
@@ -124,20 +132,12 @@ final class ReliabilityTests: XCTestCase {
         guard let executable = CLI.executable else { throw XCTSkip("the alexnet executable was not built beside the tests") }
         for (arguments, expected) in [(["data", "grid", "imgs", "--output", "ro/g.png"], "--output ro/g.png: cannot write in ro: Permission denied"),
                                       (["data", "make-test-folder", "ro/x", "--count", "1"], "directory ro/x: cannot write in ro: Permission denied")] {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: prefix.first ?? executable.path)
-            process.arguments = Array(prefix.dropFirst()) + (prefix.isEmpty ? [] : [executable.path]) + arguments
-            process.currentDirectoryURL = directory
-            let err = Pipe()
-            process.standardError = err
-            process.standardOutput = Pipe()
-            try process.run()
-            let error = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
+            let (_, status, error) = try runProcess(prefix.first ?? executable.path,
+                                                    Array(prefix.dropFirst()) + (prefix.isEmpty ? [] : [executable.path]) + arguments)
             if error.contains("cannot access") || error.contains("Permission denied") && !error.contains("Error:") {
                 throw XCTSkip("nobody cannot reach the test directory: \(error)")
             }
-            XCTAssertEqual(process.terminationStatus, 1, error)
+            XCTAssertEqual(status, 1, error)
             XCTAssertTrue(error.contains(expected), "\(arguments): \(error)")
             XCTAssertFalse(error.contains("NSCocoaErrorDomain"), error)
         }

@@ -221,15 +221,7 @@ private extension String {
 }
 
 /// The product of `factors`, or nil if it overflows `Int`.
-private func checkedProduct(_ factors: [Int]) -> Int? {
-    var product = 1
-    for factor in factors {
-        let (result, overflow) = product.multipliedReportingOverflow(by: factor)
-        if overflow { return nil }
-        product = result
-    }
-    return product
-}
+private func checkedProduct(_ factors: [Int]) -> Int? { InputLimits.product(factors) }
 
 /// `a + b`, or nil if it overflows `Int`.
 private func checkedSum(_ a: Int, _ b: Int) -> Int? {
