@@ -97,7 +97,13 @@ struct CheckCommand: ParsableCommand {
             if let report { try checkOutputFile(report, option: "--report", force: force) }
             if let junit { try checkOutputFile(junit, option: "--junit", force: force) }
             let loaded = try Trace.read(path: trace)
+            try checkToleranceNames(against: loaded)
             result = try Oracle.check(loaded, options: options)
+            guard !result.entries.isEmpty else {
+                throw CommandFailure(message: "\(trace): the trace holds no tensor to compare (only the input, labels, "
+                                     + "parameters and masks; ignored: \(result.ignored.isEmpty ? "none" : result.ignored.joined(separator: ", "))): "
+                                     + "a dumper that recorded nothing would agree with everything")
+            }
         } catch let error as CommandFailure {
             throw unusable(error.message)
         } catch let error as TraceError {
@@ -125,10 +131,30 @@ struct CheckCommand: ParsableCommand {
         if !result.passed { throw ExitCode(1) }
     }
 
-    /// Prints `message` on standard error and gives exit status 2.
+    /// Prints `message` on standard error, writes the --report and --junit
+    /// files saying the trace is unusable (unless they exist without --force),
+    /// and gives exit status 2.
     private func unusable(_ message: String) -> ExitCode {
         FileHandle.standardError.write(Data(("error: " + message + "\n").utf8))
+        for (path, text) in [(report, OracleReport.unusableJSON(trace: trace, problem: message)),
+                             (junit, OracleReport.unusableJUnitXML(trace: trace, problem: message))] {
+            guard let path, (try? checkOutputFile(path, option: "", force: force)) != nil else { continue }
+            try? writeOutputFile(Array(text.utf8), to: path)
+        }
         return ExitCode(2)
+    }
+
+    /// Refuses a `--tolerance NAME=RTOL` whose name is neither a layer nor a tensor of the trace.
+    private func checkToleranceNames(against loaded: Trace) throws {
+        let layers = (loaded.spec?.layers.map(\.name) ?? []) + (loaded.layer.map { [$0.name] } ?? [])
+        let tensors = Set(loaded.names)
+        for name in try overrides().keys.sorted() {
+            let untowered = name.replacingOccurrences(of: #"^tower[0-9]+\."#, with: "", options: .regularExpression)
+            guard layers.contains(name) || tensors.contains(name) || tensors.contains(untowered) else {
+                throw CommandFailure(message: "--tolerance \(name): no layer or tensor of \(trace) has this name (layers: "
+                                     + layers.joined(separator: ", ") + ")")
+            }
+        }
     }
 
     private func write(_ text: String, to path: String) throws {

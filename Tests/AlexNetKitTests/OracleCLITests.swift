@@ -44,6 +44,31 @@ final class OracleCLITests: XCTestCase {
         }
     }
 
+    /// A broken dumper does not go green: a trace with nothing to compare, an
+    /// unknown name in --tolerance, and the reports written for exit 2.
+    func testABrokenDumperIsUnusableAndTheReportsSaySo() throws {
+        let traced = try CLI.run(["trace", "--model", "layers-18pct", "--batch", "2", "-o", "t.safetensors"], in: directory)
+        XCTAssertEqual(traced.status, 0, traced.error)
+        let (tensors, metadata) = try Safetensors.read(path: path("t.safetensors"))
+        let kept = tensors.filter { ["input", "labels"].contains($0.name) || $0.name.hasPrefix("param.") || $0.name.hasPrefix("mask.") }
+        try Safetensors.write(kept + [StoredTensor(name: "forwrd.conv1", tensor: Tensor<Float>(shape: [1]))], metadata: metadata,
+                              to: path("empty.safetensors"))
+        let empty = try CLI.run(["check", "empty.safetensors", "--junit", "j.xml", "--report", "r.json"], in: directory)
+        XCTAssertEqual(empty.status, 2, empty.output)
+        XCTAssertTrue(empty.error.contains("the trace holds no tensor to compare"), empty.error)
+        XCTAssertTrue(empty.error.contains("forwrd.conv1"), empty.error)
+        let junit = try String(contentsOfFile: path("j.xml"), encoding: .utf8)
+        XCTAssertTrue(junit.contains("errors=\"1\"") && junit.contains("<error message=\"empty.safetensors: the trace holds no tensor"), junit)
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("r.json")))) as? [String: Any]
+        XCTAssertEqual(report?["exit_status"] as? Int, 2)
+
+        let unknown = try CLI.run(["check", "t.safetensors", "--tolerance", "nosuch=1e-4"], in: directory)
+        XCTAssertEqual(unknown.status, 2)
+        XCTAssertTrue(unknown.error.contains("--tolerance nosuch: no layer or tensor of t.safetensors has this name"), unknown.error)
+        XCTAssertEqual(try CLI.run(["check", "t.safetensors", "--tolerance", "conv1=1e-4"], in: directory).status, 0)
+        XCTAssertEqual(try CLI.run(["check", "t.safetensors", "--tolerance", "forward.conv1=1e-4"], in: directory).status, 0)
+    }
+
     func testOwnTraceChecksCleanWithExitZero() throws {
         let trace = try CLI.run(["trace", "--model", "layers-18pct", "--batch", "2", "--seed", "3", "--init", "he",
                                  "-o", "t.safetensors"], in: directory)

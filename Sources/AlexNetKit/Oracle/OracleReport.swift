@@ -279,6 +279,35 @@ public struct OracleReport: Sendable {
         return root.render(indent: 0) + "\n"
     }
 
+    /// The JSON report of a check that could not run (exit status 2): the
+    /// trace, the reason, no tensors. Written so a CI artifact step always finds a report.
+    public static func unusableJSON(trace: String, problem: String) -> String {
+        ReportJSON.object([
+            ("format", .string("alexnet-oracle-report/1")),
+            ("trace", .string(trace)),
+            ("blas_core", .string(BLAS.core.name)),
+            ("passed", .bool(false)),
+            ("exit_status", .integer(2)),
+            ("verdict", .string("UNUSABLE: " + problem)),
+            ("error", .string(problem)),
+            ("compared", .integer(0)),
+            ("tensors", .array([])),
+        ]).render(indent: 0) + "\n"
+    }
+
+    /// The JUnit report of a check that could not run: one test case with an `<error>`.
+    public static func unusableJUnitXML(trace: String, problem: String) -> String {
+        let suite = xmlEscape("alexnet check " + (trace as NSString).lastPathComponent)
+        return ["<?xml version=\"1.0\" encoding=\"UTF-8\"?>",
+                "<testsuites name=\"alexnet check\" tests=\"1\" failures=\"0\" errors=\"1\">",
+                "  <testsuite name=\"\(suite)\" tests=\"1\" failures=\"0\" errors=\"1\" skipped=\"0\">",
+                "    <testcase classname=\"alexnet.oracle.trace\" name=\"\(xmlEscape(trace))\" time=\"0\">",
+                "      <error message=\"\(xmlEscape(problem))\" type=\"unusable trace\"/>",
+                "    </testcase>",
+                "  </testsuite>",
+                "</testsuites>"].joined(separator: "\n") + "\n"
+    }
+
     static func json(_ c: TensorComparison) -> ReportJSON {
         var members: [(String, ReportJSON)] = [
             ("reference_shape", .array(c.referenceShape.dims.map { .integer($0) })),
