@@ -143,6 +143,22 @@ final class OracleDiagnosisTests: XCTestCase {
         XCTAssertTrue(report.verdictLine.contains("bad elements only at indices 5 of dimension 1 (of 16)"), report.verdictLine)
     }
 
+    /// A weight gradient with one bad output row: the hint names dimension 0
+    /// (the weight's rows), not dimension 1 as for an activation.
+    func testABadWeightGradientRowIsLocalisedAlongDimensionZero() throws {
+        var trace = try smallTrace(Float.self)
+        var gradient: Tensor<Float> = try tensor(trace, "grad.fc3.weight")
+        let columns = gradient.shape[1]
+        var values = gradient.storage
+        for j in 0..<columns { values[3 * columns + j] += 1 }
+        gradient = try Tensor(shape: gradient.shape, values: values)
+        trace.set("grad.fc3.weight", gradient)
+        let report = try Oracle.check(trace)
+        let entry = try XCTUnwrap(report.entries.first { $0.name == "grad.fc3.weight" })
+        let text = entry.findings.map(\.message).joined(separator: " | ")
+        XCTAssertTrue(text.contains("bad elements only at indices 3 of dimension 0 (of \(gradient.shape[0]))"), text)
+    }
+
     func testBitExactModeCallsLastBitDifferencesRounding() throws {
         var trace = try smallTrace(Float.self)
         var conv1: Tensor<Float> = try tensor(trace, "forward.conv1")

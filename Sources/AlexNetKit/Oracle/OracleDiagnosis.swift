@@ -455,9 +455,12 @@ final class OracleDiagnosis<T: TensorElement> {
         let relative = c.relativeRMSError
         let unbiased = abs(c.meanError) <= 0.1 * c.rmsError
         let numbers = "relative RMS error \(OracleFormat.scientific(relative)), mean error \(OracleFormat.scientific(c.meanError)) (unbiased), cosine \(OracleReport.cosine(c.cosine))"
+        var isUpdate = false
+        if case .updated = entry.role.content { isUpdate = true }
         switch run.layers[index].kind {
         case .convolution, .linear:
-            if T.self == Float.self, unbiased, relative >= 0x1p-14, relative <= 0x1p-6 {
+            // An update is element-wise: no matrix product, so no TF32.
+            if !isUpdate, T.self == Float.self, unbiased, relative >= 0x1p-14, relative <= 0x1p-6 {
                 return OracleFinding(code: "tf32", layer: layer,
                     message: "\(entry.name): the errors look like TF32 matrix products (10-bit mantissa inputs): \(numbers); our result with TF32-rounded inputs does not reproduce it exactly, but the size and the absence of bias fit; disable TF32 to compare in full Float32")
             }
@@ -490,12 +493,19 @@ final class OracleDiagnosis<T: TensorElement> {
         return OracleFinding(code: "unexplained", layer: entry.role.layer, message: message)
     }
 
-    /// `bad elements only in channels 46..49` when they cluster along dimension 1.
+    /// `bad elements only at indices 46..49 of dimension 1` when they cluster along
+    /// the channel dimension of an activation (dimension 1), or along the output
+    /// rows of a parameter, its gradient or its update (dimension 0).
     func badChannels(_ entry: OracleEntry, _ c: TensorComparison) -> String? {
         guard c.referenceShape.rank >= 2, let reference = run.reference[entry.name],
               let ours = entry.alone != nil ? run.alone[entry.name] : run.endToEnd[entry.name], ours.shape == reference.shape else { return nil }
-        let channels = reference.shape[1]
-        let inner = reference.shape.dims.dropFirst(2).reduce(1, *)
+        var axis = 1
+        switch entry.role.content {
+        case .parameter, .parameterGradient, .updated: axis = 0
+        default: break
+        }
+        let channels = reference.shape[axis]
+        let inner = reference.shape.dims.dropFirst(axis + 1).reduce(1, *)
         var bad = [Bool](repeating: false, count: channels)
         for k in 0..<reference.count {
             let error = abs(Double(ours.storage[k]) - Double(reference.storage[k]))
@@ -505,7 +515,7 @@ final class OracleDiagnosis<T: TensorElement> {
             }
         }
         let count = bad.filter { $0 }.count
-        guard count > 0, count < channels else { return count == channels ? "bad elements in every index of dimension 1" : nil }
+        guard count > 0, count < channels else { return count == channels ? "bad elements in every index of dimension \(axis)" : nil }
         var ranges: [String] = []
         var k = 0
         while k < channels {
@@ -515,6 +525,6 @@ final class OracleDiagnosis<T: TensorElement> {
             ranges.append(start == k - 1 ? "\(start)" : "\(start)..\(k - 1)")
         }
         return "bad elements only at indices " + ranges.prefix(8).joined(separator: ", ") + (ranges.count > 8 ? ", ..." : "")
-            + " of dimension 1 (of \(channels))"
+            + " of dimension \(axis) (of \(channels))"
     }
 }
