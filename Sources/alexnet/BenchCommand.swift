@@ -20,7 +20,7 @@ struct BenchCommand: ParsableCommand {
                          per multiply-add) and the share of the time spent in
                          layers without one (ReLU, LRN, pooling, dropout).
         Also prints the OpenBLAS core that ran (Docs/performance.md) and the
-        process's peak resident memory. --json prints one JSON object instead,
+        process's peak resident memory of the inference and training passes. --json prints one JSON object instead,
         as Docs/tools/compare_speed.py reads it.
 
         --executor pool runs the grouped network on one pool of --threads

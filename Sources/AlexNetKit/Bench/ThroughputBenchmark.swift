@@ -94,7 +94,9 @@ public struct ThroughputBenchmark {
         public var forwardBackwardSeconds: Spread
         /// Of the training step: the SGD update.
         public var updateSeconds: Spread
-        /// Peak resident memory of the process so far (getrusage), bytes.
+        /// Peak resident memory of the process (getrusage) after the inference and
+        /// training passes, before the per-layer timings (which keep every
+        /// layer's gradient for the figures), bytes.
         public var peakResidentBytes: Int
         /// Per-layer figures, or empty when not measured.
         public var layers: [LayerFigures]
@@ -170,6 +172,7 @@ public struct ThroughputBenchmark {
         if try model.scores(input).firstNonFiniteIndex() != nil {
             throw ConfigurationError(component: "bench", problem: "the scores are not finite; the figures would not be representative")
         }
+        let peakResident = Self.peakResidentBytes()
         var layers: [LayerFigures] = []
         if s.perLayer {
             progress("per layer: \(s.warmup) warm-up + \(s.repetitions) timed passes")
@@ -183,7 +186,7 @@ public struct ThroughputBenchmark {
             inference: .init(secondsPerBatch: Spread(inference), imagesPerSecond: Spread(inference).reciprocal(times: images)),
             trainingStep: .init(secondsPerBatch: Spread(training), imagesPerSecond: Spread(training).reciprocal(times: images)),
             forwardBackwardSeconds: Spread(passes), updateSeconds: Spread(updates),
-            peakResidentBytes: Self.peakResidentBytes(), layers: layers, outsideMatrixLayersShare: Self.share(layers))
+            peakResidentBytes: peakResident, layers: layers, outsideMatrixLayersShare: Self.share(layers))
     }
 
     /// Seconds of each timed repetition of `body` (called with the repetition's

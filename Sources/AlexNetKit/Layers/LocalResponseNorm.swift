@@ -214,10 +214,15 @@ public final class LocalResponseNorm<Element: TensorElement>: Layer {
         defer { outputBuffer = output }
         var scale = Tensor<Element>.recycling(&scaleBuffer, shape: shape, zeroed: false)
         defer { scaleBuffer = scale }
-        var scalePower = Tensor<Element>.recycling(&scalePowerBuffer, shape: shape, zeroed: false)
-        defer { scalePowerBuffer = scalePower }
         let power: LRNPower<Element> = (beta == 0.75 && !forcesGeneralPower)
             ? .inverseThreeQuarters : .general(-betaElement)
+        // s^-0.75 is two square roots from s: backward recomputes it bit for bit,
+        // so only the general power (a scalar pow per element) is kept.
+        let keepsPower: Bool
+        if case .general = power { keepsPower = true } else { keepsPower = false }
+        var scalePower = keepsPower ? Tensor<Element>.recycling(&scalePowerBuffer, shape: shape, zeroed: false)
+            : Tensor<Element>(shape: [0])
+        defer { if keepsPower { scalePowerBuffer = scalePower } else { scalePowerBuffer = nil } }
         let k = kElement, coefficient = sumCoefficient
 
         // One ring of n squared planes per worker, reused by each image it runs.
@@ -229,15 +234,16 @@ public final class LocalResponseNorm<Element: TensorElement>: Layer {
             output.withUnsafeMutableBufferPointer { b in
                 scale.withUnsafeMutableBufferPointer { s in
                     scalePower.withUnsafeMutableBufferPointer { p in
-                        guard let a = a.baseAddress, let b = b.baseAddress,
-                              let s = s.baseAddress, let p = p.baseAddress else { return }
+                        guard let a = a.baseAddress, let b = b.baseAddress, let s = s.baseAddress else { return }
+                        let p = keepsPower ? p.baseAddress : nil
                         let imageSize = channels * plane
                         let groupChannels = channels / groups, groupSize = groupChannels * plane
                         context.pool.parallelFor(images) { image, worker in
                             for group in 0..<self.groups {
                                 let offset = image * imageSize + group * groupSize
+                                let powerOut: UnsafeMutablePointer<Element>? = p.map { $0 + offset }
                                 lrnForwardImage(input: a + offset, output: b + offset, scale: s + offset,
-                                                scalePower: p + offset, ring: rings + worker * n * plane,
+                                                scalePower: powerOut, ring: rings + worker * n * plane,
                                                 channels: groupChannels, plane: plane, size: n,
                                                 k: k, coefficient: coefficient, power: power)
                             }
@@ -248,7 +254,7 @@ public final class LocalResponseNorm<Element: TensorElement>: Layer {
         }
         cachedInput = input
         cachedScale = scale
-        cachedScalePower = scalePower
+        cachedScalePower = keepsPower ? scalePower : nil
         return output
     }
 
@@ -260,9 +266,11 @@ public final class LocalResponseNorm<Element: TensorElement>: Layer {
     @_specialize(where Element == Double)
     public func backward(_ outputGradient: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
         let input = try requireBackwardState(cachedInput: cachedInput, outputGradient: outputGradient)
-        guard let scale = cachedScale, let scalePower = cachedScalePower else {
+        guard let scale = cachedScale else {
             throw ConfigurationError(component: name, problem: "backward was called before forward")
         }
+        let scalePower = cachedScalePower ?? Tensor<Element>(shape: [0])
+        let recomputesPower = cachedScalePower == nil
         let shape = input.shape
         let images = shape[0], channels = shape[1], plane = shape[2] * shape[3]
         let n = size
@@ -281,14 +289,16 @@ public final class LocalResponseNorm<Element: TensorElement>: Layer {
                     scalePower.withUnsafeBufferPointer { p in
                         inputGradient.withUnsafeMutableBufferPointer { da in
                             guard let a = a.baseAddress, let g = g.baseAddress, let s = s.baseAddress,
-                                  let p = p.baseAddress, let da = da.baseAddress else { return }
+                                  let da = da.baseAddress else { return }
+                            let p = recomputesPower ? nil : p.baseAddress
                             let imageSize = channels * plane
                             let groupChannels = channels / groups, groupSize = groupChannels * plane
                             context.pool.parallelFor(images) { image, worker in
                                 for group in 0..<self.groups {
                                     let offset = image * imageSize + group * groupSize
+                                    let powerIn: UnsafePointer<Element>? = p.map { UnsafePointer($0 + offset) }
                                     lrnBackwardImage(input: a + offset, outputGradient: g + offset, scale: s + offset,
-                                                     scalePower: p + offset, inputGradient: da + offset,
+                                                     scalePower: powerIn, inputGradient: da + offset,
                                                      ring: rings + worker * n * plane,
                                                      channels: groupChannels, plane: plane, size: n,
                                                      coefficient: coefficient)
@@ -310,6 +320,20 @@ enum LRNPower<T: TensorElement> {
     case inverseThreeQuarters
     /// `pow(s, exponent)` element by element, with `exponent = -beta`.
     case general(T)
+
+    /// `s^-0.75` on one vector, as forward and backward both compute it.
+    @inline(__always)
+    static func inverseThreeQuarters(_ s: T.Vector) -> T.Vector {
+        let root = s.squareRoot()
+        return 1 / (root * root.squareRoot())
+    }
+
+    /// `s^-0.75` on one element, the same operations as the vector form.
+    @inline(__always)
+    static func inverseThreeQuarters(_ s: T) -> T {
+        let root = s.squareRoot()
+        return 1 / (root * root.squareRoot())
+    }
 }
 
 @inline(__always)
@@ -341,7 +365,7 @@ private func store<T: TensorElement>(_ value: T.Vector, _ pointer: UnsafeMutable
 @_specialize(where T == Double)
 func lrnForwardImage<T: TensorElement>(
     input a: UnsafePointer<T>, output b: UnsafeMutablePointer<T>, scale s: UnsafeMutablePointer<T>,
-    scalePower p: UnsafeMutablePointer<T>, ring: UnsafeMutablePointer<T>,
+    scalePower p: UnsafeMutablePointer<T>?, ring: UnsafeMutablePointer<T>,
     channels: Int, plane: Int, size n: Int, k: T, coefficient: T, power: LRNPower<T>
 ) {
     let width = T.Vector.scalarCount
@@ -366,7 +390,7 @@ func lrnForwardImage<T: TensorElement>(
         }
 
         let channelA = a + c * plane, channelB = b + c * plane
-        let channelS = s + c * plane, channelP = p + c * plane
+        let channelS = s + c * plane, channelP = p.map { $0 + c * plane }
         var x = 0
         while x < vectorEnd {
             var sum = load(ring + (lo % n) * plane + x)
@@ -378,9 +402,7 @@ func lrnForwardImage<T: TensorElement>(
             let scale = kVector + coefficientVector * sum
             store(scale, channelS + x)
             if case .inverseThreeQuarters = power {
-                let root = scale.squareRoot()
-                let powered = 1 / (root * root.squareRoot())
-                store(powered, channelP + x)
+                let powered = LRNPower<T>.inverseThreeQuarters(scale)
                 store(load(channelA + x) * powered, channelB + x)
             }
             x += width
@@ -395,10 +417,7 @@ func lrnForwardImage<T: TensorElement>(
             let scale = k + coefficient * sum
             channelS[x] = scale
             if case .inverseThreeQuarters = power {
-                let root = scale.squareRoot()
-                let powered = 1 / (root * root.squareRoot())
-                channelP[x] = powered
-                channelB[x] = channelA[x] * powered
+                channelB[x] = channelA[x] * LRNPower<T>.inverseThreeQuarters(scale)
             }
             x += 1
         }
@@ -406,7 +425,7 @@ func lrnForwardImage<T: TensorElement>(
             // pow has no SIMD form; one scalar call per element.
             for x in 0..<plane {
                 let powered = T.pow(channelS[x], exponent)
-                channelP[x] = powered
+                channelP?[x] = powered
                 channelB[x] = channelA[x] * powered
             }
         }
@@ -424,7 +443,7 @@ func lrnForwardImage<T: TensorElement>(
 @_specialize(where T == Double)
 func lrnBackwardImage<T: TensorElement>(
     input a: UnsafePointer<T>, outputGradient g: UnsafePointer<T>, scale s: UnsafePointer<T>,
-    scalePower p: UnsafePointer<T>, inputGradient da: UnsafeMutablePointer<T>, ring: UnsafeMutablePointer<T>,
+    scalePower p: UnsafePointer<T>?, inputGradient da: UnsafeMutablePointer<T>, ring: UnsafeMutablePointer<T>,
     channels: Int, plane: Int, size n: Int, coefficient: T
 ) {
     let width = T.Vector.scalarCount
@@ -438,13 +457,16 @@ func lrnBackwardImage<T: TensorElement>(
             let target = ring + (filled % n) * plane
             var x = 0
             while x < vectorEnd {
-                let output = load(a + offset + x) * load(p + offset + x)
-                store(load(g + offset + x) * output / load(s + offset + x), target + x)
+                let scale = load(s + offset + x)
+                let powered = p.map { load($0 + offset + x) } ?? LRNPower<T>.inverseThreeQuarters(scale)
+                let output = load(a + offset + x) * powered
+                store(load(g + offset + x) * output / scale, target + x)
                 x += width
             }
             while x < plane {
-                let output = a[offset + x] * p[offset + x]
-                target[x] = g[offset + x] * output / s[offset + x]
+                let scale = s[offset + x]
+                let output = a[offset + x] * (p?[offset + x] ?? LRNPower<T>.inverseThreeQuarters(scale))
+                target[x] = g[offset + x] * output / scale
                 x += 1
             }
             filled += 1
@@ -459,7 +481,8 @@ func lrnBackwardImage<T: TensorElement>(
                 sum += load(ring + (i % n) * plane + x)
                 i += 1
             }
-            let direct = load(g + offset + x) * load(p + offset + x)
+            let powered = p.map { load($0 + offset + x) } ?? LRNPower<T>.inverseThreeQuarters(load(s + offset + x))
+            let direct = load(g + offset + x) * powered
             store(direct - coefficientVector * load(a + offset + x) * sum, da + offset + x)
             x += width
         }
@@ -470,7 +493,7 @@ func lrnBackwardImage<T: TensorElement>(
                 sum += ring[(i % n) * plane + x]
                 i += 1
             }
-            let direct = g[offset + x] * p[offset + x]
+            let direct = g[offset + x] * (p?[offset + x] ?? LRNPower<T>.inverseThreeQuarters(s[offset + x]))
             da[offset + x] = direct - coefficient * a[offset + x] * sum
             x += 1
         }
