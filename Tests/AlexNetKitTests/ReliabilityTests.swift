@@ -390,6 +390,10 @@ final class ReliabilityTests: XCTestCase {
         try Data(Gzip.compress(small)).write(to: URL(fileURLWithPath: workspace + "/small.gz"))
         let inflated = captureError { try IDXDataset(images: self.workspace + "/small.gz", labels: labels) }.map { "\($0)" } ?? ""
         XCTAssertTrue(inflated.contains("inflates to more than 4128 bytes"), inflated)
+        // Gigabytes of zeros (64 MiB here) hold no IDX header: refused from the first 16 inflated bytes.
+        try Data(Gzip.compress([UInt8](repeating: 0, count: 64 << 20))).write(to: URL(fileURLWithPath: workspace + "/zeros.gz"))
+        let zeros = captureError { try IDXDataset(images: self.workspace + "/zeros.gz", labels: labels) }.map { "\($0)" } ?? ""
+        XCTAssertTrue(zeros.contains("not an IDX image file: magic number 0x00000000"), zeros)
     }
 
     func testGzipStopsAtTheDecompressionLimit() throws {

@@ -88,7 +88,11 @@ enum DataFile {
         let raw = try read(path: path)
         guard Gzip.isGzip(raw) else { return (raw, false) }
         var limit = Gzip.defaultLimit
-        if let declaredSize, header > 0, let promised = declaredSize(try Gzip.decompressPrefix(raw, count: header, source: path)) {
+        if let declaredSize, header > 0 {
+            let prefix = try Gzip.decompressPrefix(raw, count: header, source: path)
+            // No header of the format (8 GiB of zeros, say): the reader refuses the
+            // first bytes by themselves, so inflating the rest would only cost memory.
+            guard let promised = declaredSize(prefix) else { return (prefix, true) }
             guard promised <= InputLimits.decompressedBytes else {
                 throw DataError(file: path, problem: "the header promises \(promised) bytes, above the limit of "
                                 + "\(InputLimits.decompressedBytes) bytes on decompressed data: corrupt or hostile file")
