@@ -42,13 +42,10 @@ struct ModelOptions: ParsableArguments {
 
     private func inputShape() throws -> Shape? {
         guard let input else { return nil }
-        let parts = input.split(separator: ",", omittingEmptySubsequences: false).map {
-            Int($0.trimmingCharacters(in: .whitespaces))
-        }
-        guard parts.count == 3, parts.allSatisfy({ ($0 ?? 0) >= 1 }) else {
+        guard let dims = parseImageShape(input) else {
             throw ValidationError("--input must be three positive integers C,H,W such as 3,32,32, got '\(input)'")
         }
-        return Shape(parts.map { $0! })
+        return Shape(dims)
     }
 }
 

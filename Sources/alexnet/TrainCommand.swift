@@ -148,11 +148,10 @@ struct TrainCommand: ParsableCommand {
         put(model, "model", \.model)
         putOptional(towers, "towers", \.towers)
         if let input {
-            let parts = input.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard parts.count == 3, parts.allSatisfy({ ($0 ?? 0) >= 1 }) else {
+            guard let dims = parseImageShape(input) else {
                 throw CommandFailure(message: "--input must be three positive integers C,H,W such as 1,28,28, got '\(input)'")
             }
-            config.input = parts.map { $0! }
+            config.input = dims
             set.append("input")
         }
         put(data, "data", \.data)
