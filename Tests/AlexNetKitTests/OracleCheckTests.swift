@@ -81,6 +81,27 @@ final class OracleCheckTests: XCTestCase {
                                                   + "(the paper's formula with Caffe's alpha, or vice versa)"), report.verdictLine)
     }
 
+    /// The other direction of (a): Caffe's alpha (5e-4) put into the paper's formula,
+    /// labelled as the paper's layer (alpha 1e-4), and the paper's alpha put into
+    /// Caffe's formula, labelled as Caffe's layer (alpha 5e-4).
+    func testLRNAlphaIsTriedInBothDirections() throws {
+        func spec(alpha: Double, _ convention: LRNConvention) throws -> ModelSpec {
+            var spec = try OracleFixtures.smallPaperNet(lrn: convention)
+            spec.layers[2] = LayerSpec(name: "lrn1", .localResponseNorm(size: 5, alpha: alpha, beta: 0.75, k: 2, convention: convention))
+            return spec
+        }
+        let paperWithCaffeAlpha = try Oracle.check(try OracleFixtures.mislabelled(
+            producedBy: try spec(alpha: 5e-4, .paper), labelledAs: try spec(alpha: 1e-4, .paper), Double.self))
+        assertFirstDivergence(paperWithCaffeAlpha, "forward.lrn1", finding: "lrn-alpha")
+        XCTAssertTrue(paperWithCaffeAlpha.verdictLine.contains("alpha multiplied by n (Caffe's alpha put into the paper's formula)"),
+                      paperWithCaffeAlpha.verdictLine)
+        let caffeWithPaperAlpha = try Oracle.check(try OracleFixtures.mislabelled(
+            producedBy: try spec(alpha: 1e-4, .caffe), labelledAs: try spec(alpha: 5e-4, .caffe), Float.self))
+        assertFirstDivergence(caffeWithPaperAlpha, "forward.lrn1", finding: "lrn-alpha")
+        XCTAssertTrue(caffeWithPaperAlpha.verdictLine.contains("alpha divided by n twice (the paper's alpha put into Caffe's formula)"),
+                      caffeWithPaperAlpha.verdictLine)
+    }
+
     /// (b) One tower holds the other tower's conv3 weights.
     func testSwappedConv3TowerWeightsAreCaughtAtConv3() throws {
         let spec = try OracleFixtures.cifarTowers()

@@ -118,6 +118,14 @@ final class OracleDiagnosis<T: TensorElement> {
                 : "\(name): the reference matches LRN with alpha not divided by n (the paper's formula with Caffe's alpha, or vice versa): alpha = \(alpha) multiplies the window sum where the spec's \(convention) convention uses alpha/n = \(alpha / Double(size))"
             list.append(Variant(code: "lrn-alpha", message: alphaMessage,
                                 spec: with(.localResponseNorm(size: size, alpha: alpha, beta: beta, k: k, convention: flipped))))
+            // The other direction: the other convention's alpha put into this convention's formula.
+            let n = Double(size)
+            let scaledAlpha = dividing ? alpha * n : alpha / n
+            let scaledMessage = dividing
+                ? "\(name): the reference matches LRN with alpha multiplied by n (Caffe's alpha put into the paper's formula): \(scaledAlpha) multiplies the window sum where the spec's paper convention uses alpha = \(alpha)"
+                : "\(name): the reference matches LRN with alpha divided by n twice (the paper's alpha put into Caffe's formula): alpha/n = \(scaledAlpha / n) multiplies the window sum where the spec's \(convention) convention uses alpha/n = \(alpha / n)"
+            list.append(Variant(code: "lrn-alpha", message: scaledMessage,
+                                spec: with(.localResponseNorm(size: size, alpha: scaledAlpha, beta: beta, k: k, convention: convention))))
             if k == 1 || k == 2 {
                 let otherK = k == 1 ? 2.0 : 1.0
                 let kMessage = "\(name): the reference matches LRN with k = \(Int(otherK))"
