@@ -137,10 +137,36 @@ final class OracleDiagnosisTests: XCTestCase {
         fc3[1, 5] += 1
         trace.set("forward.fc3", fc3)
         let report = try Oracle.check(trace)
-        assertFirstDivergence(report, "forward.fc3", finding: "unexplained")
-        XCTAssertTrue(report.verdictLine.contains("1 of 32 elements beyond tolerance"), report.verdictLine)
-        XCTAssertTrue(report.verdictLine.contains("first at [1, 5]"), report.verdictLine)
+        assertFirstDivergence(report, "forward.fc3", finding: "sparse-outliers")
+        XCTAssertTrue(report.verdictLine.contains("sparse outliers: 1 of 32 elements beyond tolerance"), report.verdictLine)
+        XCTAssertTrue(report.verdictLine.contains("at [1, 5]"), report.verdictLine)
+        XCTAssertTrue(report.verdictLine.contains("all in image 1"), report.verdictLine)
         XCTAssertTrue(report.verdictLine.contains("bad elements only at indices 5 of dimension 1 (of 16)"), report.verdictLine)
+    }
+
+    /// One element off, in Float32 and Float64 traces, at several sizes
+    /// relative to the tensor's RMS and in tensors of several sizes, is reported
+    /// as sparse outliers with its position, never as a precision effect.
+    func testASingleBadElementIsSparseOutliersNeverPrecision() throws {
+        func plant<T: TensorElement>(_: T.Type, _ name: String, at k: Int, relative: Double) throws {
+            var trace = try smallTrace(T.self)
+            let original: Tensor<T> = try tensor(trace, name)
+            let rms = (original.storage.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(original.count)).squareRoot()
+            var values = original.storage
+            values[k] += T(relative * rms)
+            trace.set(name, try Tensor(shape: original.shape, values: values))
+            let report = try Oracle.check(trace)
+            assertFirstDivergence(report, name, finding: "sparse-outliers")
+            let codes = report.firstDivergence?.findings.map(\.code) ?? []
+            XCTAssertFalse(codes.contains("float32") || codes.contains("tf32"), "\(T.self) \(name) \(relative): \(codes)")
+            var rest = k
+            let position = original.shape.strides.map { stride -> Int in defer { rest %= stride }; return rest / stride }
+            XCTAssertTrue(report.verdictLine.contains("at \(position)"), report.verdictLine)
+        }
+        for (name, k) in [("forward.conv1", 777), ("forward.fc3", 20), ("grad.conv2.weight", 40)] {
+            for relative in [1e-2, 0.1, 1.0] { try plant(Float.self, name, at: k, relative: relative) }
+            for relative in [1e-5, 1e-4, 1.5e-3] { try plant(Double.self, name, at: k, relative: relative) }
+        }
     }
 
     /// A weight gradient with one bad output row: the hint names dimension 0
