@@ -106,8 +106,8 @@ final class TrainingRunTests: XCTestCase {
         config.epochs = 1
         let run = try TrainingRun(configuration: config)
         let warning = DataWarning(file: "bad.jpg", problem: "corrupt or truncated JPEG")
-        let train = WarningBatches(base: run.data.train, index: 2, warning: warning)
-        let validation = WarningBatches(base: run.data.validation, index: 0, warning: warning)
+        let train = EditedBatches(base: run.data.train) { batch, _, index in if index == 2 { batch.skipped.append(warning) } }
+        let validation = EditedBatches(base: run.data.validation) { batch, _, index in if index == 0 { batch.skipped.append(warning) } }
         let trainer = try Trainer(configuration: run.data.configuration, model: run.model, train: train, validation: validation,
                                   classNames: run.data.classNames, log: try TrainingLog(path: nil))
         var heard: [String] = []
@@ -147,7 +147,10 @@ final class TrainingRunTests: XCTestCase {
         config.checkpoint = workspace + "/ck"
         config.epochs = 3
         let run = try TrainingRun(configuration: config)
-        let poisoned = PoisonedBatches(base: run.data.train, epoch: 1, index: 2)
+        // Batch 2 of epoch 1 turned to NaN.
+        let poisoned = EditedBatches(base: run.data.train) { batch, epoch, index in
+            if epoch == 1 && index == 2 { batch.images = Tensor(shape: batch.images.shape, repeating: .nan) }
+        }
         let trainer = try Trainer(configuration: run.data.configuration, model: run.model, train: poisoned, validation: run.data.validation,
                                   classNames: run.data.classNames, log: try TrainingLog(path: nil))
         trainer.checkpointWriter = run.trainer.checkpointWriter
@@ -299,16 +302,14 @@ final class TrainingRunTests: XCTestCase {
     }
 }
 
-/// Another source's batches, with batch `index` of `epoch` turned to NaN.
-final class PoisonedBatches: BatchSource {
+/// Another source's batches, each passed through `edit` (with its epoch and index) on the way out.
+final class EditedBatches: BatchSource {
     let base: BatchSource
-    let epoch: Int
-    let index: Int
+    let edit: (inout Batch, _ epoch: Int, _ index: Int) -> Void
 
-    init(base: BatchSource, epoch: Int, index: Int) {
+    init(base: BatchSource, edit: @escaping (inout Batch, _ epoch: Int, _ index: Int) -> Void) {
         self.base = base
-        self.epoch = epoch
-        self.index = index
+        self.edit = edit
     }
 
     var batchCount: Int { base.batchCount }
@@ -316,30 +317,7 @@ final class PoisonedBatches: BatchSource {
 
     func batch(epoch: Int, index: Int) throws -> Batch {
         var batch = try base.batch(epoch: epoch, index: index)
-        guard epoch == self.epoch && index == self.index else { return batch }
-        batch.images = Tensor(shape: batch.images.shape, repeating: .nan)
-        return batch
-    }
-}
-
-/// Another source's batches, with a skipped-file warning on batch `index` of every epoch.
-final class WarningBatches: BatchSource {
-    let base: BatchSource
-    let index: Int
-    let warning: DataWarning
-
-    init(base: BatchSource, index: Int, warning: DataWarning) {
-        self.base = base
-        self.index = index
-        self.warning = warning
-    }
-
-    var batchCount: Int { base.batchCount }
-    var exampleCount: Int { base.exampleCount }
-
-    func batch(epoch: Int, index: Int) throws -> Batch {
-        var batch = try base.batch(epoch: epoch, index: index)
-        if index == self.index { batch.skipped.append(warning) }
+        edit(&batch, epoch, index)
         return batch
     }
 }
