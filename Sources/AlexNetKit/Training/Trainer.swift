@@ -175,7 +175,8 @@ public final class Trainer {
             let batchCount = train.batchCount
             model.learningRate = scheduler.learningRate
             // The next two batches are made on a background queue while the network trains.
-            var batches: BatchIterator? = BatchIterator(source: train, epoch: epoch, range: progress.batch..<batchCount, prefetch: 2)
+            var batches: BatchIterator? = BatchIterator(source: train, epoch: epoch,
+                                                        range: min(progress.batch, batchCount)..<batchCount, prefetch: 2)
             let epochStart = DispatchTime.now()
             let secondsBefore = progress.epochSeconds
             while progress.batch < batchCount {
