@@ -108,6 +108,11 @@ public final class TrainingRun {
             } catch let error as OutputFileError {
                 throw ConfigurationError(component: "checkpoint", problem: "\(directory): \(error.problem)")
             }
+            // A killed earlier process may have left half-written checkpoints: they go now,
+            // not only when the same file is next written (best.safetensors may never be).
+            for name in ["last.safetensors", "best.safetensors"] {
+                OutputFiles.removeStaleTemporaries(directory: directory, base: name)
+            }
         }
         let log = try TrainingLog(path: config.log, lines: checkpoint?.value.log ?? [])
         let trainer = try Trainer(configuration: config, model: model, train: data.train, validation: data.validation,
