@@ -14,6 +14,24 @@ final class ConvolutionTests: XCTestCase {
     /// dW[u,v] = sum_{i,j} dY[i,j] x[i+u, j+v], e.g. dW[0,0] = 1 - 2 + 0 + 10 = 9;
     /// db = 1 - 1 + 0 + 2 = 2;
     /// dX[h,w] = sum_{i,j} dY[i,j] w[h-i, w-j] (a full convolution), summing to sum(dY) * sum(w) = 20.
+    /// A batch of fewer images than workers spreads its unrolling and its
+    /// products over the workers: the output is bitwise the one-worker output,
+    /// with output splits, groups and both.
+    func testSmallBatchesSpreadOverWorkersWithTheSameBits() throws {
+        for (groups, splits) in [(1, 2), (2, 1), (2, 4)] {
+            let conv = try Conv2D<Float>(name: "conv", inputChannels: 4, outputChannels: 8, kernel: (3, 3), stride: (1, 1),
+                                         padding: (1, 1), groups: groups, outputSplits: splits)
+            conv.weight.value = randomFloatTensor(conv.weight.value.shape, seed: 3)
+            conv.bias!.value = randomFloatTensor([8], seed: 4)
+            for batch in [1, 3] {
+                let input = randomFloatTensor([batch, 4, 30, 30], seed: 5)
+                let one = try conv.forward(input, context: PassContext(pool: WorkerPool(workerCount: 1)))
+                let many = try conv.forward(input, context: PassContext(pool: WorkerPool(workerCount: batch + 2)))
+                XCTAssertTrue(one.isBitwiseEqual(to: many), "groups \(groups), splits \(splits), batch \(batch)")
+            }
+        }
+    }
+
     func testHandComputedTwoByTwoKernel() throws {
         let conv = try Conv2D<Double>(name: "tiny", inputChannels: 1, outputChannels: 1, kernel: (2, 2))
         try conv.setWeight(Tensor(shape: [1, 1, 2, 2], values: [1, 2, 3, 4]))

@@ -92,6 +92,8 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
     private var outputBuffer: Tensor<Element>?
     /// Recycled between passes (``Tensor/recycling(_:shape:zeroed:)``).
     private var inputGradientBuffer: Tensor<Element>?
+    /// Every (image, group)'s im2col columns, for forward passes over fewer blocks than workers.
+    private var columnsBuffer: Tensor<Element>?
     /// Per worker: im2col columns, then (backward, several pieces per group) one
     /// group's partial input gradient.
     private let workerScratch = WorkerScratch<Element>()
@@ -232,6 +234,10 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
         let pool = context.pool
         let pieces = piecesByGroup
         let blocks = Self.imageBlocks(batch: batch, outputPlane: g.outputPlane)
+        if blocks.count < pool.workerCount, blocks.allSatisfy({ $0.count == 1 }), pieces.count * pieces[0].count > 1 {
+            forwardSmallBatch(input, geometry: g, output: &output, pool: pool)
+            return output
+        }
         let widest = blocks.map(\.count).max()! * g.outputPlane
         // Several images per product need a [rows, columns] buffer for the product.
         let productRows = blocks.count < batch ? pieceRows : 0
@@ -314,6 +320,58 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
 
     /// `0..<batch` in consecutive blocks of ``imagesPerProduct(outputPlane:)``
     /// images (the last may be shorter): the tasks of forward and the input gradient.
+    /// Forward for a batch of fewer one-image blocks than workers (batch 1, say):
+    /// the work a block task would do in order (im2col per group, then one
+    /// product per piece of output rows, then the bias) is spread over the
+    /// workers as (image, group) unrollings and then (image, group, piece)
+    /// products, so more than one worker runs. Every product has the arguments
+    /// the block path gives it, so the output is bitwise the same.
+    private func forwardSmallBatch(_ input: Tensor<Element>, geometry g: ConvGeometry, output: inout Tensor<Element>,
+                                   pool: WorkerPool) {
+        let batch = input.shape[0], groups = piecesByGroup.count, plane = g.outputPlane
+        let columnsSize = g.patchSize * plane
+        var columns = Tensor<Element>.recycling(&columnsBuffer, shape: [batch * groups, g.patchSize, plane], zeroed: false)
+        defer { columnsBuffer = columns }
+        let groupImage = g.channels * g.height * g.width
+        let imageCount = inputChannels * g.height * g.width
+        let outputImageCount = outputChannels * plane
+        let products = (0..<batch).flatMap { n in
+            piecesByGroup.enumerated().flatMap { group, rows in rows.map { (n, group, $0) } }
+        }
+        input.withUnsafeBufferPointer { x in
+            weight.value.withUnsafeBufferPointer { w in
+                withOptionalPointer(bias?.value) { b in
+                    output.withUnsafeMutableBufferPointer { y in
+                        columns.withUnsafeMutableBufferPointer { c in
+                            let (xp, wp, yp, cp) = (x.baseAddress!, w.baseAddress!, y.baseAddress!, c.baseAddress!)
+                            pool.parallelFor(batch * groups) { task, _ in
+                                let (n, group) = (task / groups, task % groups)
+                                im2col(image: xp + n * imageCount + group * groupImage, geometry: g,
+                                       col: cp + task * columnsSize, columnStride: plane)
+                            }
+                            pool.parallelFor(products.count) { task, _ in
+                                let (n, group, rows) = products[task]
+                                Element.gemm(transposeA: false, transposeB: false,
+                                             m: rows.count, n: plane, k: g.patchSize, alpha: 1,
+                                             a: wp + rows.lowerBound * g.patchSize, lda: g.patchSize,
+                                             b: cp + (n * groups + group) * columnsSize, ldb: plane, beta: 0,
+                                             c: yp + n * outputImageCount + rows.lowerBound * plane, ldc: plane)
+                            }
+                            if let b {
+                                pool.parallelFor(batch) { n, _ in
+                                    let out = yp + n * outputImageCount
+                                    for o in 0..<self.outputChannels {
+                                        Accumulate.add(b[o], into: out + o * plane, count: plane)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     static func imageBlocks(batch: Int, outputPlane: Int) -> [Range<Int>] {
         Partition.tiles(count: batch, tile: imagesPerProduct(outputPlane: outputPlane))
     }
