@@ -80,13 +80,24 @@ public enum OutputFiles {
         }
     }
 
-    /// The directory that holds `path` (`.` for a bare name).
+    /// `path` without trailing slashes (a lone `/` stays).
+    static func trimmingTrailingSlashes(_ path: String) -> String {
+        var trimmed = path
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
+        return trimmed
+    }
+
+    /// `path`'s directory (`.` for a bare name, `/` at the root) and its last
+    /// component, as given (empty after a trailing slash).
+    static func split(_ path: String) -> (directory: String, base: String) {
+        guard let slash = path.lastIndex(of: "/") else { return (".", path) }
+        let head = String(path[..<slash])
+        return (head.isEmpty ? "/" : head, String(path[path.index(after: slash)...]))
+    }
+
+    /// The directory that holds `path` (`.` for a bare name), trailing slashes aside.
     static func parent(of path: String) -> String {
-        var trimmed = Substring(path)
-        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
-        guard let slash = trimmed.lastIndex(of: "/") else { return "." }
-        let head = trimmed[..<slash]
-        return head.isEmpty ? "/" : String(head)
+        split(trimmingTrailingSlashes(path)).directory
     }
 
     private static func checkParent(of path: String, what: String) throws {
@@ -117,10 +128,8 @@ public enum OutputFiles {
     /// removed and `path` is as it was.
     /// - Throws: what `fill` throws; ``TensorFileError`` when the directory cannot be made or moved.
     public static func replaceDirectory(_ path: String, fill: (String) throws -> Void) throws {
-        var trimmed = path
-        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
-        let directory = parent(of: trimmed)
-        let base = String(trimmed.split(separator: "/").last ?? Substring(trimmed))
+        let trimmed = trimmingTrailingSlashes(path)
+        let (directory, base) = split(trimmed)
         ignoreFileSizeSignal()
         removeStaleTemporaries(directory: directory, base: base)
         var template = Array(temporaryTemplate(directory: directory, base: base).utf8CString)

@@ -207,9 +207,7 @@ enum TensorFileIO {
     /// removed and whatever was at `path` is left untouched. Stale temporary
     /// files of `path` from killed processes are removed first.
     static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-        let slash = path.lastIndex(of: "/")
-        let directory = slash.map { String(path[..<$0]).isEmpty ? "/" : String(path[..<$0]) } ?? "."
-        let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        let (directory, base) = OutputFiles.split(path)
         guard !base.isEmpty else {
             throw TensorFileError(file: path, problem: "cannot write: the path names a directory")
         }

@@ -287,16 +287,8 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
                                     }
                                 }
                             }
-                            // The bias is added after the product (not folded into it with
-                            // beta = 1), so every output is round(dot) + b whatever BLAS's blocking.
-                            if let b {
-                                for n in images {
-                                    let out = yp + n * outputImageCount
-                                    for o in 0..<outputChannels {
-                                        Accumulate.add(b[o], into: out + o * plane, count: plane)
-                                    }
-                                }
-                            }
+                            // Not folded into the product with beta = 1 (see addBias).
+                            if let b { self.addBias(b, images: images, output: yp, plane: plane) }
                         }
                     }
                 }
@@ -358,16 +350,23 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
                                              c: yp + n * outputImageCount + rows.lowerBound * plane, ldc: plane)
                             }
                             if let b {
-                                pool.parallelFor(batch) { n, _ in
-                                    let out = yp + n * outputImageCount
-                                    for o in 0..<self.outputChannels {
-                                        Accumulate.add(b[o], into: out + o * plane, count: plane)
-                                    }
-                                }
+                                pool.parallelFor(batch) { n, _ in self.addBias(b, images: n..<(n + 1), output: yp, plane: plane) }
                             }
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Adds each output channel's bias to its plane of `images`' outputs in `y`
+    /// (`[N, outputChannels, plane]`), after the product: every output is
+    /// round(dot) + b whatever BLAS's blocking.
+    private func addBias(_ b: UnsafePointer<Element>, images: Range<Int>, output y: UnsafeMutablePointer<Element>, plane: Int) {
+        for n in images {
+            let out = y + n * outputChannels * plane
+            for o in 0..<outputChannels {
+                Accumulate.add(b[o], into: out + o * plane, count: plane)
             }
         }
     }
