@@ -89,7 +89,8 @@ final class ProgressDisplay {
             var text = String(format: "epoch %d/%d: lr %g  train loss %.4f error %.2f%%", record.epoch, epochs,
                               record.learningRate, record.trainLoss, 100 * record.trainError)
             if let loss = record.validationLoss, let top1 = record.validationTop1, let top5 = record.validationTop5 {
-                text += String(format: "  | val loss %.4f top-1 %.2f%% top-5 %.2f%%", loss, 100 * top1, 100 * top5)
+                let split = record.validationSplit == "test" ? "test (as val)" : "val"
+                text += "  | " + split + String(format: " loss %.4f top-1 %.2f%% top-5 %.2f%%", loss, 100 * top1, 100 * top5)
             }
             text += String(format: "  | %.0f img/s, %.1f s", record.imagesPerSecond, record.seconds)
             note(text)

@@ -10,8 +10,9 @@ struct TrainCommand: ParsableCommand {
         discussion: """
         Settings come from the defaults, then --config FILE.json (keys as in Docs/training.md, \
         e.g. "weight_decay"), then the options given here. Each epoch ends with a validation pass \
-        (the test split, or --holdout N examples of the training split) and one line of the --log \
-        file; the test split is evaluated at the end.
+        (on --holdout N examples held out of the training split, by default a tenth of it up to 5000; \
+        --holdout 0 validates on the test split) and one line of the --log file; the test split is \
+        evaluated once, at the end.
 
         --checkpoint DIR keeps DIR/last.safetensors (each epoch, every --checkpoint-every steps, \
         and on stopping) and DIR/best.safetensors (lowest validation error). --resume \
@@ -99,8 +100,11 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Stop training after this long: seconds, or with a unit (90s, 25m, 1.5h).")
     var timeLimit: String?
 
-    @Option(help: "Hold out the last N training examples for validation. (default: 0, the test split validates)")
+    @Option(help: "Hold out N training examples for validation; 0: validate on the test split. (default: a tenth of the training split, at most 5000)")
     var holdout: Int?
+
+    @Option(help: "Seed of the held-out examples' choice (the same for every --seed). (default: 0)")
+    var holdoutSeed: UInt64?
 
     @Option(help: "Train on the first N training examples only.")
     var trainLimit: Int?
@@ -173,7 +177,8 @@ struct TrainCommand: ParsableCommand {
         putOptional(log, "log", \.log)
         putOptional(maxSteps, "max_steps", \.maxSteps)
         if let timeLimit { config.timeLimit = try Self.seconds(timeLimit); set.append("time_limit") }
-        put(holdout, "holdout", \.holdout)
+        putOptional(holdout, "holdout", \.holdout)
+        putOptional(holdoutSeed, "holdout_seed", \.holdoutSeed)
         putOptional(trainLimit, "train_limit", \.trainLimit)
         put(mean, "mean", \.mean)
         putOptional(scale, "scale", \.scale)
@@ -226,8 +231,9 @@ struct TrainCommand: ParsableCommand {
         let parameters = run.model.network.namedParameters.reduce(0) { $0 + $1.parameter.value.count }
         display.note("model \(data.spec.name) \(data.spec.inputShape), \(data.spec.towers) tower(s), \(parameters) parameters, "
                      + "init \(config.initialisation), seed \(config.seed)")
-        display.note("data \(config.data): \(data.trainSet.count) training, \(data.validationSet.count) validation, "
-                     + "\(data.testSet.count) test images, \(data.classNames.count) classes")
+        display.note("data \(config.data): \(data.trainSet.count) training, \(data.validationSet.count) validation "
+                     + (data.validationSplit == "test" ? "(the test split: --holdout 0)" : "(held out of the training split)")
+                     + ", \(data.testSet.count) test images, \(data.classNames.count) classes")
         display.note("augmentation: random \(config.input![1])x\(config.input![2]) crops (padding \(config.cropPadding ?? 0))"
                      + (config.flip ? ", flips" : "") + (config.pca > 0 ? ", PCA colour \(config.pca)" : "")
                      + "; mean \(config.mean), scale \(String(format: "%.5g", config.scale ?? 1))")

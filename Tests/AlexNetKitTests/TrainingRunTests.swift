@@ -300,6 +300,57 @@ final class TrainingRunTests: XCTestCase {
         config.holdout = 48
         XCTAssertThrowsError(try TrainingData.prepare(config))
     }
+
+    /// By default a tenth of the training split validates, chosen by the
+    /// holdout seed alone: the same examples for every run seed, others for
+    /// another holdout seed, disjoint from the training part; `holdout_seed`
+    /// null takes the last examples (the files of versions before 0.8).
+    func testDefaultHoldoutIsASeededTenthOfTheTrainingSplit() throws {
+        var config = TrainingFixtures.configuration(workspace, towers: 1)
+        config.holdout = nil
+        let data = try TrainingData.prepare(config)
+        XCTAssertEqual(data.configuration.holdout, 4)
+        XCTAssertEqual(data.validationSplit, "holdout")
+        let held = try XCTUnwrap(data.validationSet as? SubsetDataset).indices
+        let trained = try XCTUnwrap(data.trainSet as? SubsetDataset).indices
+        XCTAssertEqual(held.count, 4)
+        XCTAssertEqual(Set(held).union(trained), Set(0..<48))
+        XCTAssertTrue(Set(held).isDisjoint(with: trained))
+        XCTAssertNotEqual(held, [44, 45, 46, 47])
+        XCTAssertEqual(held, AugmentationRandom.holdoutPermutation(count: 48, seed: 0)[..<4].sorted())
+        config.seed = 99
+        XCTAssertEqual(try XCTUnwrap(try TrainingData.prepare(config).validationSet as? SubsetDataset).indices, held)
+        config.holdoutSeed = 5
+        XCTAssertNotEqual(try XCTUnwrap(try TrainingData.prepare(config).validationSet as? SubsetDataset).indices, held)
+        config.holdoutSeed = nil
+        XCTAssertEqual(try XCTUnwrap(try TrainingData.prepare(config).validationSet as? SubsetDataset).indices, [44, 45, 46, 47])
+        XCTAssertEqual(TrainingConfiguration.defaultHoldout(trainingCount: 60_000), 5000)
+        XCTAssertEqual(TrainingConfiguration.defaultHoldout(trainingCount: 20_000), 2000)
+        // The split is said in the log and the choice survives the checkpoint.
+        config.holdoutSeed = 0
+        config.epochs = 1
+        config.checkpoint = workspace + "/holdout-ck"
+        let run = try TrainingRun(configuration: config)
+        try run.trainer.run()
+        XCTAssertTrue(run.trainer.log.lines[0].contains(#""val_split": "holdout""#), run.trainer.log.lines[0])
+        let checkpoint = try TrainingCheckpoint.read(path: workspace + "/holdout-ck/last.safetensors")
+        XCTAssertEqual(checkpoint.configuration.holdout, 4)
+        XCTAssertEqual(checkpoint.configuration.holdoutSeed, 0)
+    }
+
+    /// A configuration written before `holdout_seed` existed reads with the
+    /// earlier meaning as a checkpoint's (the last examples) and with the seeded
+    /// default as a new run config.
+    func testConfigurationsWithoutHoldoutSeed() throws {
+        var old = TrainingConfiguration()
+        old.holdout = 8
+        let text = old.jsonString().split(separator: "\n").filter { !$0.contains("holdout_seed") }.joined(separator: "\n")
+        var legacy = TrainingConfiguration()
+        legacy.holdoutSeed = nil
+        XCTAssertNil(try TrainingConfiguration.parse(json: Array(text.utf8), source: "old", onto: legacy).holdoutSeed)
+        XCTAssertEqual(try TrainingConfiguration.parse(json: Array(text.utf8), source: "new").holdoutSeed, 0)
+        XCTAssertEqual(try TrainingConfiguration.parse(json: Array(#"{"holdout": null, "holdout_seed": null}"#.utf8), source: "x").holdout, nil)
+    }
 }
 
 /// Another source's batches, each passed through `edit` (with its epoch and index) on the way out.

@@ -12,6 +12,7 @@ import Foundation
 /// | `0xDA7A_0001` crop | word `2i` (row), `2i + 1` (column) | crop offset |
 /// | `0xDA7A_0002` flip | word `i`: flip when its top bit is 1 | mirror |
 /// | `0xDA7A_0003` PCA colour | words `4i ... 4i + 3` (Philox block `i`) | three N(0, 1) draws |
+/// | `0xDA7A_0004` holdout | as the shuffle, step 0 | which training examples validate |
 ///
 /// An offset uniform in `0..<n` is `(w * n) >> 32` for a 32-bit word `w`.
 public enum AugmentationRandom {
@@ -23,6 +24,8 @@ public enum AugmentationRandom {
     public static let flipStream: UInt32 = 0xDA7A_0002
     /// Stream id of the PCA colour alphas.
     public static let pcaStream: UInt32 = 0xDA7A_0003
+    /// Stream id of the held-out validation examples.
+    public static let holdoutStream: UInt32 = 0xDA7A_0004
 
     /// `(word * n) >> 32`: uniform in `0..<n` (bias below n / 2^32).
     @inlinable
@@ -66,9 +69,18 @@ public enum AugmentationRandom {
     /// `j = count - 1 - k`, draws `u = word(2k) << 32 | word(2k + 1)` and swaps
     /// positions `j` and `r = (u * (j + 1)) >> 64` (the high word of the 128-bit product).
     public static func permutation(count: Int, seed: UInt64, epoch: Int) -> [Int] {
+        permutation(count: count, stream: RandomStream(seed: seed, step: UInt64(epoch), stream: shuffleStream))
+    }
+
+    /// The training split's examples in holdout order (the same Fisher-Yates
+    /// shuffle on the holdout stream, step 0): the first N validate.
+    public static func holdoutPermutation(count: Int, seed: UInt64) -> [Int] {
+        permutation(count: count, stream: RandomStream(seed: seed, step: 0, stream: holdoutStream))
+    }
+
+    private static func permutation(count: Int, stream: RandomStream) -> [Int] {
         var order = Array(0..<count)
         guard count > 1 else { return order }
-        let stream = RandomStream(seed: seed, step: UInt64(epoch), stream: shuffleStream)
         var block = stream.block(0)
         for k in 0..<(count - 1) {
             // Two draws per Philox block: words 2k, 2k+1 are the block's first or second pair.

@@ -105,6 +105,8 @@ public final class Trainer {
     public let validation: BatchSource?
     /// Class names (stored in checkpoints).
     public let classNames: [String]
+    /// Which split ``validation`` is, for the log's `val_split`: `holdout` or `test` (nil: not written).
+    public var validationSplit: String?
     /// The learning-rate schedule with its state.
     public private(set) var scheduler: LearningRateScheduler
     /// Where the run stands.
@@ -245,7 +247,7 @@ public final class Trainer {
                                  trainLoss: progress.epochLossSum / images,
                                  trainError: Double(progress.epochImages - progress.epochCorrect) / images,
                                  validationLoss: result?.loss, validationTop1: result?.top1Error,
-                                 validationTop5: result?.top5Error,
+                                 validationTop5: result?.top5Error, validationSplit: result == nil ? nil : validationSplit,
                                  imagesPerSecond: progress.epochSeconds > 0 ? Double(progress.epochImages) / progress.epochSeconds : 0,
                                  seconds: progress.epochSeconds + validationSeconds)
         try log.append(record.jsonLine())

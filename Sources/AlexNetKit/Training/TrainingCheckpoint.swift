@@ -125,7 +125,11 @@ public struct TrainingCheckpoint {
         }
         let configuration: TrainingConfiguration
         do {
-            configuration = try TrainingConfiguration.parse(json: Array(try field("config").utf8), source: "\(source) (config)")
+            // Checkpoints before 0.8 have no holdout_seed: they held out the last examples.
+            var legacy = TrainingConfiguration()
+            legacy.holdoutSeed = nil
+            configuration = try TrainingConfiguration.parse(json: Array(try field("config").utf8), source: "\(source) (config)",
+                                                            onto: legacy)
         } catch let error as ConfigurationError {
             throw fail(error.description)
         }

@@ -73,6 +73,8 @@ public struct TrainingData {
     public let trainSet: any ImageDataset
     /// The validation examples: the held-out part of the training split, or the test split.
     public let validationSet: any ImageDataset
+    /// Which split ``validationSet`` is: `holdout` (part of the training split) or `test`.
+    public var validationSplit: String { configuration.holdout == 0 ? "test" : "holdout" }
     /// The test split.
     public let testSet: any ImageDataset
     /// Mean and covariance of the training set (nil when nothing needs them).
@@ -130,14 +132,25 @@ public struct TrainingData {
         // Holdout and limit.
         var trainSet: any ImageDataset = fullTrain
         var validationSet: any ImageDataset = testSet
-        if config.holdout > 0 {
-            guard config.holdout < fullTrain.count else {
-                throw ConfigurationError(component: "holdout", problem: "\(config.holdout) examples held out of \(fullTrain.count) leaves none to train on")
+        let holdout = config.holdout ?? TrainingConfiguration.defaultHoldout(trainingCount: fullTrain.count)
+        config.holdout = holdout
+        if holdout > 0 {
+            guard holdout < fullTrain.count else {
+                throw ConfigurationError(component: "holdout", problem: "\(holdout) examples held out of \(fullTrain.count) leaves none to train on")
             }
-            let cut = fullTrain.count - config.holdout
-            trainSet = SubsetDataset(base: fullTrain, indices: Array(0..<cut), description: "examples 0..<\(cut)")
-            validationSet = SubsetDataset(base: fullTrain, indices: Array(cut..<fullTrain.count),
-                                          description: "held-out examples \(cut)..<\(fullTrain.count)")
+            let cut = fullTrain.count - holdout
+            if let seed = config.holdoutSeed {
+                // Sorted, so both parts read the stored files in their order.
+                let order = AugmentationRandom.holdoutPermutation(count: fullTrain.count, seed: seed)
+                trainSet = SubsetDataset(base: fullTrain, indices: order[holdout...].sorted(),
+                                         description: "\(cut) examples not held out (holdout seed \(seed))")
+                validationSet = SubsetDataset(base: fullTrain, indices: order[..<holdout].sorted(),
+                                              description: "\(holdout) held-out examples (holdout seed \(seed))")
+            } else {
+                trainSet = SubsetDataset(base: fullTrain, indices: Array(0..<cut), description: "examples 0..<\(cut)")
+                validationSet = SubsetDataset(base: fullTrain, indices: Array(cut..<fullTrain.count),
+                                              description: "held-out examples \(cut)..<\(fullTrain.count)")
+            }
         }
         if let limit = config.trainLimit, limit < trainSet.count {
             trainSet = SubsetDataset(base: trainSet, indices: Array(0..<limit), description: "first \(limit) examples")

@@ -4,8 +4,11 @@ import Foundation
 ///
 /// ```json
 /// {"event": "epoch", "epoch": 1, "step": 469, "lr": 0.01, "train_loss": 0.61, "train_error": 0.227,
-///  "val_loss": 0.41, "val_top1": 0.151, "val_top5": 0.003, "images_per_second": 812.4, "seconds": 79.2}
+///  "val_loss": 0.41, "val_top1": 0.151, "val_top5": 0.003, "val_split": "holdout",
+///  "images_per_second": 812.4, "seconds": 79.2}
 /// ```
+/// `val_split` says which examples validated: `holdout` (held out of the
+/// training split, the default) or `test` (`holdout` 0).
 /// Epochs count from 1 in the log; `step` is the number of SGD steps taken
 /// so far in the whole run. Training figures average over the epoch's batches
 /// as trained (augmentation and dropout on); validation figures are errors
@@ -28,6 +31,8 @@ public struct EpochRecord: Equatable, Sendable {
     public var validationTop1: Double?
     /// Validation top-5 error.
     public var validationTop5: Double?
+    /// Which split validated: `holdout` (held out of the training split) or `test`; nil: not said.
+    public var validationSplit: String?
     /// Training images per second during the epoch (timing: differs between runs).
     public var imagesPerSecond: Double
     /// Wall-clock seconds of the epoch, training and validation (timing: differs between runs).
@@ -40,6 +45,7 @@ public struct EpochRecord: Equatable, Sendable {
                           ("train_error", TrainingLog.number(trainError)),
                           ("val_loss", TrainingLog.number(validationLoss)), ("val_top1", TrainingLog.number(validationTop1)),
                           ("val_top5", TrainingLog.number(validationTop5)),
+                          ] + (validationSplit.map { [("val_split", JSONValue.encode(string: $0))] } ?? []) + [
                           ("images_per_second", TrainingLog.number((imagesPerSecond * 10).rounded() / 10)),
                           ("seconds", TrainingLog.number((seconds * 1000).rounded() / 1000))])
     }

@@ -118,6 +118,7 @@ public final class TrainingRun {
         let trainer = try Trainer(configuration: config, model: model, train: data.train, validation: data.validation,
                                   classNames: data.classNames, progress: checkpoint?.value.progress, log: log,
                                   resumedFrom: checkpoint.map { ($0.path, $0.value.progress.step) })
+        trainer.validationSplit = data.validationSplit
         let spec = data.spec, statistics = data.statistics
         trainer.checkpointWriter = { trainer, path in
             try TrainingCheckpoint(trainer: trainer, spec: spec, statistics: statistics).write(to: path)
