@@ -24,7 +24,7 @@ struct AlexNetTool: ParsableCommand {
         """,
         version: AlexNetVersion.current,
         subcommands: [GradCheckCommand.self, BenchCommand.self, BLASCommand.self, SummaryCommand.self, WeightsCommand.self, DataCommand.self,
-                      TraceCommand.self, CheckCommand.self, TrainCommand.self, EvalCommand.self, PredictCommand.self]
+                      TraceCommand.self, CheckCommand.self, TrainCommand.self, ExperimentCommand.self, EvalCommand.self, PredictCommand.self]
     )
 
     /// Parses and runs the command line with negative numbers accepted as

@@ -10,7 +10,7 @@ import Foundation
 /// default action.
 final class InterruptHandler {
     private var sources: [DispatchSourceSignal] = []
-    private let signals: [Int32] = [SIGINT, SIGTERM]
+    private let signals: [Int32]
     private let lock = NSLock()
     private var received: Int32 = 0
 
@@ -20,9 +20,10 @@ final class InterruptHandler {
         return received == 0 ? nil : received
     }
 
-    /// Starts catching SIGINT and SIGTERM. `onFirst` runs on a background queue
-    /// with the signal's number.
-    init(onFirst: @escaping @Sendable (Int32) -> Void) {
+    /// Starts catching `signals` (SIGINT and SIGTERM). `onFirst` runs on a
+    /// background queue with the signal's number.
+    init(signals: [Int32] = [SIGINT, SIGTERM], onFirst: @escaping @Sendable (Int32) -> Void) {
+        self.signals = signals
         for number in signals {
             Foundation.signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
@@ -49,8 +50,16 @@ final class InterruptHandler {
     func stop() {
         for source in sources { source.cancel() }
         sources = []
-        for number in signals { Foundation.signal(number, SIG_DFL) }
+        for number in signals { Foundation.signal(number, InterruptHandler.ignored.contains(number) ? SIG_IGN : SIG_DFL) }
     }
 
     deinit { stop() }
+
+    /// Signals this process ignores throughout (a run under `alexnet experiment`
+    /// ignores SIGINT: the terminal's Ctrl-C reaches the runner, which stops
+    /// its runs with SIGTERM, one signal each).
+    nonisolated(unsafe) static var ignored: Set<Int32> = []
+
+    /// The signals a training run catches: SIGINT and SIGTERM, less ``ignored``.
+    static var caught: [Int32] { [SIGINT, SIGTERM].filter { !ignored.contains($0) } }
 }

@@ -241,7 +241,7 @@ struct TrainCommand: ParsableCommand {
                      + "batch \(config.batch), schedule \(config.schedule), \(config.epochs) epoch(s) of \(data.train.batchCount) steps, "
                      + "\(config.threads) thread(s)")
         let trainer = run.trainer
-        let interrupts = InterruptHandler { number in
+        let interrupts = InterruptHandler(signals: InterruptHandler.caught) { number in
             trainer.requestStop()
             let name = number == SIGINT ? "Ctrl-C" : "SIGTERM"
             let message = "\n\(name): stopping after this step"

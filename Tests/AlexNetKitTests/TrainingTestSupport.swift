@@ -86,6 +86,7 @@ enum TrainingFixtures {
         lines.map { line in
             line.replacingOccurrences(of: #", "images_per_second": [^,}]+"#, with: "", options: .regularExpression)
                 .replacingOccurrences(of: #", "seconds": [^,}]+"#, with: "", options: .regularExpression)
+                .replacingOccurrences(of: #", "train_seconds": [^,}]+"#, with: "", options: .regularExpression)
         }
     }
 

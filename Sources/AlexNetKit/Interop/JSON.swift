@@ -63,6 +63,19 @@ enum JSONValue: Equatable {
         return text.count > 40 ? String(text.prefix(37)) + "..." : text
     }
 
+    /// The value as compact JSON on one line (`{"a": 1, "b": [true, null]}`),
+    /// numbers in their literal text, strings as ``encode(string:)`` writes them.
+    var compactText: String {
+        switch self {
+        case .object(let members): return "{" + members.map { JSONValue.encode(string: $0.key) + ": " + $0.value.compactText }.joined(separator: ", ") + "}"
+        case .array(let items): return "[" + items.map(\.compactText).joined(separator: ", ") + "]"
+        case .string(let s): return JSONValue.encode(string: s)
+        case .number(let n): return n
+        case .bool(let b): return b ? "true" : "false"
+        case .null: return "null"
+        }
+    }
+
     /// `s` as a JSON string literal, quotes included, escaped as serde_json
     /// (the safetensors reference writer) does: `"`, `\` and control characters
     /// escaped (`\n`-style where JSON has a short form, else `\u00xx`),

@@ -192,6 +192,11 @@ public final class Trainer {
                 observer(.step(epoch: epoch, index: progress.batch - 1, batchCount: batchCount, step: progress.step,
                                loss: progress.epochImages > 0 ? progress.epochLossSum / Double(progress.epochImages) : .nan,
                                images: batch.labels.count, epochImages: progress.epochImages, epochSeconds: progress.epochSeconds))
+                if configuration.logEvery > 0 && (progress.batch % configuration.logEvery == 0 || progress.batch == batchCount) {
+                    try log.append(StepsRecord(epoch: epoch + 1, batch: progress.batch, batches: batchCount, step: progress.step,
+                                               epochImages: progress.epochImages, epochCorrect: progress.epochCorrect,
+                                               epochLossSum: progress.epochLossSum, trainSeconds: progress.epochSeconds).jsonLine())
+                }
                 if configuration.checkpointEvery > 0 && progress.step % configuration.checkpointEvery == 0
                     && progress.batch < batchCount, let path = lastCheckpointPath {
                     try writeCheckpoint(to: path, observer)
@@ -249,7 +254,7 @@ public final class Trainer {
                                  validationLoss: result?.loss, validationTop1: result?.top1Error,
                                  validationTop5: result?.top5Error, validationSplit: result == nil ? nil : validationSplit,
                                  imagesPerSecond: progress.epochSeconds > 0 ? Double(progress.epochImages) / progress.epochSeconds : 0,
-                                 seconds: progress.epochSeconds + validationSeconds)
+                                 seconds: progress.epochSeconds + validationSeconds, trainSeconds: progress.epochSeconds)
         try log.append(record.jsonLine())
         try scheduler.endEpoch(progress.epoch, validationError: result?.top1Error)
         let best = progress.bestValidationError

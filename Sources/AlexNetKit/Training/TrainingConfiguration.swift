@@ -26,6 +26,9 @@ public struct TrainingConfiguration: Equatable, Sendable {
     /// One image `[C, H, W]`; nil: the model's own, or, for the CIFAR-sized
     /// shipped nets, the data set's stored image size.
     public var input: [Int]?
+    /// Switches flipped on the resolved model (``ModelVariant``: activation,
+    /// LRN, pooling, dropout, width), as an ablation's arm sets them; nil: none.
+    public var modelChanges: ModelVariant?
     /// `paper` (N(0, 0.01^2)) or `he` (N(0, 2 / fan-in)); biases as the spec
     /// says. He by default: the small nets trained here from scratch barely
     /// move from the paper's 0.01 in their first epochs.
@@ -104,6 +107,9 @@ public struct TrainingConfiguration: Equatable, Sendable {
     public var checkpointEvery = 0
     /// The JSON-lines log file; nil: no log file.
     public var log: String?
+    /// Also log the epoch's running training figures every N steps (a `steps`
+    /// line: finer training curves; 0: epoch lines only).
+    public var logEvery = 0
     /// Stop after this many steps in all (counting those before a resume).
     public var maxSteps: Int?
     /// Stop after this many seconds of this process's training.
@@ -120,7 +126,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
 
     /// The keys a resumed run may change: they do not affect the results.
     public static let resumableKeys: Set<String> = ["data", "epochs", "threads", "checkpoint", "checkpoint_every", "log",
-                                                    "max_steps", "time_limit", "ten_crop"]
+                                                    "log_every", "max_steps", "time_limit", "ten_crop"]
 
     /// The data formats ``format`` accepts (the cases of `Datasets.Format`).
     public static let formats = ["auto", "cifar10", "idx", "folder"]
@@ -143,6 +149,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
                 throw fail("input", "must be [C, H, W] with C in 1...\(limit.inputChannels) and H, W in 1...\(limit.imageSide), got \(input)")
             }
         }
+        try modelChanges?.validate()
         guard ["paper", "he"].contains(initialisation) else {
             throw fail("init", "must be paper or he, got '\(initialisation)'")
         }
@@ -167,6 +174,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
         if !(weightDecay >= 0 && weightDecay.isFinite) { throw fail("weight_decay", "must be finite and not negative, got \(weightDecay)") }
         try limit.check(threads, 1...limit.threads, "threads")
         try limit.check(checkpointEvery, 0...limit.steps, "checkpoint_every")
+        try limit.check(logEvery, 0...limit.steps, "log_every")
         if let maxSteps { try limit.check(maxSteps, 1...limit.steps, "max_steps") }
         if let timeLimit, !(timeLimit > 0 && timeLimit <= limit.seconds) {
             throw fail("time_limit", "must be positive seconds up to \(Int(limit.seconds)), got \(timeLimit)")
@@ -227,11 +235,18 @@ public struct TrainingConfiguration: Equatable, Sendable {
         } catch let error as JSONSyntaxError {
             throw ConfigurationError(component: "\(source):\(error.line):\(error.column)", problem: "invalid JSON: \(error.problem)")
         }
+        return try parse(value: document, source: source, onto: base)
+    }
+
+    /// Reads a run config already parsed as JSON (an experiment's `base` or an arm), on top of `base`.
+    /// - Parameter ignoring: keys left to the caller (an arm's `name`).
+    static func parse(value document: JSONValue, source: String, onto base: TrainingConfiguration = TrainingConfiguration(),
+                      ignoring: Set<String> = []) throws -> TrainingConfiguration {
         guard case .object(let members) = document else {
             throw ConfigurationError(component: source, problem: "a run config is a JSON object, got \(document.quoted)")
         }
         var result = base
-        for member in members {
+        for member in members where !ignoring.contains(member.key) {
             guard let field = fields.first(where: { $0.key == member.key }) else {
                 throw ConfigurationError(component: "\(source): \(member.key)",
                                          problem: "unknown key; a run config takes " + keys.map { "\"\($0)\"" }.joined(separator: ", "))
@@ -352,6 +367,15 @@ public struct TrainingConfiguration: Equatable, Sendable {
                   }
                   config.input = items.map { integer($0)! }
               }),
+        Field(key: "model_changes", write: { $0.modelChanges.map { $0.jsonString() } ?? "null" }, read: { value, config in
+            if case .null = value { config.modelChanges = nil; return }
+            do {
+                config.modelChanges = try ModelVariant.parse(value)
+            } catch let error as ConfigurationError {
+                // The caller names the key; keep the switch's own name in the message.
+                throw ConfigurationError(component: "", problem: error.description)
+            }
+        }),
         string("init", \.initialisation),
         optionalString("weights", \.weights),
         Field(key: "seed", write: { "\($0.seed)" }, read: { value, config in
@@ -390,6 +414,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
         optionalString("checkpoint", \.checkpoint),
         int("checkpoint_every", \.checkpointEvery),
         optionalString("log", \.log),
+        int("log_every", \.logEvery),
         optionalInt("max_steps", \.maxSteps),
         optionalNumber("time_limit", \.timeLimit),
         bool("ten_crop", \.tenCrop),

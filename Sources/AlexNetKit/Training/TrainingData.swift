@@ -157,7 +157,7 @@ public struct TrainingData {
         }
 
         // The model.
-        let spec: ModelSpec
+        var spec: ModelSpec
         if let givenSpec {
             spec = givenSpec
         } else {
@@ -170,6 +170,7 @@ public struct TrainingData {
             } else {
                 spec = try ModelZoo.spec(named: config.model, classes: classes, towers: config.towers, inputShape: input)
             }
+            if let changes = config.modelChanges { spec = try changes.apply(to: spec) }
         }
         guard spec.classes == classNames.count else {
             throw ConfigurationError(component: "classes", problem: "the model has \(spec.classes) classes, the data set \(classNames.count) "

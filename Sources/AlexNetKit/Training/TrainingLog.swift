@@ -37,6 +37,8 @@ public struct EpochRecord: Equatable, Sendable {
     public var imagesPerSecond: Double
     /// Wall-clock seconds of the epoch, training and validation (timing: differs between runs).
     public var seconds: Double
+    /// Wall-clock seconds of the epoch's training steps alone (timing); nil in logs before 0.8.
+    public var trainSeconds: Double?
 
     /// The record as one line of JSON (no trailing newline).
     public func jsonLine() -> String {
@@ -47,7 +49,46 @@ public struct EpochRecord: Equatable, Sendable {
                           ("val_top5", TrainingLog.number(validationTop5)),
                           ] + (validationSplit.map { [("val_split", JSONValue.encode(string: $0))] } ?? []) + [
                           ("images_per_second", TrainingLog.number((imagesPerSecond * 10).rounded() / 10)),
-                          ("seconds", TrainingLog.number((seconds * 1000).rounded() / 1000))])
+                          ("seconds", TrainingLog.number((seconds * 1000).rounded() / 1000))]
+                         + (trainSeconds.map { [("train_seconds", TrainingLog.number(($0 * 1000).rounded() / 1000))] } ?? []))
+    }
+}
+
+/// The running training figures part way through an epoch: a `steps` line of
+/// the log, written every ``TrainingConfiguration/logEvery`` steps and at the
+/// epoch's last batch.
+///
+/// ```json
+/// {"event": "steps", "epoch": 1, "batch": 50, "batches": 430, "step": 50, "epoch_images": 6400,
+///  "epoch_correct": 4101, "epoch_loss_sum": 4312.5, "train_seconds": 11.2}
+/// ```
+/// The counts are the epoch's so far (as a checkpoint stores them), so the
+/// figures of the steps between two lines are their differences, and a resumed
+/// run writes the same lines (all but `train_seconds`).
+public struct StepsRecord: Equatable, Sendable {
+    /// The epoch, from 1.
+    public var epoch: Int
+    /// Batches of the epoch done.
+    public var batch: Int
+    /// Batches in the epoch.
+    public var batches: Int
+    /// SGD steps in the whole run.
+    public var step: Int
+    /// The epoch's trained images so far.
+    public var epochImages: Int
+    /// Of those, the ones whose label was the top-1 prediction.
+    public var epochCorrect: Int
+    /// The sum of their losses.
+    public var epochLossSum: Double
+    /// Seconds of training in the epoch so far (timing: differs between runs).
+    public var trainSeconds: Double
+
+    /// The record as one line of JSON (no trailing newline).
+    public func jsonLine() -> String {
+        TrainingLog.line([("event", "\"steps\""), ("epoch", "\(epoch)"), ("batch", "\(batch)"), ("batches", "\(batches)"),
+                          ("step", "\(step)"), ("epoch_images", "\(epochImages)"), ("epoch_correct", "\(epochCorrect)"),
+                          ("epoch_loss_sum", TrainingLog.number(epochLossSum)),
+                          ("train_seconds", TrainingLog.number((trainSeconds * 1000).rounded() / 1000))])
     }
 }
 
