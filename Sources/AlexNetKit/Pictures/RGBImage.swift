@@ -93,7 +93,7 @@ public struct RGBImage: Equatable, Sendable {
         self.pixels = pixels
     }
 
-    /// The colour of pixel `(x, y)`; both must be inside the canvas.
+    /// The colour of pixel `(x, y)`, written `image[x, y]`; both must be inside the canvas.
     public subscript(x: Int, y: Int) -> RGB {
         get {
             precondition(x >= 0 && x < width && y >= 0 && y < height, "RGBImage: (\(x), \(y)) outside \(width)x\(height)")
@@ -248,24 +248,39 @@ public struct RGBImage: Equatable, Sendable {
         fill(x: x1, y: y0, width: 1, height: y1 - y0 + 1, colour: colour)
     }
 
-    /// The part of segment `a`-`b` inside the box (Liang-Barsky), or nil if none is.
+    /// The part of segment `a`-`b` inside the box, or nil if none is
+    /// (Cohen-Sutherland: move an outside end onto the side it is beyond, until
+    /// both are inside). A line along an axis keeps its other coordinate
+    /// exactly, however far away its ends are.
     static func clipSegment(_ a: (x: Double, y: Double), _ b: (x: Double, y: Double),
                             minX: Double, minY: Double, maxX: Double, maxY: Double)
         -> ((x: Double, y: Double), (x: Double, y: Double))? {
-        let dx = b.x - a.x, dy = b.y - a.y
-        guard dx.isFinite, dy.isFinite else { return nil }  // ends of opposite huge signs
-        var enter = 0.0, leave = 1.0
-        // Each pair: the direction component and the distance to one side of the box.
-        for (direction, distance) in [(-dx, a.x - minX), (dx, maxX - a.x), (-dy, a.y - minY), (dy, maxY - a.y)] {
-            if direction == 0 {
-                if distance < 0 { return nil }  // parallel to this side and outside it
-                continue
-            }
-            let t = distance / direction
-            if direction < 0 { enter = max(enter, t) } else { leave = min(leave, t) }
-            if enter > leave { return nil }
+        func outside(_ v: (x: Double, y: Double)) -> Int {
+            (v.x < minX ? 1 : v.x > maxX ? 2 : 0) | (v.y < minY ? 4 : v.y > maxY ? 8 : 0)
         }
-        return ((a.x + enter * dx, a.y + enter * dy), (a.x + leave * dx, a.y + leave * dy))
+        // How far `target` lies from `from` towards `to`, as a fraction, in
+        // halves so that ends near the largest doubles do not overflow.
+        func fraction(_ target: Double, _ from: Double, _ to: Double) -> Double {
+            (target / 2 - from / 2) / (to / 2 - from / 2)
+        }
+        var (p, q) = (a, b)
+        var (codeP, codeQ) = (outside(p), outside(q))
+        for _ in 0..<8 {  // each pass puts one end on a side: four per end at most
+            if codeP | codeQ == 0 { return (p, q) }
+            if codeP & codeQ != 0 { return nil }  // both beyond the same side
+            let code = codeP != 0 ? codeP : codeQ
+            let moved: (x: Double, y: Double)
+            if code & 3 != 0 {
+                let x = code & 1 != 0 ? minX : maxX, t = fraction(x, p.x, q.x)
+                moved = (x, p.y == q.y ? p.y : (1 - t) * p.y + t * q.y)
+            } else {
+                let y = code & 4 != 0 ? minY : maxY, t = fraction(y, p.y, q.y)
+                moved = (p.x == q.x ? p.x : (1 - t) * p.x + t * q.x, y)
+            }
+            guard moved.x.isFinite, moved.y.isFinite else { return nil }
+            if code == codeP { (p, codeP) = (moved, outside(moved)) } else { (q, codeQ) = (moved, outside(moved)) }
+        }
+        return codeP | codeQ == 0 ? (p, q) : nil
     }
 }
 
