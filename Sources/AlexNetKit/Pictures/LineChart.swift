@@ -98,9 +98,12 @@ public struct LineChart: Sendable {
                        y: (layout.top + layout.bottom - RGBImage.textHeight(scale: 2 * s)) / 2, colour: .grey, scale: 2 * s)
         }
         for reference in references where !reference.label.isEmpty {
-            let y = Int(layout.pixelY(reference.y).rounded())
-            image.text(reference.label, x: layout.right - 4 * s - RGBImage.textWidth(reference.label, scale: s),
-                       y: y - 3 * s - RGBImage.textHeight(scale: s), colour: LineChart.referenceColour, scale: s)
+            // On a white patch: the label is read over whatever lines pass there.
+            let y = Int(layout.pixelY(reference.y).rounded()) - 3 * s - RGBImage.textHeight(scale: s)
+            let x = layout.right - 4 * s - RGBImage.textWidth(reference.label, scale: s)
+            image.fill(x: x - s, y: y - s, width: RGBImage.textWidth(reference.label, scale: s) + 2 * s,
+                       height: RGBImage.textHeight(scale: s) + 2 * s, colour: .white, clip: plot)
+            image.text(reference.label, x: x, y: y, colour: LineChart.referenceColour, scale: s)
         }
 
         image.outline(x0: layout.left, y0: layout.top, x1: layout.right, y1: layout.bottom, colour: .black)
