@@ -285,6 +285,9 @@ extension PNG {
                 throw PNGError(problem: "corrupt image data: zlib says \(message)")
             }
         }
+        guard produced <= expected else {
+            throw PNGError(problem: "the image data inflates to more than the \(expected) bytes the header implies")
+        }
         guard produced == expected else {
             throw PNGError(problem: "the image data inflates to \(produced) bytes, the header implies \(expected)")
         }
