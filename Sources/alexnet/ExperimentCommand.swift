@@ -52,8 +52,8 @@ struct ExperimentCommand: ParsableCommand {
     @Flag(help: "Print the runs (ARM/seed-S) and where each stands, then stop.")
     var list = false
 
-    @Option(help: "Do only this run (ARM/seed-S), in this process, without the report (for schedulers).")
-    var run: String?
+    @Option(name: .customLong("run"), help: "Do only this run (ARM/seed-S), in this process, without the report (for schedulers).")
+    var runID: String?
 
     @Option(help: "Do only the K-th run of --list (from 1: $SLURM_ARRAY_TASK_ID).")
     var runIndex: Int?
@@ -84,8 +84,8 @@ struct ExperimentCommand: ParsableCommand {
         try checkRange(jobs, 1...64, "--jobs")
         try checkRange(threads, 1...InputLimits.threads, "--threads")
         try checkRange(runIndex, 1...1_000_000, "--run-index")
-        if run != nil && runIndex != nil { throw ValidationError("give --run or --run-index, not both") }
-        if report && (run != nil || runIndex != nil) { throw ValidationError("--report writes the report only; it does not take --run") }
+        if runID != nil && runIndex != nil { throw ValidationError("give --run or --run-index, not both") }
+        if report && (runID != nil || runIndex != nil) { throw ValidationError("--report writes the report only; it does not take --run") }
     }
 
     func run() throws {
@@ -112,7 +112,7 @@ struct ExperimentCommand: ParsableCommand {
             }
             return
         }
-        if let id = run ?? runIndex.map({ String($0) }) {
+        if let id = runID ?? runIndex.map({ String($0) }) {
             let single: ExperimentRun
             if let index = runIndex {
                 guard index <= experiment.runs.count else {
@@ -140,12 +140,12 @@ struct ExperimentCommand: ParsableCommand {
             let status = try ExperimentSupervisor(output: out, file: file, data: data, jobs: jobs,
                                                   threads: threads ?? max(1, cores / jobs)).run(selected)
             if let signal = status.signal {
-                try? ExperimentReport.write(out)
+                _ = try? ExperimentReport.write(out)
                 print("stopped by signal \(signal): run the same command again to resume the unfinished runs")
                 throw ExitCode(128 + signal)
             }
             if !status.failed.isEmpty {
-                try? ExperimentReport.write(out)
+                _ = try? ExperimentReport.write(out)
                 throw CommandFailure(message: "\(status.failed.count) run(s) failed: "
                                      + status.failed.map { "\($0.id) (see \(out.folder(of: $0))/\(ExperimentRun.outputFile))" }
                                          .joined(separator: ", "))
@@ -175,12 +175,12 @@ struct ExperimentCommand: ParsableCommand {
         var arguments: [String]
         if case .unfinished(let checkpoint?) = out.state(of: run) {
             arguments = ["--resume", checkpoint, "--threads", "\(threads)"]
-            if let data { arguments += ["--data", out.experiment.arms.first { $0.name == run.arm }!.configuration.data] }
+            if data != nil { arguments += ["--data", out.experiment.arms.first { $0.name == run.arm }!.configuration.data] }
         } else {
             // A run killed before its first checkpoint starts again; its partial log goes.
             arguments = ["--config", ExperimentRun.configurationFile, "--threads", "\(threads)", "--force"]
         }
-        var train = try TrainCommand.parse(arguments + ["--quiet"])
+        let train = try TrainCommand.parse(arguments + ["--quiet"])
         try train.run()
         print("analysing \(run.id)")
         let analysis = try RunAnalyser.analyse(folder: folder, threads: threads, neighbours: run.seed == out.experiment.seeds[0],

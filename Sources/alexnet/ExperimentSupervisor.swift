@@ -24,6 +24,7 @@ final class ExperimentSupervisor {
     private let lock = NSLock()
     private var running: [Process] = []
     private var stopSignal: Int32?
+    private var failed: [ExperimentRun] = []
 
     init(output: ExperimentOutput, file: String, data: String?, jobs: Int, threads: Int) {
         self.output = output
@@ -42,7 +43,6 @@ final class ExperimentSupervisor {
         print("running \(todo.count) run(s), \(jobs) at a time, \(threads) thread(s) each; output in \(output.path)")
         let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         let fileURL = URL(fileURLWithPath: file).standardizedFileURL.path
-        var status = Status()
         let slots = DispatchSemaphore(value: jobs)
         let group = DispatchGroup()
         let interrupts = InterruptHandler { [self] number in
@@ -67,7 +67,7 @@ final class ExperimentSupervisor {
             if let data { arguments += ["--data", data] }
             process.arguments = arguments
             let log = (output.folder(of: run) as NSString).appendingPathComponent(ExperimentRun.outputFile)
-            FileManager.default.createFile(atPath: log, contents: nil)
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
             process.standardOutput = handle
             process.standardError = handle
@@ -81,7 +81,7 @@ final class ExperimentSupervisor {
                 running.removeAll { $0 === child }
                 let interrupted = stopSignal != nil
                 let ok = child.terminationStatus == 0
-                if !ok && !interrupted { status.failed.append(run) }
+                if !ok && !interrupted { failed.append(run) }
                 lock.unlock()
                 let summary: String
                 if ok, let result = try? RunResult.read(run: run, folder: output.folder(of: run)), let top1 = result.end?.testTop1 {
@@ -106,7 +106,7 @@ final class ExperimentSupervisor {
             } catch {
                 lock.lock()
                 running.removeAll { $0 === process }
-                status.failed.append(run)
+                failed.append(run)
                 lock.unlock()
                 print("[\(index + 1)/\(todo.count)] \(run.id): cannot start \(executable.path): \(error)")
                 slots.signal()
@@ -116,8 +116,7 @@ final class ExperimentSupervisor {
         group.wait()
         print(String(format: "runs ended after %.0f s", Date().timeIntervalSince(started)))
         lock.lock()
-        status.signal = stopSignal
-        lock.unlock()
-        return status
+        defer { lock.unlock() }
+        return Status(failed: failed, signal: stopSignal)
     }
 }
