@@ -134,7 +134,7 @@ struct ExperimentCommand: ParsableCommand {
         if !report {
             let selected = try selectedRuns(experiment)
             // Check every run's folder before any starts: a changed experiment file fails at once.
-            for run in selected where out.state(of: run) != .finished {
+            for run in selected {
                 try out.prepare(run, threads: threads ?? max(1, cores / jobs), restarting: force)
             }
             let status = try ExperimentSupervisor(output: out, file: file, data: data, jobs: jobs,
@@ -167,7 +167,8 @@ struct ExperimentCommand: ParsableCommand {
             print("\(run.id) is finished; its folder is \(out.folder(of: run)) (--force runs it again)")
             return
         }
-        try out.prepare(run, threads: threads, restarting: force && !supervised)
+        if force && !supervised && state != .notStarted { try FileManager.default.removeItem(atPath: out.folder(of: run)) }
+        try out.prepare(run, threads: threads)
         let folder = out.folder(of: run)
         guard FileManager.default.changeCurrentDirectoryPath(folder) else {
             throw CommandFailure(message: "cannot enter \(folder)")

@@ -51,7 +51,7 @@ public struct ExperimentOutput {
 
     /// Makes the run's folder and writes its `config.json` (the complete run
     /// configuration), unless the folder already holds the same configuration.
-    /// - Parameter restarting: remove a folder whose configuration differs (or any, to start over) instead of refusing.
+    /// - Parameter restarting: remove a folder whose configuration differs instead of refusing.
     /// - Returns: the path of `config.json`.
     /// - Throws: ``ConfigurationError`` when the folder holds a run with other
     ///   settings (the experiment file changed since it started): the message
@@ -63,18 +63,15 @@ public struct ExperimentOutput {
         let configPath = file(run, ExperimentRun.configurationFile)
         let fm = FileManager.default
         if fm.fileExists(atPath: configPath) {
-            if restarting {
-                try fm.removeItem(atPath: folder(of: run))
-            } else {
-                let stored = try TrainingConfiguration.load(path: configPath)
-                let changed = stored.differences(from: config).filter { !TrainingConfiguration.resumableKeys.contains($0) }
-                guard changed.isEmpty else {
-                    throw ConfigurationError(component: "run \(run.id)", problem: "\(folder(of: run)) holds this run with other settings ("
-                                             + changed.joined(separator: ", ") + ": the experiment file changed since it started); "
-                                             + "remove that folder, choose another --output, or pass --force to start it again")
-                }
-                return configPath
+            let stored = try TrainingConfiguration.load(path: configPath)
+            let changed = stored.differences(from: config).filter { !TrainingConfiguration.resumableKeys.contains($0) }
+            if changed.isEmpty { return configPath }
+            guard restarting else {
+                throw ConfigurationError(component: "run \(run.id)", problem: "\(folder(of: run)) holds this run with other settings ("
+                                         + changed.joined(separator: ", ") + ": the experiment file changed since it started); "
+                                         + "remove that folder, choose another --output, or pass --force to start it again")
             }
+            try fm.removeItem(atPath: folder(of: run))
         }
         try fm.createDirectory(atPath: folder(of: run), withIntermediateDirectories: true)
         try OutputFiles.write(Array(config.jsonString().utf8), to: configPath)
