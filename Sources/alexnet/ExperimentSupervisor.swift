@@ -36,7 +36,13 @@ final class ExperimentSupervisor {
 
     /// Runs the unfinished runs of `runs`; returns when all have ended or a signal stopped them.
     func run(_ runs: [ExperimentRun]) throws -> Status {
-        let todo = runs.filter { output.state(of: $0) != .finished }
+        // Seed by seed, every arm of a seed before the next seed: with several
+        // jobs the arms run side by side under the same load (fair seconds), and a
+        // part-done experiment already has every arm.
+        let seedOrder = output.experiment.seeds, armOrder = output.experiment.arms.map(\.name)
+        let todo = runs.filter { output.state(of: $0) != .finished }.sorted {
+            (seedOrder.firstIndex(of: $0.seed)!, armOrder.firstIndex(of: $0.arm)!) < (seedOrder.firstIndex(of: $1.seed)!, armOrder.firstIndex(of: $1.arm)!)
+        }
         let done = runs.count - todo.count
         if done > 0 { print("\(done) of \(runs.count) run(s) already finished") }
         guard !todo.isEmpty else { return Status() }

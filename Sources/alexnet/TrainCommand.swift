@@ -94,6 +94,12 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "JSON-lines log file, one line per epoch and one at the end.")
     var log: String?
 
+    @Option(help: "Also log the epoch's running training figures every N steps (finer curves). (default: 0, epoch lines only)")
+    var logEvery: Int?
+
+    @Option(help: "Switches on the model, as JSON: {\"activation\": \"tanh\", \"lrn\": \"off\", \"pooling\": \"non-overlapping\", \"dropout\": 0, \"width\": 0.5} (Docs/experiments.md).")
+    var modelChanges: String?
+
     @Option(help: "Stop after N steps in all (a resumed run counts the steps before it).")
     var maxSteps: Int?
 
@@ -176,6 +182,11 @@ struct TrainCommand: ParsableCommand {
         put(checkpointEvery, "checkpoint_every", \.checkpointEvery)
         putOptional(log, "log", \.log)
         putOptional(maxSteps, "max_steps", \.maxSteps)
+        put(logEvery, "log_every", \.logEvery)
+        if let modelChanges {
+            config.modelChanges = try ModelVariant.parse(json: modelChanges)
+            set.append("model_changes")
+        }
         if let timeLimit { config.timeLimit = try Self.seconds(timeLimit); set.append("time_limit") }
         putOptional(holdout, "holdout", \.holdout)
         putOptional(holdoutSeed, "holdout_seed", \.holdoutSeed)

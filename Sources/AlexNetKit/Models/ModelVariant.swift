@@ -155,6 +155,16 @@ public struct ModelVariant: Equatable, Sendable {
         return "{" + members.joined(separator: ", ") + "}"
     }
 
+    /// Reads switches from JSON text such as `{"activation": "tanh"}` (the `--model-changes` option).
+    /// - Throws: ``ConfigurationError`` naming the switch (`model_changes.activation`), or the position of invalid JSON.
+    public static func parse(json: String) throws -> ModelVariant {
+        do {
+            return try parse(try JSONParser.parse(Array(json.utf8)))
+        } catch let error as JSONSyntaxError {
+            throw ConfigurationError(component: "model_changes", problem: "invalid JSON: \(error)")
+        }
+    }
+
     /// Reads a JSON object of switches.
     /// - Throws: ``ConfigurationError`` naming the key (`model_changes.KEY`) for unknown keys, wrong types and bad values.
     static func parse(_ value: JSONValue) throws -> ModelVariant {

@@ -373,7 +373,8 @@ public struct TrainingConfiguration: Equatable, Sendable {
                 config.modelChanges = try ModelVariant.parse(value)
             } catch let error as ConfigurationError {
                 // The caller names the key; keep the switch's own name in the message.
-                throw ConfigurationError(component: "", problem: error.description)
+                let sub = error.component.replacingOccurrences(of: "model_changes.", with: "")
+                throw ConfigurationError(component: "", problem: sub == "model_changes" ? error.problem : "\(sub): \(error.problem)")
             }
         }),
         string("init", \.initialisation),
