@@ -237,6 +237,15 @@ final class PictureTests: XCTestCase {
         odd.yRange = -Double.infinity...Double.infinity
         odd.xRange = 5...5
         XCTAssertEqual(odd.render(width: 200, height: 100).width, 200)
+        // Lone points far outside fixed ranges, and ranges at the ends of the doubles.
+        odd.series.append(ChartSeries(name: "far", colour: .black, points: [(1e30, -1e30), (.nan, 0), (-1e300, 0)]))
+        odd.yRange = 0...1
+        XCTAssertEqual(odd.render(width: 200, height: 100).height, 100)
+        odd.xRange = 5e-324...1e-323
+        odd.yRange = 0...Double.leastNonzeroMagnitude
+        XCTAssertEqual(odd.render(width: 200, height: 100).height, 100)
+        // One value: an axis around it (1 either side near 0).
+        XCTAssertEqual(ChartAxis(data: [Double.leastNonzeroMagnitude], fixed: nil).labels, ["-1.0", "-0.5", "0", "0.5", "1.0"])
         let axis = ChartAxis(data: [0.013, 0.87], fixed: nil)
         XCTAssertEqual(axis.lower, 0)
         XCTAssertEqual(axis.upper, 1, accuracy: 1e-12)

@@ -147,8 +147,9 @@ public struct LineChart: Sendable {
             let next = i + 1 < positions.count ? positions[i + 1] : nil
             if let next {
                 image.line(from: position, to: next, colour: line.colour, width: thickness, clip: clip)
-            } else if i == 0 || positions[i - 1] == nil {
-                // A point on its own would otherwise not show at all.
+            } else if i == 0 || positions[i - 1] == nil, abs(position.x) < 1e9, abs(position.y) < 1e9 {
+                // A point on its own would otherwise not show at all. (One far
+                // outside a fixed range is off the plot; the bounds keep Int() safe.)
                 let size = thickness + 2
                 image.fill(x: Int(position.x.rounded()) - size / 2, y: Int(position.y.rounded()) - size / 2,
                            width: size, height: size, colour: line.colour, clip: clip)
@@ -291,7 +292,7 @@ struct ChartAxis {
         lower = max(lower, -limit)
         upper = min(upper, limit)
         if upper <= lower {
-            let pad = lower == 0 ? 1 : abs(lower) * 0.1
+            let pad = abs(lower) > 1e-100 ? abs(lower) * 0.1 : 1
             (lower, upper) = (lower - pad, upper + pad)
         }
         let step = ChartAxis.niceStep(upper - lower)
@@ -320,7 +321,8 @@ struct ChartAxis {
         let fraction = raw / magnitude
         let nice: Double = fraction < 1.5 ? 1 : fraction < 3.5 ? 2 : fraction < 7.5 ? 5 : 10
         let step = nice * magnitude
-        return step.isFinite && step > 0 ? step : span / 5
+        // A span near the smallest doubles has no power of ten below it: one tick step then.
+        return step.isFinite && step > 0 ? step : span
     }
 
     /// `value` with as many decimals as the step needs (0.25 steps never
