@@ -76,7 +76,7 @@ final class ExperimentTests: XCTestCase {
         XCTAssertTrue(problem(#"{"name": "x", "arms": [{"name": "a"}], "seeds": [0, 0]}"#).contains("twice"))
         XCTAssertTrue(problem(#"{"name": "x", "arms": [{"name": "a", "lr": -1}], "seeds": [0]}"#).contains("lr"))
         XCTAssertTrue(problem(#"{"name": "x", "arms": [{"name": "a", "model_changes": {"activation": "gelu"}}], "seeds": [0]}"#)
-            .contains("model_changes.activation"))
+            .contains("model_changes: activation: must be relu or tanh"))
         XCTAssertTrue(problem(#"{"name": "x", "# + arms + #", "thresholds": [15]}"#).contains("thresholds[0]"))
         XCTAssertTrue(problem(#"{"name": "../x", "# + arms + "}").contains("name"))
         XCTAssertTrue(problem(#"{"name": "x", "arms": [], "seeds": [0]}"#).contains("arms"))

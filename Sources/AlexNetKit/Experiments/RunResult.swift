@@ -8,9 +8,13 @@ public struct RunResult: Sendable {
     public struct Epoch: Equatable, Sendable {
         /// From 1.
         public var epoch: Int
+        /// Mean training loss over the epoch, as trained.
         public var trainLoss: Double
+        /// Training top-1 error over the epoch, as trained.
         public var trainError: Double
+        /// Validation loss after the epoch (nil without validation).
         public var validationLoss: Double?
+        /// Validation top-1 error after the epoch.
         public var validationTop1: Double?
         /// `holdout`, `test`, or nil in logs before 0.8 (which validated on the test split unless `holdout` was set).
         public var validationSplit: String?
@@ -36,8 +40,11 @@ public struct RunResult: Sendable {
     public struct End: Equatable, Sendable {
         /// `epochs`, `max-steps`, `time-limit`.
         public var reason: String
+        /// Mean test loss.
         public var testLoss: Double?
+        /// Test top-1 error.
         public var testTop1: Double?
+        /// Test top-5 error.
         public var testTop5: Double?
     }
 
