@@ -175,8 +175,9 @@ struct ExperimentCommand: ParsableCommand {
         }
         var arguments: [String]
         if case .unfinished(let checkpoint?) = out.state(of: run) {
-            arguments = ["--resume", checkpoint, "--threads", "\(threads)"]
-            if data != nil { arguments += ["--data", out.experiment.arms.first { $0.name == run.arm }!.configuration.data] }
+            // The settings a resumed run may change come from the experiment file as it is now.
+            let config = try out.experiment.configuration(for: run)
+            arguments = ["--resume", checkpoint, "--threads", "\(threads)", "--epochs", "\(config.epochs)", "--data", config.data]
         } else {
             // A run killed before its first checkpoint starts again; its partial log goes.
             arguments = ["--config", ExperimentRun.configurationFile, "--threads", "\(threads)", "--force"]

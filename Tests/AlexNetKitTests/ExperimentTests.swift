@@ -12,12 +12,13 @@ final class ExperimentTests: XCTestCase {
     }
 
     /// An experiment on the tiny data: arms `relu` and `tanh`, seeds 7 and 8, 2 epochs of 6 steps, a steps line every 2.
-    private func writeExperiment(_ name: String = "exp.json", seeds: String = "[7, 8]", extraBase: String = "") throws -> String {
+    private func writeExperiment(_ name: String = "exp.json", seeds: String = "[7, 8]", epochs: Int = 2,
+                                 extraBase: String = "") throws -> String {
         let text = """
         {
           "name": "tiny",
           "description": "two activations on the tiny data",
-          "base": {"model": "tiny.json", "data": "data", "epochs": 2, "batch": 8, "holdout": 0, "log_every": 2,
+          "base": {"model": "tiny.json", "data": "data", "epochs": \(epochs), "batch": 8, "holdout": 0, "log_every": 2,
                    "lr": 0.05\(extraBase)},
           "arms": [
             {"name": "relu"},
@@ -279,6 +280,19 @@ final class ExperimentTests: XCTestCase {
         }
         let again = try CLI.run(["experiment", file, "-o", "part"], in: directory)
         XCTAssertTrue(again.output.contains("2 of 2 run(s) already finished"), again.output)
+
+        // The file asks for a third epoch: finished runs continue from their checkpoints
+        // to what a three-epoch experiment gives from scratch.
+        _ = try writeExperiment(seeds: "[7]", epochs: 3)
+        let longer = try CLI.run(["experiment", file, "-o", "part", "--threads", "1"], in: directory)
+        XCTAssertEqual(longer.status, 0, longer.error + longer.output)
+        let fresh = try CLI.run(["experiment", file, "-o", "whole3", "--threads", "1"], in: directory)
+        XCTAssertEqual(fresh.status, 0, fresh.error + fresh.output)
+        for id in ["relu/seed-7", "tanh/seed-7"] {
+            let lines = try logLines(workspace + "/part", id)
+            XCTAssertEqual(lines, try logLines(workspace + "/whole3", id), id)
+            XCTAssertEqual(lines.filter { $0.contains(#""event": "end""#) }.count, 1, id)
+        }
 
         // Each run's pictures and the report's decode as PNGs of a plausible size.
         for picture in ["whole/curves-train-error.png", "whole/runs/relu/seed-7/filters.png", "whole/runs/relu/seed-7/confusion.png",

@@ -37,16 +37,27 @@ public struct ExperimentOutput {
         (folder(of: run) as NSString).appendingPathComponent(name)
     }
 
-    /// Where `run` stands, from its folder.
+    /// Where `run` stands, from its folder. A run whose log ends after all its
+    /// epochs is finished unless the experiment now asks for more epochs: then
+    /// it continues from its last checkpoint (the end line goes, as the log is
+    /// rewritten to the checkpoint's lines).
     public func state(of run: ExperimentRun) -> RunState {
         let fm = FileManager.default
         guard fm.fileExists(atPath: file(run, ExperimentRun.configurationFile)) else { return .notStarted }
+        let last = file(run, ExperimentRun.checkpointFolder + "/last.safetensors")
+        let checkpoint = fm.fileExists(atPath: last) ? last : nil
         if let log = fm.contents(atPath: file(run, ExperimentRun.logFile)),
-           String(decoding: log, as: UTF8.self).split(separator: "\n").contains(where: { $0.hasPrefix(#"{"event": "end""#) }) {
+           let endLine = String(decoding: log, as: UTF8.self).split(separator: "\n").last(where: { $0.hasPrefix(#"{"event": "end""#) }) {
+            let wanted = (try? experiment.configuration(for: run))?.epochs ?? 0
+            if case .object(let members)? = try? JSONParser.parse(Array(endLine.utf8)),
+               let reason = members.first(where: { $0.key == "reason" })?.value, reason == .string("epochs"),
+               case .number(let text)? = members.first(where: { $0.key == "epoch" })?.value, let done = Int(text),
+               done < wanted, checkpoint != nil {
+                return .unfinished(checkpoint: checkpoint)
+            }
             return .finished
         }
-        let last = file(run, ExperimentRun.checkpointFolder + "/last.safetensors")
-        return .unfinished(checkpoint: fm.fileExists(atPath: last) ? last : nil)
+        return .unfinished(checkpoint: checkpoint)
     }
 
     /// Makes the run's folder and writes its `config.json` (the complete run
@@ -64,8 +75,15 @@ public struct ExperimentOutput {
         let fm = FileManager.default
         if fm.fileExists(atPath: configPath) {
             let stored = try TrainingConfiguration.load(path: configPath)
-            let changed = stored.differences(from: config).filter { !TrainingConfiguration.resumableKeys.contains($0) }
-            if changed.isEmpty { return configPath }
+            let differences = stored.differences(from: config)
+            let changed = differences.filter { !TrainingConfiguration.resumableKeys.contains($0) }
+            if changed.isEmpty {
+                // More epochs, another data path: the file says what the run does now.
+                if differences.contains(where: { $0 != "threads" }) {
+                    try OutputFiles.write(Array(config.jsonString().utf8), to: configPath)
+                }
+                return configPath
+            }
             guard restarting else {
                 throw ConfigurationError(component: "run \(run.id)", problem: "\(folder(of: run)) holds this run with other settings ("
                                          + changed.joined(separator: ", ") + ": the experiment file changed since it started); "

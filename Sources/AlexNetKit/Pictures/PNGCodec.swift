@@ -19,7 +19,9 @@ public struct PNGError: Error, CustomStringConvertible, Equatable {
 
 extension PNGError: AlexNetError {}
 
-extension PNG {
+/// PNG files: the encoder of the library's pictures and `alexnet data grid`,
+/// and a checked decoder (the tests read pictures back with it).
+public enum PNG {
     /// The eight bytes every PNG file starts with.
     public static let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
 
@@ -37,15 +39,27 @@ extension PNG {
     /// the heuristic the PNG specification suggests: flat chart areas become
     /// runs of zeros and photographs in neighbour pictures compress better.
     public static func encode(_ image: RGBImage) -> [UInt8] {
-        let rowBytes = image.width * 3
+        encode(width: image.width, height: image.height, channels: 3, pixels: image.pixels)
+    }
+
+    /// The PNG of a grey (1 channel, colour type 0) or RGB (3 channels, colour
+    /// type 2) 8-bit image, filtered as the RGB encoder does: `alexnet data grid`'s pictures.
+    public static func encode(_ image: Image8) -> [UInt8] {
+        precondition(image.channels == 1 || image.channels == 3, "PNG.encode: 1 or 3 channels, got \(image.channels)")
+        return encode(width: image.width, height: image.height, channels: image.channels, pixels: image.pixels)
+    }
+
+    /// Rows of `channels` bytes per pixel, each row with its best filter, then the chunks.
+    private static func encode(width: Int, height: Int, channels: Int, pixels: [UInt8]) -> [UInt8] {
+        let rowBytes = width * channels
         var filtered: [UInt8] = []
-        filtered.reserveCapacity((rowBytes + 1) * image.height)
+        filtered.reserveCapacity((rowBytes + 1) * height)
         var candidate = [UInt8](repeating: 0, count: rowBytes)
         var best = [UInt8](repeating: 0, count: rowBytes)
         // A row of zeros above the image: the first row's "prior" row.
-        let padded = [UInt8](repeating: 0, count: rowBytes) + image.pixels
+        let padded = [UInt8](repeating: 0, count: rowBytes) + pixels
         padded.withUnsafeBufferPointer { pixels in
-            for y in 0..<image.height {
+            for y in 0..<height {
                 let prior = UnsafeBufferPointer(rebasing: pixels[(y * rowBytes)..<((y + 1) * rowBytes)])
                 let row = UnsafeBufferPointer(rebasing: pixels[((y + 1) * rowBytes)..<((y + 2) * rowBytes)])
                 var bestType: UInt8 = 0
@@ -53,7 +67,7 @@ extension PNG {
                 for type: UInt8 in 0...4 {
                     var cost = 0
                     for i in 0..<rowBytes {
-                        let left = i >= 3 ? row[i - 3] : 0, up = prior[i], upLeft = i >= 3 ? prior[i - 3] : 0
+                        let left = i >= channels ? row[i - channels] : 0, up = prior[i], upLeft = i >= channels ? prior[i - channels] : 0
                         let value = row[i] &- predictor(type, left: left, up: up, upLeft: upLeft)
                         candidate[i] = value
                         cost += value < 128 ? Int(value) : 256 - Int(value)
@@ -69,9 +83,9 @@ extension PNG {
             }
         }
         var header: [UInt8] = []
-        appendBigEndian(UInt32(image.width), to: &header)
-        appendBigEndian(UInt32(image.height), to: &header)
-        header += [8, 2, 0, 0, 0]  // depth 8, RGB, deflate, adaptive filtering, not interlaced
+        appendBigEndian(UInt32(width), to: &header)
+        appendBigEndian(UInt32(height), to: &header)
+        header += [8, channels == 1 ? 0 : 2, 0, 0, 0]  // depth 8, grey or RGB, deflate, adaptive filtering, not interlaced
         return signature + pngChunk("IHDR", header) + pngChunk("IDAT", zlibCompress(filtered)) + pngChunk("IEND", [])
     }
 
