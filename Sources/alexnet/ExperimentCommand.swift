@@ -37,7 +37,7 @@ struct ExperimentCommand: ParsableCommand {
     @Option(name: [.customShort("o"), .long], help: "Output folder. (default: experiments/NAME, NAME from the file)")
     var output: String?
 
-    @Option(help: "Runs at the same time. (default: 1)")
+    @Option(help: "Runs at the same time.")
     var jobs: Int = 1
 
     @Option(help: "Worker threads per run (results are identical for any count). (default: the cores divided by --jobs)")
@@ -52,10 +52,11 @@ struct ExperimentCommand: ParsableCommand {
     @Flag(help: "Print the runs (ARM/seed-S) and where each stands, then stop.")
     var list = false
 
-    @Option(name: .customLong("run"), help: "Do only this run (ARM/seed-S), in this process, without the report (for schedulers).")
+    @Option(name: .customLong("run"), help: ArgumentHelp("Do only this run, in this process, without the report (for schedulers).",
+                                                         valueName: "ARM/seed-S"))
     var runID: String?
 
-    @Option(help: "Do only the K-th run of --list (from 1: $SLURM_ARRAY_TASK_ID).")
+    @Option(help: ArgumentHelp("Do only the K-th run of --list (from 1: $SLURM_ARRAY_TASK_ID).", valueName: "K"))
     var runIndex: Int?
 
     @Flag(help: "Do no training: merge --merge folders and write the report from the runs there are.")
@@ -67,7 +68,7 @@ struct ExperimentCommand: ParsableCommand {
     @Flag(help: "Start again any run whose folder holds other settings (or, with --run, the given run) instead of refusing.")
     var force = false
 
-    @Flag(help: "Started by the runner: ignore SIGINT (the runner stops runs with SIGTERM).")
+    @Flag(help: ArgumentHelp("Started by the runner: ignore SIGINT (the runner stops runs with SIGTERM).", visibility: .hidden))
     var supervised = false
 
     /// The experiment's runs after `--only`.
