@@ -85,6 +85,34 @@ final class ExperimentTests: XCTestCase {
         XCTAssertTrue(problem(#"{"name": "x", "# + arms + #", "#).contains("e.json:1:"))
     }
 
+    /// Every shipped experiment reads, and every arm's model resolves with its
+    /// switches at Fashion-MNIST's size; the Fashion-MNIST recipe reads too.
+    func testShippedExperimentsAndRecipeResolve() throws {
+        let root = FormatFixtures.directory.replacingOccurrences(of: "/Fixtures/formats", with: "")
+        let folder = root + "/Docs/experiments"
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".json") && $0 != "fashion-mnist-93.json" }
+        XCTAssertEqual(Set(files), ["relu-vs-tanh.json", "lrn.json", "pooling.json", "towers.json"])
+        func spec(_ config: TrainingConfiguration) throws -> ModelSpec {
+            let base = config.model.hasSuffix(".json")
+                ? try ModelSpec.load(path: config.model).adapted(classes: 10, towers: config.towers, inputShape: ModelZoo.fashionMNISTInput)
+                : try ModelZoo.spec(named: config.model, classes: 10, towers: config.towers, inputShape: ModelZoo.fashionMNISTInput)
+            return try config.modelChanges.map { try $0.apply(to: base) } ?? base
+        }
+        for file in files {
+            let experiment = try ExperimentConfiguration.load(path: folder + "/" + file)
+            XCTAssertGreaterThanOrEqual(experiment.seeds.count, 3, file)
+            XCTAssertFalse(experiment.thresholds.isEmpty, file)
+            XCTAssertFalse(experiment.description.isEmpty, file)
+            for arm in experiment.arms { XCTAssertEqual(try spec(arm.configuration).classes, 10, "\(file): \(arm.name)") }
+            XCTAssertEqual(Set(experiment.arms.map { $0.configuration.jsonString() }).count, experiment.arms.count,
+                           "\(file): every arm differs from the others")
+        }
+        let recipe = try TrainingConfiguration.load(path: folder + "/fashion-mnist-93.json")
+        var fromRoot = recipe
+        fromRoot.model = root + "/" + recipe.model
+        XCTAssertEqual(try spec(fromRoot).classes, 10)
+    }
+
     // MARK: Model switches
 
     func testModelSwitchesChangeOnlyWhatTheyName() throws {
