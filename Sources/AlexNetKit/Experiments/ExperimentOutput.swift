@@ -46,13 +46,9 @@ public struct ExperimentOutput {
         guard fm.fileExists(atPath: file(run, ExperimentRun.configurationFile)) else { return .notStarted }
         let last = file(run, ExperimentRun.checkpointFolder + "/last.safetensors")
         let checkpoint = fm.fileExists(atPath: last) ? last : nil
-        if let log = fm.contents(atPath: file(run, ExperimentRun.logFile)),
-           let endLine = String(decoding: log, as: UTF8.self).split(separator: "\n").last(where: { $0.hasPrefix(#"{"event": "end""#) }) {
+        if let result = try? RunResult.read(run: run, folder: folder(of: run)), let end = result.end {
             let wanted = (try? experiment.configuration(for: run))?.epochs ?? 0
-            if case .object(let members)? = try? JSONParser.parse(Array(endLine.utf8)),
-               let reason = members.first(where: { $0.key == "reason" })?.value, reason == .string("epochs"),
-               case .number(let text)? = members.first(where: { $0.key == "epoch" })?.value, let done = Int(text),
-               done < wanted, checkpoint != nil {
+            if end.reason == StopReason.epochs.rawValue, let done = end.epoch, done < wanted, checkpoint != nil {
                 return .unfinished(checkpoint: checkpoint)
             }
             return .finished
@@ -75,11 +71,10 @@ public struct ExperimentOutput {
         let fm = FileManager.default
         if fm.fileExists(atPath: configPath) {
             let stored = try TrainingConfiguration.load(path: configPath)
-            let differences = stored.differences(from: config)
-            let changed = differences.filter { !TrainingConfiguration.resumableKeys.contains($0) }
+            let changed = stored.resultChanges(from: config)
             if changed.isEmpty {
                 // More epochs, another data path: the file says what the run does now.
-                if differences.contains(where: { $0 != "threads" }) {
+                if stored.differences(from: config).contains(where: { $0 != "threads" }) {
                     try OutputFiles.write(Array(config.jsonString().utf8), to: configPath)
                 }
                 return configPath
@@ -128,7 +123,7 @@ public struct ExperimentOutput {
                 guard source.state(of: run) == .finished else { continue }
                 let expected = try experiment.configuration(for: run)
                 let stored = try TrainingConfiguration.load(path: source.file(run, ExperimentRun.configurationFile))
-                let changed = stored.differences(from: expected).filter { !TrainingConfiguration.resumableKeys.contains($0) }
+                let changed = stored.resultChanges(from: expected)
                 guard changed.isEmpty else {
                     throw ConfigurationError(component: "--merge \(other)", problem: "run \(run.id) was made with other settings ("
                                              + changed.joined(separator: ", ") + ") than this experiment file gives")

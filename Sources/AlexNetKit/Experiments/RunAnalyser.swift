@@ -92,7 +92,7 @@ public enum RunAnalyser {
         for c in 0..<min(10, data.classNames.count) { if let i = labels.firstIndex(of: c) { queries.append(i) } }
         let queryInputs = try queries.map { try data.evaluationPipeline.apply(try data.testSet.image(at: $0), index: $0, epoch: 0,
                                                                               seed: 0, statistics: data.statistics) }
-        let stacked = try stack(queryInputs)
+        let stacked = try TrainingModel.stackRows(queryInputs.map { try $0.reshaped(Shape([1] + $0.shape.dims)) })
         let queryFeatures = try features(model, stacked)
 
         // One pass over the training split, keeping each query's closest images.
@@ -137,10 +137,5 @@ public enum RunAnalyser {
         let pipeline = ImagePipeline(resizeShorterSide: data.configuration.resize, meanSubtraction: .none,
                                      crop: .centre(height: input[1], width: input[2]))
         return try pipeline.apply(image, index: index, epoch: 0, seed: 0, statistics: nil)
-    }
-
-    private static func stack(_ images: [Tensor<Float>]) throws -> Tensor<Float> {
-        let shape = images[0].shape.dims
-        return try Tensor(shape: Shape([images.count] + shape), values: images.flatMap(\.storage))
     }
 }

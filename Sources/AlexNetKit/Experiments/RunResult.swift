@@ -40,6 +40,8 @@ public struct RunResult: Sendable {
     public struct End: Equatable, Sendable {
         /// `epochs`, `max-steps`, `time-limit`.
         public var reason: String
+        /// Epochs completed.
+        public var epoch: Int?
         /// Mean test loss.
         public var testLoss: Double?
         /// Test top-1 error.
@@ -148,7 +150,7 @@ public struct RunResult: Sendable {
                                             trainLoss: (lossSum - previous.lossSum) / Double(newImages)))
                 previous = (epoch, images, correct, lossSum)
             case "end":
-                end = End(reason: string("reason") ?? "", testLoss: number("test_loss"), testTop1: number("test_top1"),
+                end = End(reason: string("reason") ?? "", epoch: number("epoch").map { Int($0) }, testLoss: number("test_loss"), testTop1: number("test_top1"),
                           testTop5: number("test_top5"))
             default:
                 continue

@@ -206,6 +206,13 @@ public struct TrainingConfiguration: Equatable, Sendable {
         Self.fields.filter { $0.write(self) != $0.write(other) }.map(\.key)
     }
 
+    /// The keys on which two configurations differ in a way that changes the
+    /// results (``differences(from:)`` less ``resumableKeys``): what a resumed run,
+    /// or an experiment's existing run, may not change.
+    public func resultChanges(from other: TrainingConfiguration) -> [String] {
+        differences(from: other).filter { !Self.resumableKeys.contains($0) }
+    }
+
     /// Sets the settings named by `keys` (JSON key names) to `other`'s values.
     public mutating func copy(_ keys: [String], from other: TrainingConfiguration) {
         for field in Self.fields where keys.contains(field.key) {

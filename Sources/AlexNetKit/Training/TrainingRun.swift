@@ -66,7 +66,7 @@ public final class TrainingRun {
         configuration.timeLimit = nil
         change(&configuration)
         try configuration.validate()
-        let changed = configuration.differences(from: checkpoint.configuration).filter { !TrainingConfiguration.resumableKeys.contains($0) }
+        let changed = configuration.resultChanges(from: checkpoint.configuration)
         if !changed.isEmpty {
             throw ConfigurationError(component: path, problem: "a resumed run keeps its settings; cannot change "
                                      + changed.joined(separator: ", ") + " (only "
