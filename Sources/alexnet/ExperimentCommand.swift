@@ -92,12 +92,11 @@ struct ExperimentCommand: ParsableCommand {
     func run() throws {
         var experiment = try ExperimentConfiguration.load(path: file)
         if let data {
-            let absolute = data.hasPrefix("/") ? data : (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(data)
+            let absolute = Self.absolutePath(data)
             for index in experiment.arms.indices { experiment.arms[index].configuration.data = absolute }
         }
         let outputPath = output ?? "experiments/\(experiment.name)"
-        let absoluteOutput = outputPath.hasPrefix("/") ? outputPath
-            : ((FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(outputPath) as NSString).standardizingPath
+        let absoluteOutput = Self.absolutePath(outputPath)
         let out = ExperimentOutput(path: absoluteOutput, experiment: experiment)
         let cores = ProcessInfo.processInfo.activeProcessorCount
 
@@ -158,6 +157,12 @@ struct ExperimentCommand: ParsableCommand {
         for row in table.rows {
             print("  \(row.arm.name): \(row.finished)/\(row.runs) runs, test top-1 error \(row.testTop1.text(scale: 100))%")
         }
+    }
+
+    /// `path` against the working directory, `..` and `.` resolved: runs work in their own folders.
+    private static func absolutePath(_ path: String) -> String {
+        let joined = path.hasPrefix("/") ? path : (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(path)
+        return (joined as NSString).standardizingPath
     }
 
     /// One run in this process: training (new, or resumed from its checkpoint), then the analysis.
