@@ -58,7 +58,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Learning rate of the first epoch. (default: 0.05; the paper: 0.01)")
     var lr: Double?
 
-    @Option(help: "Learning-rate schedule: constant, step:K (divide every K epochs) or plateau:P (divide after more than P epochs without a lower validation error). (default: constant)")
+    @Option(help: "Learning-rate schedule: constant, step:K (divide every K epochs), linear:E (fall linearly towards zero over E epochs) or plateau:P (divide after more than P epochs without a lower validation error). (default: constant)")
     var schedule: String?
 
     @Option(help: "What the schedule divides the rate by. (default: 10)")

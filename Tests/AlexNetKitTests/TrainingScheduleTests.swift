@@ -18,6 +18,20 @@ final class TrainingScheduleTests: XCTestCase {
         XCTAssertEqual(after, [a, b, b, c, c])
     }
 
+    /// linear:4 from 0.1: epochs 0-3 at 0.1, 0.075, 0.05, 0.025, then 0.025 for any epoch past the horizon.
+    func testLinearFallsInEqualStepsAndHoldsAfterItsHorizon() throws {
+        let after = try rates(.linear(epochs: 4), errors: [nil, nil, nil, nil, nil])
+        let base: Double = 0.1
+        let quarter: Double = base * 1 / 4
+        XCTAssertEqual(after, [base * 3 / 4, base * 2 / 4, quarter, quarter, quarter])
+        XCTAssertEqual(try rates(.linear(epochs: 1), errors: [nil, nil]), [0.1, 0.1])
+        // Rebuilt from a saved state mid-way, the rates continue unchanged.
+        var first = try LearningRateScheduler(schedule: .linear(epochs: 4), baseRate: 0.1)
+        try first.endEpoch(0, validationError: nil)
+        var resumed = try LearningRateScheduler(schedule: .linear(epochs: 4), baseRate: 0.1, state: first.state)
+        XCTAssertEqual(try resumed.endEpoch(1, validationError: nil), base * 2 / 4)
+    }
+
     /// Patience 1: errors 0.5, 0.4 (better), 0.45 (1 bad), 0.41 (2 bad > 1: divide), 0.42 (1 bad), 0.3 (better).
     func testPlateauDividesAfterMoreThanPatienceEpochsWithoutImprovement() throws {
         var scheduler = try LearningRateScheduler(schedule: .plateau(patience: 1), baseRate: 0.1)
@@ -58,12 +72,13 @@ final class TrainingScheduleTests: XCTestCase {
         XCTAssertEqual(try LearningRateSchedule(parsing: "constant"), .constant)
         XCTAssertEqual(try LearningRateSchedule(parsing: "step:30"), .step(every: 30))
         XCTAssertEqual(try LearningRateSchedule(parsing: "plateau:0"), .plateau(patience: 0))
-        for bad in ["", "step", "step:0", "step:x", "plateau:-1", "cosine", "constant:1"] {
+        XCTAssertEqual(try LearningRateSchedule(parsing: "linear:9"), .linear(epochs: 9))
+        for bad in ["", "step", "step:0", "step:x", "plateau:-1", "cosine", "constant:1", "linear", "linear:0", "linear:-2"] {
             let error = captureError { try LearningRateSchedule(parsing: bad) } as? ConfigurationError
             XCTAssertEqual(error?.component, "schedule", bad)
             XCTAssertTrue(error?.problem.contains("use constant, step:K") ?? false, bad)
         }
-        for schedule in [LearningRateSchedule.constant, .step(every: 3), .plateau(patience: 5)] {
+        for schedule in [LearningRateSchedule.constant, .step(every: 3), .linear(epochs: 7), .plateau(patience: 5)] {
             XCTAssertEqual(try LearningRateSchedule(parsing: schedule.description), schedule)
         }
     }

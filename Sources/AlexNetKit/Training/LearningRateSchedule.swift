@@ -1,14 +1,22 @@
 /// How the learning rate changes from epoch to epoch.
 ///
-/// Written on the command line and in run configs as `constant`, `step:K` or
-/// `plateau:P` (``init(parsing:)`` and ``description``); the factor is a
-/// separate setting (10 in the paper).
+/// Written on the command line and in run configs as `constant`, `step:K`,
+/// `linear:E` or `plateau:P` (``init(parsing:)`` and ``description``); the
+/// factor of `step` and `plateau` is a separate setting (10 in the paper).
 public enum LearningRateSchedule: Equatable, Sendable, CustomStringConvertible {
     /// The rate never changes.
     case constant
     /// The rate is divided by the factor after every `every` epochs: epochs
     /// `0..<K` use `base`, `K..<2K` use `base / factor`, and so on.
     case step(every: Int)
+    /// The rate falls in equal steps from `base` towards zero over `epochs`
+    /// epochs: epoch `e` (from 0) uses `base * (E - e) / E`, so the last of the
+    /// E epochs runs at `base / E`, and any epoch after it at `base / E` too.
+    /// Not the paper's rule: a fixed-budget schedule for short runs, which
+    /// needs no validation error. `E` is part of the schedule, not read from
+    /// the run's epoch count, so raising `epochs` to continue a run does not
+    /// change the rates its finished epochs used.
+    case linear(epochs: Int)
     /// The paper's rule (section 5): "divide the learning rate by 10 when the
     /// validation error rate stopped improving with the current learning rate".
     /// After each epoch the validation top-1 error is compared with the best so
@@ -19,20 +27,23 @@ public enum LearningRateSchedule: Equatable, Sendable, CustomStringConvertible {
     /// cooldown=0)`: patience 0 divides after the first epoch without improvement.
     case plateau(patience: Int)
 
-    /// Parses `constant`, `step:K` (K >= 1) or `plateau:P` (P >= 0).
+    /// Parses `constant`, `step:K` (K >= 1), `linear:E` (E >= 1) or `plateau:P` (P >= 0).
     /// - Throws: ``ConfigurationError`` saying what is accepted.
     public init(parsing text: String) throws {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         func fail() -> ConfigurationError {
             ConfigurationError(component: "schedule",
-                               problem: "'\(text)' is not a schedule: use constant, step:K (divide every K >= 1 epochs) "
-                               + "or plateau:P (divide after more than P >= 0 epochs without a lower validation error)")
+                               problem: "'\(text)' is not a schedule: use constant, step:K (divide every K >= 1 epochs), "
+                               + "linear:E (fall linearly towards zero over E >= 1 epochs) or plateau:P (divide after more than P >= 0 epochs without a lower validation error)")
         }
         switch (parts.first, parts.count) {
         case ("constant", 1): self = .constant
         case ("step", 2):
             guard let every = Int(parts[1]), every >= 1 else { throw fail() }
             self = .step(every: every)
+        case ("linear", 2):
+            guard let epochs = Int(parts[1]), epochs >= 1 else { throw fail() }
+            self = .linear(epochs: epochs)
         case ("plateau", 2):
             guard let patience = Int(parts[1]), patience >= 0 else { throw fail() }
             self = .plateau(patience: patience)
@@ -40,11 +51,12 @@ public enum LearningRateSchedule: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// `constant`, `step:K` or `plateau:P`, the form ``init(parsing:)`` reads.
+    /// `constant`, `step:K`, `linear:E` or `plateau:P`, the form ``init(parsing:)`` reads.
     public var description: String {
         switch self {
         case .constant: return "constant"
         case .step(let every): return "step:\(every)"
+        case .linear(let epochs): return "linear:\(epochs)"
         case .plateau(let patience): return "plateau:\(patience)"
         }
     }
@@ -104,8 +116,8 @@ public struct LearningRateScheduler: Equatable, Sendable {
     /// (needed by the plateau schedule, ignored by the others), and returns the
     /// rate of epoch `epoch + 1`.
     ///
-    /// The step schedule computes `base / factor^k` afresh (no accumulated
-    /// rounding); the plateau schedule divides the current rate.
+    /// The step and linear schedules compute the rate afresh from the base (no
+    /// accumulated rounding); the plateau schedule divides the current rate.
     /// - Throws: ``ConfigurationError`` when the plateau schedule gets no validation error.
     @discardableResult
     public mutating func endEpoch(_ epoch: Int, validationError: Double?) throws -> Double {
@@ -118,6 +130,9 @@ public struct LearningRateScheduler: Equatable, Sendable {
             for _ in 0..<k { rate /= factor }
             state.reductions = k
             state.learningRate = rate
+        case .linear(let epochs):
+            let next = min(epoch + 1, epochs - 1)
+            state.learningRate = baseRate * Double(epochs - next) / Double(epochs)
         case .plateau(let patience):
             guard let error = validationError else {
                 throw ConfigurationError(component: "schedule", problem: "the plateau schedule needs a validation error after every epoch")
