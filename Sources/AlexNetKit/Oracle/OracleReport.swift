@@ -134,7 +134,8 @@ public struct OracleReport: Sendable {
 
     // MARK: Table
 
-    /// The per-tensor table: tensor, shape, max abs err, max rel err, ULPs,
+    /// The per-tensor table: tensor, shape, max abs err, the median, 99th percentile
+    /// and maximum of the relative error, ULPs,
     /// cosine, elements out of tolerance, verdict and the end-to-end max rel err
     /// (marked `!` when beyond its tolerance), then the diagnosis, notes and the
     /// verdict line.
@@ -147,7 +148,7 @@ public struct OracleReport: Sendable {
         lines.append("computed here with OpenBLAS core " + blasCore)
         lines.append("numbers are for each layer alone (fed the reference's own input and upstream gradient); "
                      + "the last column is end to end")
-        let header = ["tensor", "shape", "max abs err", "max rel err", "ULPs", "cosine", "# out of tol", "verdict", "end-to-end"]
+        let header = ["tensor", "shape", "max abs err", "median rel", "p99 rel", "max rel err", "ULPs", "cosine", "# out of tol", "verdict", "end-to-end"]
         var rows: [[String]] = []
         var lastPhase: TraceRole.Phase?
         for entry in entries {
@@ -160,15 +161,16 @@ public struct OracleReport: Sendable {
             if let c = entry.primary {
                 row.append(c.referenceShape.description)
                 if c.shapesDiffer {
-                    row += ["ours " + c.oursShape.dims.map(String.init).joined(separator: "x"), "", "", "", "",
+                    row += ["ours " + c.oursShape.dims.map(String.init).joined(separator: "x"), "", "", "", "", "", "",
                             entry.verdict.rawValue]
                 } else {
-                    row += [OracleFormat.scientific(c.maxAbsoluteError), OracleFormat.scientific(c.maxRelativeError),
+                    row += [OracleFormat.scientific(c.maxAbsoluteError), OracleFormat.scientific(c.medianRelativeError),
+                            OracleFormat.scientific(c.p99RelativeError), OracleFormat.scientific(c.maxRelativeError),
                             Self.ulps(c.maxULPs), Self.cosine(c.cosine), "\(c.outOfTolerance)/\(c.count)",
                             entry.verdict.rawValue]
                 }
             } else {
-                row += [entry.referenceShape.description, "not computed", "", "", "", "", entry.verdict.rawValue]
+                row += [entry.referenceShape.description, "not computed", "", "", "", "", "", "", entry.verdict.rawValue]
             }
             if entry.alone == nil {
                 row.append("(alone: n/a)")
@@ -322,6 +324,8 @@ public struct OracleReport: Sendable {
                 ("count", .integer(c.count)),
                 ("rms_reference", .number(c.scale)),
                 ("max_abs_error", .number(c.maxAbsoluteError)),
+                ("median_rel_error", .number(c.medianRelativeError)),
+                ("p99_rel_error", .number(c.p99RelativeError)),
                 ("max_rel_error", .number(c.maxRelativeError)),
                 ("max_ulps", .number(c.maxULPs)),
                 ("cosine", .number(c.cosine)),

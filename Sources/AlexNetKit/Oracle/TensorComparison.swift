@@ -54,6 +54,13 @@ public struct TensorComparison: Sendable {
     public var maxAbsoluteError: Double = 0
     /// `max |ours - ref| / (|ref| + scale)`: the relative error the tolerance bounds.
     public var maxRelativeError: Double = 0
+    /// The median of that relative error over the elements (nearest rank: the
+    /// `ceil(n/2)`-th smallest): the typical element, which a few outliers do not move.
+    public var medianRelativeError: Double = 0
+    /// Its 99th percentile (nearest rank, the `ceil(0.99 n)`-th smallest): where the bulk
+    /// ends. Beside the maximum it tells a few bad elements (max far above p99) from
+    /// errors that move everything (max a few times p99).
+    public var p99RelativeError: Double = 0
     /// The largest distance in units in the last place of the element type
     /// (the number of representable values between the two, plus one; infinite for NaN).
     public var maxULPs: Double = 0
@@ -99,6 +106,7 @@ public struct TensorComparison: Sendable {
                 var dot = 0.0, oursSquares = 0.0, errorSum = 0.0, errorSquares = 0.0
                 var maxAbs = 0.0, maxRel = 0.0, maxULPs = 0.0
                 var bad = 0, equal = 0, nonFinite = 0
+                var relatives = [Double](repeating: 0, count: count)
                 for i in 0..<count {
                     let x = a[i], y = b[i]
                     let sameBits = x.rawBits == y.rawBits
@@ -116,6 +124,7 @@ public struct TensorComparison: Sendable {
                     let relative = error == 0 ? 0 : error / (abs(ref) + scale)
                     if !(error <= maxAbs) { maxAbs = error }
                     if !(relative <= maxRel) { maxRel = relative }
+                    relatives[i] = relative.isNaN ? .infinity : relative
                     let ulps = sameBits ? 0 : ulpDistance(x.rawBits, y.rawBits, single: isSingle)
                     if ulps > maxULPs { maxULPs = ulps }
                     let fails = tolerance.exact ? !sameBits
@@ -131,6 +140,8 @@ public struct TensorComparison: Sendable {
                 result.cosine = norms > 0 ? dot / norms : (oursSquares == 0 && sumSquares == 0 ? 1 : 0)
                 result.maxAbsoluteError = maxAbs
                 result.maxRelativeError = maxRel
+                result.medianRelativeError = nearestRank(0.5, of: &relatives)
+                result.p99RelativeError = nearestRank(0.99, of: &relatives)
                 result.maxULPs = maxULPs
                 result.outOfTolerance = bad
                 result.bitwiseEqual = equal
@@ -140,6 +151,28 @@ public struct TensorComparison: Sendable {
             }
         }
         return result
+    }
+
+    /// The nearest-rank `p` quantile of `values` (the `ceil(p n)`-th smallest; 0 when empty),
+    /// by quickselect: linear time, so a 37-million-element fc6 weight costs no sort.
+    /// Reorders `values`.
+    static func nearestRank(_ p: Double, of values: inout [Double]) -> Double {
+        guard !values.isEmpty else { return 0 }
+        let k = min(values.count - 1, max(0, Int((p * Double(values.count)).rounded(.up)) - 1))
+        var low = 0, high = values.count - 1
+        while low < high {
+            // Median of three as the pivot, then Hoare's partition.
+            let middle = low + (high - low) / 2
+            let pivot = max(min(values[low], values[middle]), min(max(values[low], values[middle]), values[high]))
+            var i = low, j = high
+            while i <= j {
+                while values[i] < pivot { i += 1 }
+                while values[j] > pivot { j -= 1 }
+                if i <= j { values.swapAt(i, j); i += 1; j -= 1 }
+            }
+            if k <= j { high = j } else if k >= i { low = i } else { return values[k] }
+        }
+        return values[k]
     }
 
     /// A comparison that could not be made because the shapes differ.
