@@ -22,9 +22,24 @@ struct CheckCommand: ParsableCommand {
         f64; K the layer's reduction length) unless --rtol, --tolerance or --exact say
         otherwise.
 
+        What the trace must hold (--compare): by default every forward.<layer>; a
+        training network trace also the loss, every grad.<param> and, with SGD
+        metadata, every updated.<param>; a training layer trace also grad.<param>,
+        grad_input.<layer> and, with SGD metadata, updated.<param> (and each tower's
+        tensors when the metadata says towers = 2). A required tensor the trace lacks
+        makes it unusable (exit 2, naming every missing tensor); tensors present
+        beyond the required ones are compared too. --compare LIST replaces the rule:
+        groups default, present (nothing required: whatever the trace holds),
+        forward, loss, grad_scores, grad, grad_input, updated; e.g. --compare
+        forward for a forward-only dump, --compare default,grad_input to add the
+        input gradients.
+
         Exit status: 0 every tensor agrees; 1 a mismatch; 2 the trace (or a report
-        path) cannot be used: missing file, malformed trace, wrong shapes or dtypes,
-        NaN. Usage errors (unknown options, malformed values) exit 64.
+        path) cannot be used: missing file, malformed trace, a missing required
+        tensor, nothing to compare, wrong shapes or dtypes, NaN, a --tolerance name
+        that is neither a layer nor a tensor of the trace. Usage errors (unknown
+        options, malformed values, an unknown --compare group) exit 64. With exit 2,
+        --report and --junit still say why (a JUnit error case).
         
         Examples:
           alexnet check gpu-step.safetensors
@@ -38,6 +53,11 @@ struct CheckCommand: ParsableCommand {
     @Option(name: .customLong("tolerance"), parsing: .singleValue,
             help: "NAME=RTOL: the relative tolerance for one layer (conv3=1e-4) or one tensor (forward.conv3=1e-4); repeatable.")
     var tolerances: [String] = []
+
+    @Option(name: .customLong("compare"),
+            help: ArgumentHelp("What the trace must hold, comma-separated: \(CompareGroup.acceptedNames) (default: default).",
+                               valueName: "LIST"))
+    var compare: String = "default"
 
     @Option(help: "Relative tolerance for every tensor, replacing the rule.")
     var rtol: Double?
@@ -74,6 +94,16 @@ struct CheckCommand: ParsableCommand {
         if let rtol, !(rtol >= 0 && rtol.isFinite) { throw ValidationError("--rtol must be a finite number >= 0, got \(rtol)") }
         guard atol >= 0, atol.isFinite else { throw ValidationError("--atol must be a finite number >= 0, got \(atol)") }
         _ = try overrides()
+        _ = try groups()
+    }
+
+    /// `--compare LIST` as groups.
+    func groups() throws -> [CompareGroup] {
+        do {
+            return try CompareGroup.parseList(compare)
+        } catch let error as CompareGroupError {
+            throw ValidationError(error.description)
+        }
     }
 
     /// `--tolerance NAME=RTOL` options as a dictionary.
@@ -91,19 +121,16 @@ struct CheckCommand: ParsableCommand {
 
     func run() throws {
         let policy = TolerancePolicy(exact: exact, rtol: rtol, atol: atol, overrides: try overrides())
-        let options = OracleOptions(tolerances: policy, failOnEndToEnd: endToEnd, diagnose: !noDiagnosis, workers: threads)
+        let options = OracleOptions(tolerances: policy, failOnEndToEnd: endToEnd, diagnose: !noDiagnosis, workers: threads,
+                                    compare: try groups())
         let result: OracleReport
         do {
             if let report { try checkOutputFile(report, option: "--report", force: force) }
             if let junit { try checkOutputFile(junit, option: "--junit", force: force) }
             let loaded = try Trace.read(path: trace)
             try checkToleranceNames(against: loaded)
+            // A trace lacking a required tensor, or holding none to compare, throws a TraceError.
             result = try Oracle.check(loaded, options: options)
-            guard !result.entries.isEmpty else {
-                throw CommandFailure(message: "\(trace): the trace holds no tensor to compare (only the input, labels, "
-                                     + "parameters and masks; ignored: \(result.ignored.isEmpty ? "none" : result.ignored.joined(separator: ", "))): "
-                                     + "a dumper that recorded nothing would agree with everything")
-            }
         } catch let error as CommandFailure {
             throw unusable(error.message)
         } catch let error as TraceError {

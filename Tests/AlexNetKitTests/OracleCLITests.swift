@@ -55,12 +55,20 @@ final class OracleCLITests: XCTestCase {
                               to: path("empty.safetensors"))
         let empty = try CLI.run(["check", "empty.safetensors", "--junit", "j.xml", "--report", "r.json"], in: directory)
         XCTAssertEqual(empty.status, 2, empty.output)
-        XCTAssertTrue(empty.error.contains("the trace holds no tensor to compare"), empty.error)
-        XCTAssertTrue(empty.error.contains("forwrd.conv1"), empty.error)
+        // The default requires every forward.* (and the loss and gradients): each missing one is
+        // named, and the misspelt forwrd.conv1 is pointed out as what it probably is.
+        XCTAssertTrue(empty.error.contains("empty.safetensors: missing 29 required tensor(s): forward.conv1, forward.pool1,"), empty.error)
+        XCTAssertTrue(empty.error.contains("ignored names that look misspelt: forwrd.conv1 (forward.conv1?)"), empty.error)
+        XCTAssertTrue(empty.error.contains("--compare present compares whatever the trace holds"), empty.error)
         let junit = try String(contentsOfFile: path("j.xml"), encoding: .utf8)
-        XCTAssertTrue(junit.contains("errors=\"1\"") && junit.contains("<error message=\"empty.safetensors: the trace holds no tensor"), junit)
+        XCTAssertTrue(junit.contains("errors=\"1\"") && junit.contains("<error message=\"empty.safetensors: missing 29 required"), junit)
         let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("r.json")))) as? [String: Any]
         XCTAssertEqual(report?["exit_status"] as? Int, 2)
+        // Asked to compare whatever is there, it still holds nothing to compare.
+        let present = try CLI.run(["check", "empty.safetensors", "--compare", "present"], in: directory)
+        XCTAssertEqual(present.status, 2, present.output)
+        XCTAssertTrue(present.error.contains("the trace holds no tensor to compare"), present.error)
+        XCTAssertTrue(present.error.contains("forwrd.conv1"), present.error)
 
         let unknown = try CLI.run(["check", "t.safetensors", "--tolerance", "nosuch=1e-4"], in: directory)
         XCTAssertEqual(unknown.status, 2)

@@ -201,7 +201,10 @@ final class OracleCheckTests: XCTestCase {
         assertAgrees(try Oracle.check(inference))
         let forwardOnly = try TraceRecorder.record(network: network, input: input, labels: nil, mode: .training)
         XCTAssertNil(forwardOnly["grad.scores"])
-        let report = try Oracle.check(forwardOnly)
+        // A training trace without labels holds no backward pass, which the default requires:
+        // a forward-only dump says so with --compare forward.
+        XCTAssertThrowsError(try Oracle.check(forwardOnly))
+        let report = try Oracle.check(forwardOnly, options: OracleOptions(compare: [.forward]))
         assertAgrees(report)
         XCTAssertTrue(report.entries.allSatisfy { $0.role.phase == .forward })
         XCTAssertTrue(report.absent.contains("loss"))

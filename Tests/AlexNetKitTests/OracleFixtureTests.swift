@@ -32,8 +32,22 @@ final class OracleFixtureTests: XCTestCase {
         return (alone, endToEnd)
     }
 
+    /// The committed fixtures that leave out a group the default rule requires (to stay
+    /// small, Fixtures/oracle/README.md), and the narrowing that checks what they hold.
+    static let narrowed: [String: [CompareGroup]] = [
+        // The same step as paper-narrow-f64-sgd-paper without forward.* (those are in that file).
+        "paper-narrow-f64-sgd-pytorch.safetensors": [.loss, .gradScores, .grad, .updated],
+        // SGD metadata but no updated.* (and no grad_input.*).
+        "layers-18pct-f64-sgd-paper.safetensors": [.forward, .loss, .grad],
+        // The broken variants record no SGD step: the fault is in the forward pass.
+        "mini-towers-lrn-alpha-f64.safetensors": [.forward, .loss, .grad],
+        "mini-towers-conv3-swap-f64.safetensors": [.forward, .loss, .grad],
+        "mini-towers-pool-ceil-f64.safetensors": [.forward, .loss, .grad],
+    ]
+
     func check(_ path: String) throws -> OracleReport {
-        let report = try Oracle.check(path: path)
+        let compare = Self.narrowed[(path as NSString).lastPathComponent] ?? [.default]
+        let report = try Oracle.check(path: path, options: OracleOptions(compare: compare))
         let worst = worstRelativeErrors(report)
         print("\((path as NSString).lastPathComponent): \(report.passed ? "agrees" : "MISMATCH"), \(report.entries.count) tensors, "
               + "max rel err alone \(OracleFormat.scientific(worst.alone)), end to end \(OracleFormat.scientific(worst.endToEnd))")

@@ -9,14 +9,19 @@ public struct OracleOptions: Sendable {
     public var diagnose: Bool
     /// Threads for the reference's layers (results are identical for any count).
     public var workers: Int
+    /// What the trace must hold (``CompareGroup``): by default the rule for its kind and
+    /// mode; a required tensor it lacks makes it unusable. Present tensors beyond these are compared too.
+    public var compare: [CompareGroup]
 
-    /// The defaults: the tolerance rule, drift reported but not failed, diagnosis on, one thread.
+    /// The defaults: the tolerance rule, drift reported but not failed, diagnosis on, one thread,
+    /// the default required tensors.
     public init(tolerances: TolerancePolicy = TolerancePolicy(), failOnEndToEnd: Bool = false, diagnose: Bool = true,
-                workers: Int = 1) {
+                workers: Int = 1, compare: [CompareGroup] = [.default]) {
         self.tolerances = tolerances
         self.failOnEndToEnd = failOnEndToEnd
         self.diagnose = diagnose
         self.workers = max(1, workers)
+        self.compare = compare
     }
 }
 
@@ -36,9 +41,11 @@ public enum Oracle {
     /// comparison alone; end-to-end drift is reported (and fails only with
     /// ``OracleOptions/failOnEndToEnd``). Mismatches are diagnosed by trying the
     /// known convention variants on the layer with the reference's own input.
-    /// - Throws: ``TraceError`` (via ``TracePlan``) when the trace is unusable.
+    /// - Throws: ``TraceError`` (via ``TracePlan``) when the trace is unusable: malformed,
+    ///   lacking a tensor ``OracleOptions/compare`` requires, or holding nothing to compare.
     public static func check(_ trace: Trace, options: OracleOptions = OracleOptions()) throws -> OracleReport {
         let plan = try TracePlan(trace: trace)
+        try plan.requireTensors(options.compare)
         switch trace.dtype {
         case .float64: return try OracleRun<Double>(plan: plan, options: options).run()
         default: return try OracleRun<Float>(plan: plan, options: options).run()
@@ -577,10 +584,14 @@ final class OracleRun<T: TensorElement> {
                          + "; " + (options.failOnEndToEnd ? "counted as mismatches (--end-to-end)"
                                    : "not counted as mismatches (pass --end-to-end to count them)"))
         }
-        return OracleReport(source: trace.source, kind: trace.kind, subject: trace.subjectName, dtype: trace.dtype,
-                            mode: trace.mode, producer: trace.producer, batch: plan.batch,
-                            toleranceRule: options.tolerances.summary(dtype: trace.dtype), entries: entries,
-                            absent: plan.absent, ignored: plan.ignored, notes: notes,
-                            failOnEndToEnd: options.failOnEndToEnd)
+        var report = OracleReport(source: trace.source, kind: trace.kind, subject: trace.subjectName, dtype: trace.dtype,
+                                  mode: trace.mode, producer: trace.producer, batch: plan.batch,
+                                  toleranceRule: options.tolerances.summary(dtype: trace.dtype), entries: entries,
+                                  absent: plan.absent, ignored: plan.ignored, notes: notes,
+                                  failOnEndToEnd: options.failOnEndToEnd)
+        let groups = plan.expandedGroups(options.compare).map(\.rawValue)
+        report.required = (groups.isEmpty ? "nothing beyond one tensor" : groups.joined(separator: ", "))
+            + " (" + plan.requirementDescription(options.compare) + ")"
+        return report
     }
 }

@@ -89,6 +89,9 @@ public struct OracleReport: Sendable {
     public var notes: [String]
     /// Whether end-to-end drift alone makes the check fail (`--end-to-end`).
     public var failOnEndToEnd: Bool
+    /// What the trace had to hold (``OracleOptions/compare``), e.g.
+    /// `forward, loss, grad, updated (the default for a training network trace with SGD metadata)`.
+    public var required: String = ""
     /// The OpenBLAS core our side of the comparison ran on (``BLAS/core``):
     /// our numbers are bitwise reproducible for one core, not across cores.
     public var blasCore: String = BLAS.core.name
@@ -145,6 +148,7 @@ public struct OracleReport: Sendable {
                      + "\(mode == .training ? "training" : "inference"), batch \(batch)"
                      + (producer.map { ", producer \($0)" } ?? ""))
         lines.append("tolerance: " + toleranceRule)
+        if !required.isEmpty { lines.append("required: " + required) }
         lines.append("computed here with OpenBLAS core " + blasCore)
         lines.append("numbers are for each layer alone (fed the reference's own input and upstream gradient); "
                      + "the last column is end to end")
@@ -267,6 +271,7 @@ public struct OracleReport: Sendable {
             ("batch", .integer(batch)),
             ("blas_core", .string(blasCore)),
             ("tolerance_rule", .string(toleranceRule)),
+            ("required", .string(required)),
             ("passed", .bool(passed)),
             ("exit_status", .integer(Int(exitStatus))),
             ("verdict", .string(verdictLine)),
