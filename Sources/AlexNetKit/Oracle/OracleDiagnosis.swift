@@ -42,6 +42,10 @@ final class OracleDiagnosis<T: TensorElement> {
         let role = entry.role
         guard let reference = run.reference[role.name] else { return [] }
         var findings: [OracleFinding] = []
+        // A few bad elements far above the agreeing rest are a bug's signature (a race, an
+        // index, a tile edge), never reduced precision, which moves almost every element:
+        // decided first, so that no precision hypothesis is tried on them.
+        let sparse = sparseOutliers(entry)
         switch role.content {
         case .parameter(_, let name):
             if let t = role.tower, let other = try? run.parameters[name]?.towerRows(1 - t, of: run.plan.towers),
@@ -52,7 +56,7 @@ final class OracleDiagnosis<T: TensorElement> {
         case .forward(let i), .inputGradient(let i), .parameterGradient(let i, _):
             // Precision hypotheses only when most elements moved: reduced precision moves
             // almost every element; a race or an indexing bug moves a few.
-            let precisionPlausible = entry.alone.map { ($0.count - $0.bitwiseEqual) * 2 >= $0.count } ?? true
+            let precisionPlausible = sparse == nil && (entry.alone.map { ($0.count - $0.bitwiseEqual) * 2 >= $0.count } ?? true)
             for variant in variants(layer: i, role: role)
             where (precisionPlausible || !(variant.inFloat32 || variant.code == "tf32")) && evaluate(variant, layer: i, role: role) {
                 findings.append(OracleFinding(code: variant.code, layer: role.layer, message: variant.message))
@@ -69,10 +73,8 @@ final class OracleDiagnosis<T: TensorElement> {
         }
         findings += layoutVariants(role: role, reference: reference)
         if findings.isEmpty, let finding = rounding(entry) { findings.append(finding) }
-        // A few bad elements among agreeing ones are a bug's signature (a race, an
-        // index, a tile edge), never reduced precision, which moves almost every element.
-        if findings.isEmpty, let finding = sparseOutliers(entry) { findings.append(finding) }
-        if findings.isEmpty, let finding = statistics(entry) { findings.append(finding) }
+        if findings.isEmpty, let sparse { findings.append(sparse) }
+        if findings.isEmpty, sparse == nil, let finding = statistics(entry) { findings.append(finding) }
         if findings.isEmpty { findings.append(unexplained(entry)) }
         var seen = Set<String>()
         return findings.filter { seen.insert($0.code + $0.message).inserted }
@@ -463,8 +465,14 @@ final class OracleDiagnosis<T: TensorElement> {
                 + "\(OracleReport.ulps(c.maxULPs)) ULPs, within the default tolerance rule): rounding, e.g. another summation order")
     }
 
-    /// At most 1% of the elements (and at least one) beyond tolerance: how many,
-    /// where the first ones are, and how they cluster (one image, some channels).
+    /// Sparse outliers: at most 1% of the elements (and at least one) beyond
+    /// tolerance, each with a relative error at least 10 times the 99th percentile
+    /// of the agreeing elements' (any size when those are exact). Reduced precision
+    /// spreads a continuous distribution over every element: when a few of its
+    /// elements cross the tolerance they are its tail, within a small factor of its
+    /// 99th percentile; a fault stands an order of magnitude apart. Reports how
+    /// many, the first positions, and how they cluster (one image, which channels
+    /// or rows, where in the image plane).
     func sparseOutliers(_ entry: OracleEntry) -> OracleFinding? {
         guard let c = entry.alone ?? entry.endToEnd, !c.shapesDiffer, c.outOfTolerance > 0, c.count >= 2,
               c.outOfTolerance <= max(1, c.count / 100),
@@ -472,22 +480,38 @@ final class OracleDiagnosis<T: TensorElement> {
               let ours = entry.alone != nil ? run.alone[entry.name] : run.endToEnd[entry.name], ours.shape == reference.shape
         else { return nil }
         var bad: [Int] = []
+        var bulk: [Double] = []
+        bulk.reserveCapacity(c.count)
+        var smallestBad = Double.infinity
         for k in 0..<reference.count {
-            let error = abs(Double(ours.storage[k]) - Double(reference.storage[k]))
-            let bound = c.tolerance.atol + c.tolerance.rtol * (abs(Double(reference.storage[k])) + c.scale)
-            if c.tolerance.exact ? ours.storage[k].rawBits != reference.storage[k].rawBits : !(error <= bound) { bad.append(k) }
+            let ref = Double(reference.storage[k])
+            let error = abs(Double(ours.storage[k]) - ref)
+            let relative = error == 0 ? 0 : (error / (abs(ref) + c.scale)).isNaN ? .infinity : error / (abs(ref) + c.scale)
+            let bound = c.tolerance.atol + c.tolerance.rtol * (abs(ref) + c.scale)
+            if c.tolerance.exact ? ours.storage[k].rawBits != reference.storage[k].rawBits : !(error <= bound) {
+                bad.append(k)
+                smallestBad = min(smallestBad, relative)
+            } else {
+                bulk.append(relative)
+            }
         }
         guard !bad.isEmpty else { return nil }
+        let bulkP99 = TensorComparison.nearestRank(0.99, of: &bulk)
+        // In bit-exact mode every different bit pattern is bad, so there is no bulk to stand apart from.
+        guard c.tolerance.exact || smallestBad >= 10 * bulkP99 else { return nil }
         let shape = reference.shape
-        func position(_ k: Int) -> [Int] {
-            var rest = k
-            return shape.strides.map { stride in defer { rest %= stride }; return rest / stride }
-        }
-        let positions = bad.prefix(5).map { "\(position($0))" }.joined(separator: ", ") + (bad.count > 5 ? ", ..." : "")
+        let positions = bad.prefix(5).map { "\(TracePlan.position(of: $0, in: shape))" }.joined(separator: ", ")
+            + (bad.count > 5 ? ", ..." : "")
         let moved = c.count - c.bitwiseEqual
         var message = "\(entry.name): sparse outliers: \(bad.count) of \(c.count) elements beyond tolerance "
             + "(\(OracleFormat.scientific(Double(bad.count) / Double(c.count))) of them; \(moved) differ at all), at \(positions); "
-            + "the rest agree, which reduced precision (Float32, TF32, half) never does: it moves almost every element. "
+        if !c.tolerance.exact {
+            message += "their relative errors are at least "
+                + (bulkP99 > 0 ? "\(OracleFormat.scientific(smallestBad / bulkP99, digits: 1)) times the 99th percentile of the rest's "
+                    + "(\(OracleFormat.scientific(bulkP99)))" : "\(OracleFormat.scientific(smallestBad)) where the rest are exact")
+                + "; "
+        }
+        message += "the rest agree, which reduced precision (Float32, TF32, half) never does: it moves almost every element. "
             + "Look for a race, an indexing or a boundary (tile edge) bug"
         var isActivation = true
         switch entry.role.content {
@@ -500,7 +524,29 @@ final class OracleDiagnosis<T: TensorElement> {
             message += images.count == 1 ? "; all in image \(images.first!)" : "; in \(images.count) of \(shape[0]) images"
         }
         if let clusters = badChannels(entry, c) { message += "; " + clusters }
+        if isActivation, shape.rank == 4, let plane = spatialCluster(bad, shape: shape) { message += "; " + plane }
         return OracleFinding(code: "sparse-outliers", layer: entry.role.layer, message: message)
+    }
+
+    /// Where in the image plane of an `[N, C, H, W]` tensor the elements `bad` lie: on one
+    /// edge (a tile or padding boundary bug), or the rows and columns they span; nil for
+    /// one element, whose position says it all.
+    func spatialCluster(_ bad: [Int], shape: Shape) -> String? {
+        guard bad.count > 1 else { return nil }
+        let (h, w) = (shape[2], shape[3])
+        let rows = bad.map { ($0 / w) % h }, columns = bad.map { $0 % w }
+        var edges: [String] = []
+        if rows.allSatisfy({ $0 == 0 }) { edges.append("the first row") }
+        if h > 1, rows.allSatisfy({ $0 == h - 1 }) { edges.append("the last row (\(h - 1))") }
+        if columns.allSatisfy({ $0 == 0 }) { edges.append("the first column") }
+        if w > 1, columns.allSatisfy({ $0 == w - 1 }) { edges.append("the last column (\(w - 1))") }
+        func span(_ values: [Int]) -> String {
+            let (low, high) = (values.min()!, values.max()!)
+            return low == high ? "\(low)" : "\(low)..\(high)"
+        }
+        let where_ = "rows \(span(rows)), columns \(span(columns)) of \(h)x\(w)"
+        return edges.isEmpty ? "in the image plane within " + where_
+            : "all on " + edges.joined(separator: " and ") + " of the \(h)x\(w) plane (\(where_)): a boundary"
     }
 
     /// TF32-like (Float32 trace) or Float32-like (Float64 trace) errors: small, unbiased, at the precision's level,
