@@ -44,6 +44,7 @@ struct CheckCommand: ParsableCommand {
         Examples:
           alexnet check gpu-step.safetensors
           alexnet check gpu-step.safetensors --tolerance conv3=1e-4 --junit check.xml --report check.json
+          alexnet check forward-only.safetensors --compare forward
         """
     )
 
