@@ -131,6 +131,12 @@ final class OracleCLITests: XCTestCase {
         XCTAssertGreaterThan(try XCTUnwrap(alone["out_of_tolerance"] as? Int), 0)
         XCTAssertNotNil(alone["max_rel_error"] as? Double)
         XCTAssertNotNil(alone["cosine"] as? Double)
+        // The bulk beside the maximum: median <= p99 <= max.
+        let median = try XCTUnwrap(alone["median_rel_error"] as? Double), p99 = try XCTUnwrap(alone["p99_rel_error"] as? Double)
+        XCTAssertLessThanOrEqual(median, p99)
+        XCTAssertLessThanOrEqual(p99, try XCTUnwrap(alone["max_rel_error"] as? Double))
+        XCTAssertTrue((json["required"] as? String ?? "").hasPrefix("forward, loss, grad, updated (the default for a training network trace with SGD metadata)"),
+                      "\(json["required"] ?? "none")")
         XCTAssertEqual((alone["first_bad"] as? [String: Any])?["position"] as? [Int], [0, 0, 0, 0])
 
         let xml = try String(contentsOf: directory.appendingPathComponent("r.xml"), encoding: .utf8)
@@ -139,6 +145,7 @@ final class OracleCLITests: XCTestCase {
         XCTAssertEqual(xml.components(separatedBy: "<testcase ").count - 1, tensors.count)
         XCTAssertEqual(xml.components(separatedBy: "<failure ").count - 1, 2)
         XCTAssertTrue(xml.contains("name=\"forward.lrn1\""))
+        XCTAssertTrue(xml.contains(", rel err median "), xml)
         // Well-formed for an XML parser too.
         let parser = XMLParser(data: Data(xml.utf8))
         XCTAssertTrue(parser.parse(), parser.parserError.map { "\($0)" } ?? "")

@@ -389,8 +389,9 @@ public struct OracleReport: Sendable {
                     body.append("\(label): shape \(c.referenceShape) in the reference, \(c.oursShape) here")
                 } else {
                     body.append("\(label): \(c.outOfTolerance) of \(c.count) elements beyond \(c.tolerance.summary); "
-                                + "max abs err \(OracleFormat.scientific(c.maxAbsoluteError)), max rel err "
-                                + "\(OracleFormat.scientific(c.maxRelativeError)), ULPs \(Self.ulps(c.maxULPs)), cosine "
+                                + "max abs err \(OracleFormat.scientific(c.maxAbsoluteError)), rel err median "
+                                + "\(OracleFormat.scientific(c.medianRelativeError)), p99 \(OracleFormat.scientific(c.p99RelativeError)), "
+                                + "max \(OracleFormat.scientific(c.maxRelativeError)), ULPs \(Self.ulps(c.maxULPs)), cosine "
                                 + Self.cosine(c.cosine)
                                 + (c.firstBad.map { ", first at \($0.position) (ours \($0.ours), reference \($0.reference))" } ?? ""))
                 }
