@@ -68,6 +68,27 @@ final class FinitenessTests: XCTestCase {
         }
     }
 
+    /// Tensors of several 16-vector blocks: the first bad element of a block, of a
+    /// later block and of the tail is found, the earlier of two wins, and the
+    /// largest finite values (whose `x - x` is still 0) pass.
+    func testFindsTheFirstNonFiniteAcrossBlocksInBothPrecisions() {
+        func check<T: TensorElement>(_: T.Type) {
+            let count = 16 * T.Vector.scalarCount * 3 + 5
+            var t = Tensor<T>(shape: [count], repeating: T.greatestFiniteMagnitude)
+            t.withUnsafeMutableBufferPointer { $0[1] = -T.greatestFiniteMagnitude }
+            XCTAssertNil(t.firstNonFiniteIndex(), "\(T.self)")
+            for index in [0, 127, 128, count - 6, count - 1] {
+                for bad in [T.nan, T.infinity, -T.infinity] {
+                    var u = t
+                    u.withUnsafeMutableBufferPointer { $0[index] = bad; if index + 3 < count { $0[index + 3] = .nan } }
+                    XCTAssertEqual(u.firstNonFiniteIndex(), index, "\(T.self) \(bad) at \(index)")
+                }
+            }
+        }
+        check(Float.self)
+        check(Double.self)
+    }
+
     func testErrorNamesTensorPositionValueAndCount() {
         var t = Tensor<Double>(shape: [2, 3], repeating: 0)
         t[1, 1] = -.infinity
