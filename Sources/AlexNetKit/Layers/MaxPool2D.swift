@@ -42,9 +42,6 @@ public final class MaxPool2D<Element: TensorElement>: Layer {
     /// For every output element of the last forward pass (`[N, C, OH, OW]`), the
     /// flat index `h * W + w` of its argmax within its own input plane.
     private var cachedArgmax: [Int32] = []
-    /// Per worker: one input row's column maxima and the rows holding them.
-    private let columnMaxScratch = WorkerScratch<Element>()
-    private let columnRowScratch = WorkerScratch<Element>()
 
     /// - Parameters:
     ///   - name: the layer's name in errors, e.g. `"pool1"`.
@@ -82,16 +79,14 @@ public final class MaxPool2D<Element: TensorElement>: Layer {
     @_specialize(where Element == Double)
     public func forward(_ input: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
         let plan = try configuration.plan(for: input.shape, component: name)
-        // Rows are tracked as Element values in the vertical pass: exact below 2^24.
-        guard input.shape[2] < 1 << 24 else {
-            throw ShapeError(operation: name, argument: "input", expected: "[N, C, H, W] with H < 2^24", actual: input.shape)
+        // The argmax is stored as an Int32 offset within the plane.
+        guard input.shape[2] * input.shape[3] <= Int(Int32.max) else {
+            throw ShapeError(operation: name, argument: "input", expected: "[N, C, H, W] with H * W < 2^31", actual: input.shape)
         }
         let (outputShape, width, inputPlane, outputPlane) = (plan.outputShape, plan.width, plan.inputPlane, plan.outputPlane)
         let (rows, columns, tasks) = (plan.rows, plan.columns, plan.tasks)
 
         var output = Tensor<Element>.recycling(&outputBuffer, shape: outputShape, zeroed: false)
-        let valueScratch = columnMaxScratch.reserve(slots: context.pool.workerCount, count: width)
-        let rowScratch = columnRowScratch.reserve(slots: context.pool.workerCount, count: width)
 
         defer { outputBuffer = output }
         // Recycled like the output: the last pass's argmax is dropped first, so the
@@ -106,14 +101,12 @@ public final class MaxPool2D<Element: TensorElement>: Layer {
                           let argmax = argmax.baseAddress else { return }
                     rows.withWindows { rowWindows in
                         columns.withWindows { columnWindows in
-                            context.pool.parallelFor(tasks.count) { task, worker in
-                                let (columnMax, columnRow) = (valueScratch[worker], rowScratch[worker])
+                            context.pool.parallelFor(tasks.count) { task, _ in
                                 for plane in tasks[task] {
                                     maxPoolPlane(input: source + plane * inputPlane, width: width,
                                                  rows: rowWindows, columns: columnWindows,
                                                  output: target + plane * outputPlane,
-                                                 argmax: argmax + plane * outputPlane,
-                                                 columnMax: columnMax, columnRow: columnRow)
+                                                 argmax: argmax + plane * outputPlane)
                                 }
                             }
                         }
@@ -163,85 +156,41 @@ public final class MaxPool2D<Element: TensorElement>: Layer {
     }
 }
 
-/// Max-pools one `[H, W]` plane into `[OH, OW]`, recording each argmax as `h * W + w`.
-///
-/// Separable, so the hot loops vectorise and do not branch on the data: for
-/// each output row, a vertical pass over the window's rows keeps, per input
-/// column, the column's maximum and the first row holding it (`columnMax`,
-/// `columnRow`, contiguous over the width; rows are held as `T`, exact below
-/// 2^24); a horizontal pass then picks, per output, the best of its window's
-/// columns. The result is bitwise the row-major scan's (the rule in the type's
-/// documentation): a column's later row wins only when strictly greater or the
-/// first NaN; across columns, a greater value, the first NaN, or an equal value
-/// (the other sign of zero) in an earlier row wins, so among equal cells the
-/// first in row-major order is kept.
+/// Max-pools one `[H, W]` plane into `[OH, OW]`, recording each argmax as
+/// `h * W + w`, by scanning each window in row-major order: the type's rule
+/// written out literally, so the result is that rule's by construction. A
+/// later cell replaces the running maximum when the maximum is not NaN and the
+/// cell is not `<=` it (it is greater, or the first NaN); ties keep the first.
+/// The selects compile to conditional moves, so ReLU's many zeros cost no
+/// mispredicted branches. It replaced a separable pass (column maxima, then
+/// the best column), whose per-row setup over few columns cost more than it
+/// saved: 2.3x slower on 2x2 windows over 28x28 planes, 1.6x on the paper's
+/// 3x3 windows over 55x55 (Docs/performance.md).
 @_specialize(where T == Float)
 @_specialize(where T == Double)
 func maxPoolPlane<T: TensorElement>(
     input: UnsafePointer<T>, width: Int, rows: PoolWindows, columns: PoolWindows,
-    output: UnsafeMutablePointer<T>, argmax: UnsafeMutablePointer<Int32>,
-    columnMax: UnsafeMutablePointer<T>, columnRow: UnsafeMutablePointer<T>
+    output: UnsafeMutablePointer<T>, argmax: UnsafeMutablePointer<Int32>
 ) {
-    let lanes = T.Vector.scalarCount
-    let vectorEnd = width - width % lanes
-    let widthIndex = Int32(truncatingIfNeeded: width)
     var o = 0
     for oh in 0..<rows.count {
         let h0 = rows.start[oh], h1 = rows.end[oh]
-        // Vertical: the window never has an empty row range (padding < kernel).
-        columnMax.update(from: input + h0 * width, count: width)
-        columnRow.update(repeating: T(h0), count: width)
-        var h = h0 + 1
-        while h < h1 {
-            let row = input + h * width
-            let rowValue = T(h), rowVector = T.Vector(repeating: T(h))
-            var w = 0
-            while w < vectorEnd {
-                let merged = T.maxPoolMergeLanes(
-                    value: UnsafeRawPointer(row + w).loadUnaligned(as: T.Vector.self),
-                    maximum: UnsafeRawPointer(columnMax + w).loadUnaligned(as: T.Vector.self),
-                    row: UnsafeRawPointer(columnRow + w).loadUnaligned(as: T.Vector.self),
-                    candidateRow: rowVector)
-                UnsafeMutableRawPointer(columnMax + w).storeBytes(of: merged.maximum, as: T.Vector.self)
-                UnsafeMutableRawPointer(columnRow + w).storeBytes(of: merged.row, as: T.Vector.self)
-                w += lanes
-            }
-            while w < width {
-                let v = row[w], m = columnMax[w]
-                let take = m == m && !(v <= m)
-                columnMax[w] = take ? v : m
-                columnRow[w] = take ? rowValue : columnRow[w]
-                w += 1
-            }
-            h += 1
-        }
-        // Horizontal: the best column of each window, decided without branches
-        // (ReLU's zeros make ties common, and a branch on them mispredicts).
         for ow in 0..<columns.count {
             let w0 = columns.start[ow], w1 = columns.end[ow]
-            var best = columnMax[w0], bestRow = columnRow[w0], bestColumn = w0
-            var w = w0 + 1
-            while w < w1 {
-                let candidate = columnMax[w], candidateRow = columnRow[w]
-                let bestIsNaN = flag(best != best), candidateIsNaN = flag(candidate != candidate)
-                let earlier = flag(candidateRow < bestRow)
-                let greater = flag(candidate > best), equal = flag(candidate == best)
-                // Best is NaN: only an earlier NaN wins. Otherwise a NaN, a greater
-                // value, or an equal one in an earlier row wins.
-                let take = (bestIsNaN & candidateIsNaN & earlier)
-                    | ((1 &- bestIsNaN) & (candidateIsNaN | greater | (equal & earlier))) != 0
-                best = take ? candidate : best
-                bestRow = take ? candidateRow : bestRow
-                bestColumn = take ? w : bestColumn
-                w += 1
+            var bestIndex = h0 * width + w0
+            var best = input[bestIndex]
+            for h in h0..<h1 {
+                let row = h * width
+                for w in (h == h0 ? w0 + 1 : w0)..<w1 {
+                    let v = input[row + w]
+                    let take = best == best && !(v <= best)
+                    best = take ? v : best
+                    bestIndex = take ? row + w : bestIndex
+                }
             }
             output[o] = best
-            argmax[o] = Int32(truncatingIfNeeded: bestRow.wholeNumber) &* widthIndex &+ Int32(truncatingIfNeeded: bestColumn)
+            argmax[o] = Int32(truncatingIfNeeded: bestIndex)
             o += 1
         }
     }
 }
-
-/// 1 for true, 0 for false, for branch-free logic.
-@inline(__always)
-private func flag(_ condition: Bool) -> UInt8 { condition ? 1 : 0 }

@@ -27,16 +27,6 @@ where Vector.Scalar == Self {
     /// ReLU's backward on one vector: `x <= 0 ? 0 : g` in each lane.
     static func reluGradientLanes(_ x: Vector, _ g: Vector) -> Vector
 
-    /// The value as an `Int`, for whole numbers that fit (row indices held as
-    /// elements). A requirement because the generic `Int(_:)` from a floating-
-    /// point type is an unspecialised slow path (measured: 12% of max pooling).
-    var wholeNumber: Int { get }
-
-    /// Max pooling's vertical step on one vector of columns: where the running
-    /// maximum `m` holds no NaN and `v > m` or `v` is NaN, take `v` and its row
-    /// `candidateRow`; elsewhere keep `m` and `row`.
-    static func maxPoolMergeLanes(value v: Vector, maximum m: Vector, row: Vector,
-                                  candidateRow: Vector) -> (maximum: Vector, row: Vector)
 
     /// Row-major `C = alpha * op(A) * op(B) + beta * C` through BLAS
     /// (Kernels/GEMM.swift: `cblas_sgemm`, `cblas_dgemm`).
@@ -58,7 +48,6 @@ extension Float: TensorElement {
     public typealias Vector = SIMD8<Float>
     public static var dtypeName: String { "f32" }
     @inlinable public var rawBits: UInt64 { UInt64(bitPattern) }
-    @inlinable public var wholeNumber: Int { Int(self) }
 
     @inlinable @inline(__always)
     public static func reluLanes(_ v: SIMD8<Float>) -> SIMD8<Float> { v.replacing(with: 0, where: v .< 0) }
@@ -67,20 +56,12 @@ extension Float: TensorElement {
     public static func reluGradientLanes(_ x: SIMD8<Float>, _ g: SIMD8<Float>) -> SIMD8<Float> {
         g.replacing(with: 0, where: x .<= 0)
     }
-
-    @inlinable @inline(__always)
-    public static func maxPoolMergeLanes(value v: SIMD8<Float>, maximum m: SIMD8<Float>, row: SIMD8<Float>,
-                                         candidateRow: SIMD8<Float>) -> (maximum: SIMD8<Float>, row: SIMD8<Float>) {
-        let take = (m .== m) .& .!(v .<= m)
-        return (m.replacing(with: v, where: take), row.replacing(with: candidateRow, where: take))
-    }
 }
 
 extension Double: TensorElement {
     public typealias Vector = SIMD4<Double>
     public static var dtypeName: String { "f64" }
     @inlinable public var rawBits: UInt64 { bitPattern }
-    @inlinable public var wholeNumber: Int { Int(self) }
 
     @inlinable @inline(__always)
     public static func reluLanes(_ v: SIMD4<Double>) -> SIMD4<Double> { v.replacing(with: 0, where: v .< 0) }
@@ -88,12 +69,5 @@ extension Double: TensorElement {
     @inlinable @inline(__always)
     public static func reluGradientLanes(_ x: SIMD4<Double>, _ g: SIMD4<Double>) -> SIMD4<Double> {
         g.replacing(with: 0, where: x .<= 0)
-    }
-
-    @inlinable @inline(__always)
-    public static func maxPoolMergeLanes(value v: SIMD4<Double>, maximum m: SIMD4<Double>, row: SIMD4<Double>,
-                                         candidateRow: SIMD4<Double>) -> (maximum: SIMD4<Double>, row: SIMD4<Double>) {
-        let take = (m .== m) .& .!(v .<= m)
-        return (m.replacing(with: v, where: take), row.replacing(with: candidateRow, where: take))
     }
 }
