@@ -45,6 +45,7 @@ struct CheckCommand: ParsableCommand {
           alexnet check gpu-step.safetensors
           alexnet check gpu-step.safetensors --tolerance conv3=1e-4 --junit check.xml --report check.json
           alexnet check forward-only.safetensors --compare forward
+          alexnet check gpu-step.safetensors --extract first -o failing-layer.safetensors
         """
     )
 
@@ -90,12 +91,25 @@ struct CheckCommand: ParsableCommand {
     @Option(help: "Worker threads (results are identical for any count).")
     var threads: Int = 1
 
+    @Option(help: ArgumentHelp("Write one layer of a network trace to --output as a layer trace (its input, parameters, "
+                               + "mask, upstream gradient and what the producer computed), then check that layer alone. "
+                               + "LAYER is a layer's name, or 'first' for the first layer that differs.",
+                               valueName: "LAYER"))
+    var extract: String?
+
+    @Option(name: [.customShort("o"), .customLong("output")],
+            help: "Where --extract writes the layer trace: a .safetensors file, or a directory of .npy files otherwise.")
+    var output: String?
+
     func validate() throws {
         try checkRange(threads, 1...InputLimits.threads, "--threads")
         if let rtol, !(rtol >= 0 && rtol.isFinite) { throw ValidationError("--rtol must be a finite number >= 0, got \(rtol)") }
         guard atol >= 0, atol.isFinite else { throw ValidationError("--atol must be a finite number >= 0, got \(atol)") }
         _ = try overrides()
         _ = try groups()
+        if extract != nil, output == nil { throw ValidationError("--extract needs --output, the layer trace's path") }
+        if extract == nil, output != nil { throw ValidationError("--output is where --extract writes; give --extract LAYER too") }
+        if let extract, extract.isEmpty { throw ValidationError("--extract needs a layer name or 'first'") }
     }
 
     /// `--compare LIST` as groups.
@@ -128,10 +142,15 @@ struct CheckCommand: ParsableCommand {
         do {
             if let report { try checkOutputFile(report, option: "--report", force: force) }
             if let junit { try checkOutputFile(junit, option: "--junit", force: force) }
+            if let output { try checkOutputFile(output, option: "--output", force: force) }
             let loaded = try Trace.read(path: trace)
             try checkToleranceNames(against: loaded)
             // A trace lacking a required tensor, or holding none to compare, throws a TraceError.
-            result = try Oracle.check(loaded, options: options)
+            if let extract, let output {
+                result = try extractAndCheck(loaded, layer: extract, to: output, options: options)
+            } else {
+                result = try Oracle.check(loaded, options: options)
+            }
         } catch let error as CommandFailure {
             throw unusable(error.message)
         } catch let error as TraceError {
@@ -170,6 +189,46 @@ struct CheckCommand: ParsableCommand {
             try? writeOutputFile(Array(text.utf8), to: path)
         }
         return ExitCode(2)
+    }
+
+    /// `--extract`: writes `layer`'s layer trace (the first differing layer's
+    /// for `first`) to `path` and returns the check of that layer alone. With
+    /// the default `--compare`, the layer trace is checked on what it holds: a
+    /// network trace need not hold the input gradients a layer trace requires;
+    /// an explicit list keeps its groups but the loss and score gradient.
+    private func extractAndCheck(_ loaded: Trace, layer: String, to path: String, options: OracleOptions) throws -> OracleReport {
+        guard loaded.kind == .network, let spec = loaded.spec else {
+            throw CommandFailure(message: "--extract: \(trace) is a layer trace already; extract from a network trace")
+        }
+        var name = layer
+        if layer == "first" {
+            let full = try Oracle.check(loaded, options: options)
+            guard let first = full.entries.first(where: { $0.verdict == .differs })?.role.layer else {
+                print("--extract first: no layer of \(trace) differs; nothing extracted\n")
+                return full
+            }
+            name = first
+        }
+        if spec.towers == 2, let lrn = spec.layers.first(where: { $0.name == name }), case .localResponseNorm = lrn.kind {
+            throw CommandFailure(message: "--extract \(name): in a two-tower net LRN normalises within each tower's channels, "
+                                 + "which a layer trace cannot express; check it in the network trace")
+        }
+        let extracted: Trace
+        do {
+            extracted = try TraceRecorder.layerTrace(loaded, layer: name)
+        } catch let error as TraceError {
+            throw CommandFailure(message: "--extract \(name): " + error.problem)
+        }
+        try extracted.write(to: path)
+        print("wrote \(path): layer trace of \(name) from \(trace), \(extracted.tensors.count) tensors "
+              + "(\(extracted.names.joined(separator: ", ")))\n")
+        // A layer trace has no loss or score gradient: those groups fall away.
+        var layerOptions = options
+        layerOptions.compare = compare == "default" ? [.present]
+            : options.compare.filter { $0 != .loss && $0 != .gradScores }
+        if layerOptions.compare.isEmpty { layerOptions.compare = [.present] }
+        // Checked as read back, so the file itself is what agrees or differs.
+        return try Oracle.check(try Trace.read(path: path), options: layerOptions)
     }
 
     /// Refuses a `--tolerance NAME=RTOL` whose name is neither a layer nor a tensor of the trace.

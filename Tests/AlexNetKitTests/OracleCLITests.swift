@@ -111,6 +111,48 @@ final class OracleCLITests: XCTestCase {
         XCTAssertEqual(loose.status, 0, loose.output)
     }
 
+    /// `--extract`: the first differing layer (or a named one) written as a layer
+    /// trace that reads back and checks alone; refusals for what cannot be extracted.
+    func testExtractWritesTheFailingLayerAsALayerTrace() throws {
+        try writeBrokenTrace("broken.safetensors")
+        let first = try CLI.run(["check", "broken.safetensors", "--extract", "first", "-o", "lrn1.safetensors"], in: directory)
+        XCTAssertEqual(first.status, 1, first.output + first.error)
+        XCTAssertTrue(first.output.contains("wrote lrn1.safetensors: layer trace of lrn1 from broken.safetensors"), first.output)
+        XCTAssertTrue(first.output.contains("MISMATCH: first divergence at forward.lrn1 (layer lrn1, forward)"), first.output)
+        let extracted = try Trace.read(path: path("lrn1.safetensors"))
+        XCTAssertEqual(extracted.kind, .layer)
+        XCTAssertEqual(extracted.layer?.name, "lrn1")
+        XCTAssertTrue(extracted.names.contains("input") && extracted.names.contains("forward.lrn1"), "\(extracted.names)")
+        // The extracted file alone gives the same verdict.
+        XCTAssertEqual(try CLI.run(["check", "lrn1.safetensors", "--compare", "present", "--quiet"], in: directory).status, 1)
+
+        let named = try CLI.run(["check", "broken.safetensors", "--extract", "conv1", "-o", "conv1"], in: directory)
+        XCTAssertEqual(named.status, 0, named.output + named.error)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: path("conv1/metadata.json")))
+        XCTAssertTrue(named.output.contains("AGREE: all"), named.output)
+        // The file exists now: replacing it needs --force.
+        XCTAssertEqual(try CLI.run(["check", "broken.safetensors", "--extract", "conv1", "-o", "conv1"], in: directory).status, 2)
+
+        let unknown = try CLI.run(["check", "broken.safetensors", "--extract", "nosuch", "-o", "x.safetensors"], in: directory)
+        XCTAssertEqual(unknown.status, 2)
+        XCTAssertTrue(unknown.error.contains("--extract nosuch: no such layer"), unknown.error)
+        XCTAssertEqual(try CLI.run(["check", "broken.safetensors", "--extract", "conv1"], in: directory).status, 64)
+        XCTAssertEqual(try CLI.run(["check", "lrn1.safetensors", "--extract", "lrn1", "-o", "y.safetensors"], in: directory).status, 2)
+
+        // Nothing differs: nothing is written.
+        let clean = try CLI.run(["trace", "--model", "cifar-towers", "--input-shape", "1,16,16", "-o", "towers.safetensors"],
+                                in: directory)
+        XCTAssertEqual(clean.status, 0, clean.error)
+        let none = try CLI.run(["check", "towers.safetensors", "--extract", "first", "-o", "none.safetensors"], in: directory)
+        XCTAssertEqual(none.status, 0, none.output + none.error)
+        XCTAssertTrue(none.output.contains("no layer of towers.safetensors differs; nothing extracted"), none.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("none.safetensors")))
+        // A two-tower net's LRN normalises per tower, which a layer trace cannot say.
+        let lrn = try CLI.run(["check", "towers.safetensors", "--extract", "lrn1", "-o", "lrn.safetensors"], in: directory)
+        XCTAssertEqual(lrn.status, 2)
+        XCTAssertTrue(lrn.error.contains("normalises within each tower"), lrn.error)
+    }
+
     func testJSONAndJUnitReportsAreWellFormed() throws {
         try writeBrokenTrace("broken.safetensors")
         let check = try CLI.run(["check", "broken.safetensors", "--report", "r.json", "--junit", "r.xml"], in: directory)
