@@ -56,7 +56,8 @@ class MaskDropout(nn.Module):
     Training: `mask = (u >= p)` for `u` uniform in [0, 1), drawn with `torch.rand`
     (from `generator` when one is given, in float64 on the generator's device,
     else from the global generator on the input's device), in the input's full
-    shape and dtype. `scaling = "paper"` computes `x * mask` in training and
+    shape and dtype; or, when `next_mask` is set (a 0/1 tensor of the input's shape, e.g.
+    a recorded trace's `mask.*`), that mask, once. `scaling = "paper"` computes `x * mask` in training and
     `x * (1 - p)` at inference; `"inverted"` (PyTorch's `nn.Dropout`) computes
     `(x * mask) * s` with `s = 1 / (1 - p)` rounded once to the dtype, and the
     identity at inference. `self.mask` is None until a training forward pass.
@@ -70,17 +71,25 @@ class MaskDropout(nn.Module):
             raise ValueError(f"dropout rate must be in [0, 1), got {p}")
         self.p, self.scaling, self.generator = float(p), scaling, generator
         self.mask = None
+        self.next_mask = None
 
     def forward(self, x):
         if not self.training:
             self.mask = None
             return x * _scalar(1.0 - self.p, x) if self.scaling == "paper" else x.clone()
-        if self.generator is not None:
+        if self.next_mask is not None:
+            given, self.next_mask = self.next_mask, None
+            if given.numel() != x.numel():
+                raise ValueError(f"next_mask has {given.numel()} elements, the input {list(x.shape)}")
+            self.mask = given.detach().reshape(x.shape).to(dtype=x.dtype, device=x.device)
+            u = None
+        elif self.generator is not None:
             u = torch.rand(tuple(x.shape), generator=self.generator, dtype=torch.float64,
                            device=self.generator.device)
         else:
             u = torch.rand(tuple(x.shape), dtype=x.dtype, device=x.device)
-        self.mask = (u >= self.p).to(dtype=x.dtype, device=x.device)
+        if u is not None:
+            self.mask = (u >= self.p).to(dtype=x.dtype, device=x.device)
         y = x * self.mask
         if self.scaling == "inverted":
             y = y * _scalar(1.0 / (1.0 - self.p), x)
