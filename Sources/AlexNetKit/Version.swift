@@ -3,5 +3,5 @@
 /// capability; file formats carry their own version numbers.
 public enum AlexNetVersion {
     /// `major.minor.patch`.
-    public static let current = "0.8.0"
+    public static let current = "0.9.0"
 }
