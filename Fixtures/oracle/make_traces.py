@@ -122,123 +122,18 @@ DTYPES = {"f32": torch.float32, "f64": torch.float64}
 REQUIRED_PATTERNS = ("input", "labels", "param.*", "mask.*")
 
 # ---------------------------------------------------------------------------
-# Model specs: reading, defaults, canonical text (the format of `alexnet summary --json`)
+# Model specs: reading, defaults, canonical text (the format of `alexnet summary
+# --json`), shared with the pip-installable producer in python/alexnet_trace.
 # ---------------------------------------------------------------------------
 
-LAYER_KEYS = {
-    "conv": ["name", "type", "outputs", "kernel", "stride", "padding", "groups", "bias"],
-    "maxpool": ["name", "type", "kernel", "stride", "padding", "rounding"],
-    "avgpool": ["name", "type", "kernel", "stride", "padding", "rounding", "count_include_padding"],
-    "lrn": ["name", "type", "size", "alpha", "beta", "k", "convention"],
-    "relu": ["name", "type"],
-    "tanh": ["name", "type"],
-    "linear": ["name", "type", "outputs", "bias"],
-    "dropout": ["name", "type", "rate", "scaling"],
-}
-DEFAULTS = {
-    "conv": {"stride": 1, "padding": 0, "groups": 1, "bias": 0.0},
-    "maxpool": {"padding": 0},
-    "avgpool": {"padding": 0},
-    "linear": {"bias": 0.0},
-}
-
-
-def pair(v):
-    """`3` or `[3, 5]` -> (h, w)."""
-    if isinstance(v, list):
-        if len(v) != 2:
-            raise ValueError(f"expected an integer or [height, width], got {v!r}")
-        return int(v[0]), int(v[1])
-    return int(v), int(v)
-
-
-def normalise_layer(layer):
-    """A layer dict with every key of its type, defaults filled in (as the Swift writer writes it)."""
-    t = layer.get("type")
-    if t not in LAYER_KEYS:
-        raise ValueError(f"layer {layer.get('name')!r}: unknown type {t!r}")
-    unknown = set(layer) - set(LAYER_KEYS[t])
-    if unknown:
-        raise ValueError(f"layer {layer.get('name')!r}: unknown keys {sorted(unknown)}")
-    out = dict(DEFAULTS.get(t, {}))
-    out.update(layer)
-    missing = [k for k in LAYER_KEYS[t] if k not in out]
-    if missing:
-        raise ValueError(f"layer {layer.get('name')!r}: missing {missing}")
-    return {k: out[k] for k in LAYER_KEYS[t]}
-
-
-def normalise_spec(spec):
-    s = {"name": spec["name"], "input": [int(v) for v in spec["input"]], "towers": int(spec.get("towers", 1)),
-         "layers": [normalise_layer(l) for l in spec["layers"]]}
-    if s["towers"] not in (1, 2):
-        raise ValueError(f"towers must be 1 or 2, got {s['towers']}")
-    return s
-
-
-def _num(x):
-    """A JSON number as Swift's writer prints a Double (shortest round trip, always a fraction or exponent)."""
-    return repr(float(x))
-
-
-def _pair_text(v):
-    h, w = pair(v)
-    return str(h) if h == w else f"[{h}, {w}]"
-
-
-def layer_json(layer):
-    """One layer as the Swift writer writes it: every key, in its order, on one line."""
-    l = normalise_layer(layer)
-    parts = []
-    for key in LAYER_KEYS[l["type"]]:
-        v = l[key]
-        if key in ("name", "type", "rounding", "convention", "scaling"):
-            text = json.dumps(v, ensure_ascii=False)
-        elif key in ("kernel", "stride", "padding"):
-            text = _pair_text(v)
-        elif key in ("outputs", "groups", "size"):
-            text = str(int(v))
-        elif key == "bias":
-            text = "false" if v is False else _num(v)
-        elif key == "count_include_padding":
-            text = "true" if v else "false"
-        else:  # alpha, beta, k, rate
-            text = _num(v)
-        parts.append(f'"{key}": {text}')
-    return "{" + ", ".join(parts) + "}"
-
-
-def spec_json(spec):
-    """The spec's canonical text (byte-identical to `alexnet summary --model X --json`)."""
-    s = normalise_spec(spec)
-    c, h, w = s["input"]
-    lines = ["{", f'  "name": {json.dumps(s["name"], ensure_ascii=False)},', f'  "input": [{c}, {h}, {w}],',
-             f'  "towers": {s["towers"]},', '  "layers": [']
-    for i, l in enumerate(s["layers"]):
-        lines.append("    " + layer_json(l) + ("," if i + 1 < len(s["layers"]) else ""))
-    lines += ["  ]", "}"]
-    return "\n".join(lines) + "\n"
-
-
-def load_spec(path):
-    with open(path, encoding="utf-8") as f:
-        return normalise_spec(json.load(f))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "python"))
+from alexnet_trace.spec import (  # noqa: E402  (after the path it needs)
+    load_spec, layer_json, normalise_layer, normalise_spec, pair, pool_size, spec_json)
 
 
 # ---------------------------------------------------------------------------
 # Shapes
 # ---------------------------------------------------------------------------
-
-def pool_size(n, k, s, p, ceil):
-    """Pooled extent, PyTorch's / Caffe's rule (ceil drops a last window starting in the padding)."""
-    if ceil:
-        out = -(-(n + 2 * p - k) // s) + 1
-        if (out - 1) * s >= n + p:
-            out -= 1
-    else:
-        out = (n + 2 * p - k) // s + 1
-    return out
-
 
 def output_shape(layer, shape, ceil_override=False):
     """Per-image output shape of `layer` for per-image input `shape` (a list)."""
