@@ -23,6 +23,13 @@ struct CLI {
     /// (a nil value removes the variable) over this process's environment.
     static func run(_ arguments: [String], in directory: URL, environment: [String: String?] = [:]) throws -> Result {
         guard let executable else { throw XCTSkip("the alexnet executable was not built beside the tests") }
+        return try run(executable: executable, arguments, in: directory, environment: environment)
+    }
+
+    /// Runs any `executable` with `arguments` in `directory`, its standard output
+    /// and error read separately; `environment` as in ``run(_:in:environment:)``.
+    static func run(executable: URL, _ arguments: [String], in directory: URL,
+                    environment: [String: String?] = [:]) throws -> Result {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments

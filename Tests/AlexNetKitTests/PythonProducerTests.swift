@@ -21,21 +21,11 @@ final class PythonProducerTests: XCTestCase {
 
     /// Runs `python arguments` in the test directory with PYTHONPATH=<repo>/python.
     func python(_ executable: String, _ arguments: [String]) throws -> Run {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [executable] + arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["PYTHONPATH"] = Self.root.appendingPathComponent("python").path
-        environment["OMP_NUM_THREADS"] = environment["OMP_NUM_THREADS"] ?? "1"
-        process.environment = environment
-        process.currentDirectoryURL = directory
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = out
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+        let environment = ProcessInfo.processInfo.environment
+        let result = try CLI.run(executable: URL(fileURLWithPath: "/usr/bin/env"), [executable] + arguments, in: directory,
+                                 environment: ["PYTHONPATH": Self.root.appendingPathComponent("python").path,
+                                               "OMP_NUM_THREADS": environment["OMP_NUM_THREADS"] ?? "1"])
+        return Run(status: result.status, output: result.output + result.error)
     }
 
     /// The Python to use, or a skip saying how to get one.
