@@ -107,7 +107,8 @@ final class OracleDiagnosis<T: TensorElement> {
 
     func matches(_ candidate: Tensor<T>?, _ reference: Tensor<T>, _ role: TraceRole, tolerance: Tolerance? = nil) -> Bool {
         guard let candidate, candidate.shape == reference.shape else { return false }
-        return TensorComparison.compare(ours: candidate, reference: reference, tolerance: tolerance ?? self.tolerance(role)).passed
+        return TensorComparison.compare(ours: candidate, reference: reference, tolerance: tolerance ?? self.tolerance(role),
+                                        quantiles: false).passed
     }
 
     // MARK: Layer variants
@@ -274,7 +275,8 @@ final class OracleDiagnosis<T: TensorElement> {
             guard let candidate = try? evaluateInFloat(variant, layer: i, role: role, x: x, g: g) else { return false }
             // Only errors of Float32 size, far above Float64 rounding, can come from Float32 arithmetic.
             guard let ours = run.alone[role.name], ours.shape == reference.shape,
-                  TensorComparison.compare(ours: ours, reference: reference, tolerance: tolerance(role)).relativeRMSError >= 0x1p-30
+                  TensorComparison.compare(ours: ours, reference: reference, tolerance: tolerance(role), quantiles: false)
+                      .relativeRMSError >= 0x1p-30
             else { return false }
             let rule = TolerancePolicy.ruleRTol(dtype: .float32, reductionLength: run.aloneLength(for: role.name))
             return matches(candidate, reference, role, tolerance: Tolerance(rtol: rule, atol: run.options.tolerances.atol))
@@ -459,7 +461,7 @@ final class OracleDiagnosis<T: TensorElement> {
         guard let c = entry.alone, c.tolerance.exact, !c.shapesDiffer, let ours = run.alone[entry.name],
               let reference = run.reference[entry.name] else { return nil }
         let rule = Tolerance(rtol: TolerancePolicy.ruleRTol(dtype: run.trace.dtype, reductionLength: run.aloneLength(for: entry.name)))
-        guard TensorComparison.compare(ours: ours, reference: reference, tolerance: rule).passed else { return nil }
+        guard TensorComparison.compare(ours: ours, reference: reference, tolerance: rule, quantiles: false).passed else { return nil }
         return OracleFinding(code: "rounding", layer: entry.role.layer,
             message: "\(entry.name): \(c.outOfTolerance) of \(c.count) elements differ in their last bits only (at most "
                 + "\(OracleReport.ulps(c.maxULPs)) ULPs, within the default tolerance rule): rounding, e.g. another summation order")
