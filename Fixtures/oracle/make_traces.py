@@ -128,7 +128,8 @@ REQUIRED_PATTERNS = ("input", "labels", "param.*", "mask.*")
 
 sys.path.insert(0, os.path.join(HERE, "..", "..", "python"))
 from alexnet_trace.spec import (  # noqa: E402  (after the path it needs)
-    load_spec, layer_json, normalise_layer, normalise_spec, pair, pool_size, spec_json)
+    load_spec, layer_json, normalise_layer, normalise_spec, pair, param_shapes, spec_json)
+from alexnet_trace.spec import output_shape as spec_output_shape  # noqa: E402
 
 
 # ---------------------------------------------------------------------------
@@ -136,35 +137,11 @@ from alexnet_trace.spec import (  # noqa: E402  (after the path it needs)
 # ---------------------------------------------------------------------------
 
 def output_shape(layer, shape, ceil_override=False):
-    """Per-image output shape of `layer` for per-image input `shape` (a list)."""
-    t = layer["type"]
-    if t == "conv":
-        (kh, kw), (sh, sw), (ph, pw) = pair(layer["kernel"]), pair(layer["stride"]), pair(layer["padding"])
-        return [layer["outputs"], (shape[1] + 2 * ph - kh) // sh + 1, (shape[2] + 2 * pw - kw) // sw + 1]
-    if t in ("maxpool", "avgpool"):
-        (kh, kw), (sh, sw), (ph, pw) = pair(layer["kernel"]), pair(layer["stride"]), pair(layer["padding"])
-        ceil = layer["rounding"] == "ceil" or ceil_override
-        return [shape[0], pool_size(shape[1], kh, sh, ph, ceil), pool_size(shape[2], kw, sw, pw, ceil)]
-    if t == "linear":
-        return [layer["outputs"]]
-    return list(shape)
-
-
-def param_shapes(layer, in_shape):
-    """[(param name, shape)] of a layer for per-image input shape `in_shape`."""
-    t, n = layer["type"], layer["name"]
-    if t == "conv":
-        kh, kw = pair(layer["kernel"])
-        out = [(f"{n}.weight", [layer["outputs"], in_shape[0] // layer["groups"], kh, kw])]
-        if layer["bias"] is not False:
-            out.append((f"{n}.bias", [layer["outputs"]]))
-        return out
-    if t == "linear":
-        out = [(f"{n}.weight", [layer["outputs"], int(np.prod(in_shape))])]
-        if layer["bias"] is not False:
-            out.append((f"{n}.bias", [layer["outputs"]]))
-        return out
-    return []
+    """Per-image output shape of `layer` for per-image input `shape` (a list);
+    `ceil_override` pools as if the spec said ceil (to find where floor and ceil differ)."""
+    if ceil_override and layer["type"] in ("maxpool", "avgpool"):
+        layer = dict(layer, rounding="ceil")
+    return spec_output_shape(layer, shape)
 
 
 # ---------------------------------------------------------------------------
