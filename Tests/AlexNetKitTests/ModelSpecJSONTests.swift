@@ -14,7 +14,35 @@ final class ModelSpecJSONTests: XCTestCase {
         guard let error = captureError({ try ModelSpec.parse(json: json, source: "my.json") }, file: file, line: line)
         else { return "" }
         XCTAssertTrue(error is ModelSpecError, "\(type(of: error))", file: file, line: line)
-        return "\(error)"
+        return Self.withoutPosition("\(error)")
+    }
+
+    /// `my.json:1:60: layers[0]...` as `my.json: layers[0]...`: most tests here
+    /// check the key path and the words; `testKeyErrorsGiveTheLineOfTheKey` checks positions.
+    private static func withoutPosition(_ message: String) -> String {
+        message.contains(": invalid JSON: ") ? message
+            : message.replacingOccurrences(of: #"^my\.json:\d+:\d+:"#, with: "my.json:", options: .regularExpression)
+    }
+
+    func testKeyErrorsGiveTheLineOfTheKey() {
+        let text = """
+        {
+          "name": "t",
+          "input": [3, 32, 32],
+          "layers": [
+            {"name": "conv1", "type": "conv", "outputs": 8, "kernel": 3},
+            {"name": "conv2", "type": "conv", "outputs": 8, "kernel": "5"},
+            {"name": "fc", "type": "linear", "outputs": 10}
+          ]
+        }
+        """
+        let error = captureError { try ModelSpec.parse(json: text, source: "my.json") }
+        XCTAssertEqual("\(error!)", "my.json:6:53: layers[1] (conv2).kernel: expected a positive integer or "
+                       + "[height, width], got \"5\"")
+        let unknown = captureError { try ModelSpec.parse(json: text.replacingOccurrences(of: "\"towers\"", with: "x")
+            .replacingOccurrences(of: "\"input\"", with: "\"inputs\""), source: "my.json") }
+        XCTAssertEqual("\(unknown!)", "my.json:3:3: inputs: unknown key; a model spec takes \"name\", \"input\", "
+                       + "\"towers\", \"layers\"")
     }
 
     /// A valid one-tower spec whose layers are `layers` (JSON objects, comma-separated).
@@ -175,7 +203,7 @@ final class ModelSpecJSONTests: XCTestCase {
         XCTAssertEqual(message(spec(layers: conv1 + #", {"name": "p", "type": "maxpool", "kernel": 3, "stride": 2, "rounding": "up"}, "# + fc)),
                        "my.json: layers[1] (p).rounding: expected \"floor\" or \"ceil\", got \"up\"")
         XCTAssertEqual(message(spec(layers: #"{"name": "d", "type": "dropout", "rate": 1, "scaling": "paper"}, "# + fc)),
-                       "my.json: layers[0] (d).rate: must be in [0, 1), got 1.0")
+                       "my.json: layers[0] (d).rate: must be in [0, 1), got 1")
         XCTAssertEqual(message(spec(layers: conv1 + #", {"name": "n", "type": "lrn", "size": 4, "alpha": 1e-4, "beta": 0.75, "k": 2, "convention": "paper"}, "# + fc)),
                        "my.json: layers[1] (n).size: 4 is even, which the paper convention does not define "
                        + "(use an odd size, or the \"pytorch\" convention)")

@@ -178,11 +178,11 @@ final class OracleTraceFormatTests: XCTestCase {
         XCTAssertTrue(decode { $0["learning_rate"] = "fast" }.contains("metadata 'learning_rate': expected a finite decimal number"))
         XCTAssertTrue(decode { $0["momentum"] = nil }.contains("metadata 'momentum': missing; the SGD settings come as a set"))
         let spec = decode { $0["spec"] = "{\"name\": \"x\", \"input\": [3, 8, 8], \"layers\": [{\"name\": \"c\", \"type\": \"conv\", \"outputs\": 4}]}" }
-        XCTAssertTrue(spec.contains("metadata 'spec': does not parse: spec: layers[0] (c).kernel: missing"), spec)
+        XCTAssertTrue(spec.contains("metadata 'spec': does not parse: spec:1:35: layers[0] (c).kernel: missing"), spec)
         let json = decode { $0["spec"] = "{\"name\": " }
         XCTAssertTrue(json.contains("metadata 'spec': does not parse"), json)
         let layer = decode { $0["kind"] = "layer"; $0["layer"] = "{\"name\": \"p\", \"type\": \"maxpool\", \"kernel\": 3}" }
-        XCTAssertTrue(layer.contains("metadata 'layer': p.stride: missing"), layer)
+        XCTAssertTrue(layer.contains("metadata 'layer': stride: missing"), layer)
     }
 
     func testFileProblemsAreNamed() throws {

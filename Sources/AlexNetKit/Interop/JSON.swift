@@ -216,9 +216,15 @@ struct JSONParser {
 
     private func fail(_ problem: JSONSyntaxError.Problem, at position: Int? = nil) -> JSONSyntaxError {
         let offset = min(position ?? index, bytes.count)
+        let (line, column) = JSONParser.lineAndColumn(of: offset, in: bytes)
+        return JSONSyntaxError(offset: offset, line: line, column: column, problem: problem)
+    }
+
+    /// The line and column (in Unicode scalars, both from 1) of byte `offset` in `bytes`.
+    static func lineAndColumn(of offset: Int, in bytes: [UInt8]) -> (line: Int, column: Int) {
         var line = 1
         var column = 1
-        for byte in bytes[..<offset] {
+        for byte in bytes[..<min(offset, bytes.count)] {
             if byte == UInt8(ascii: "\n") {
                 line += 1
                 column = 1
@@ -226,7 +232,7 @@ struct JSONParser {
                 column += 1
             }
         }
-        return JSONSyntaxError(offset: offset, line: line, column: column, problem: problem)
+        return (line, column)
     }
 
     /// The byte at the cursor for an error message: `'x'`, `byte 0xff` or `end of input`.

@@ -387,14 +387,11 @@ extension LayerSpec {
         }
         let layer: LayerSpec
         do {
-            layer = try LayerSpec.parse(json: json, source: "")
-        } catch let error as ModelSpecError {
-            // The reader's location is "" or ":line:column" or ": name.key" after the empty source.
-            var location = error.location
-            while location.hasPrefix(":") || location.hasPrefix(" ") { location.removeFirst() }
-            let isPosition = location.first?.isNumber ?? false
-            throw fail(isPosition ? "not valid JSON: \(error.problem) (line:column \(location))"
-                       : (location.isEmpty ? "" : location + ": ") + error.problem)
+            layer = try StrictJSONDecoder(bytes: Array(json.utf8), maximumDepth: 200).decode(LayerSpec.self)
+        } catch let error as JSONSyntaxError {
+            throw fail("not valid JSON: \(error.problem) (line:column \(error.line):\(error.column))")
+        } catch let failure as JSONDecodingFailure {
+            throw fail((failure.path.isEmpty ? "" : failure.path + ": ") + failure.problem)
         }
         let perImage = Shape(Array(input.dims.dropFirst()))
         switch layer.kind {
