@@ -68,7 +68,7 @@ final class CommandLineEvennessTests: XCTestCase {
             XCTAssertEqual(try CLI.run(arguments, in: directory).status, 0, "\(arguments)")
         }
         let negative = try CLI.run(["train", "--lr", "-1"], in: directory)
-        XCTAssertEqual(negative.status, 1)
+        XCTAssertEqual(negative.status, 64)
         XCTAssertTrue(negative.error.contains("--lr must be positive and finite, got -1.0"), negative.error)
         let batch = try CLI.run(["train", "--batch", "-5"], in: directory)
         XCTAssertTrue(batch.error.contains("--batch must be in 1...65536, got -5"), batch.error)
