@@ -113,6 +113,8 @@ extension PCAColour.Magnitude: ExpressibleByArgument {
     }
     public static var allValueStrings: [String] { ["paper", "sd"] }
     public var defaultValueDescription: String { self == .paper ? "paper" : "sd" }
+    // The help explains both; no per-value table (ArgumentParser would make one from the raw values).
+    public static var allValueDescriptions: [String: String] { [:] }
 }
 
 extension ImagePipeline {
