@@ -41,7 +41,7 @@ enum FuzzSeeds {
         let statistics = try DatasetStatistics(imageCount: 10, meanImage: Tensor<Float>(shape: [3, 8, 8], repeating: 120),
                                                channelMean: [120, 121, 122], covariance: [9, 1, 0, 1, 8, 1, 0, 1, 7])
         var configuration = TrainingConfiguration()
-        configuration.schedule = "plateau:2"
+        configuration.schedule = .plateau(patience: 2)
         let checkpointFile = NSTemporaryDirectory() + "/alexnet-fuzz-seed-\(getpid()).safetensors"
         defer { try? FileManager.default.removeItem(atPath: checkpointFile) }
         try TrainingCheckpoint(configuration: configuration, spec: spec, classNames: ["a", "b", "c", "d", "e", "f"],

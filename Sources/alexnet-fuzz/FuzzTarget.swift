@@ -68,8 +68,8 @@ enum FuzzTarget: String, CaseIterable {
             _ = spec.jsonString()
         case .runConfig:
             let configuration = try TrainingConfiguration.parse(json: bytes, source: "fuzz.json")
-            _ = configuration.jsonString()
-            _ = try configuration.parsedSchedule()
+            // The written form must read back (the typed settings' text forms included).
+            _ = try TrainingConfiguration.parse(json: Array(configuration.jsonString().utf8), source: "fuzz.json")
         case .checkpoint:
             let (tensors, metadata) = try Safetensors.read(bytes: bytes, source: "fuzz.safetensors")
             _ = try TrainingCheckpoint.decode(tensors: tensors, metadata: metadata, source: "fuzz.safetensors")

@@ -26,14 +26,6 @@ func writeOutputFile(_ bytes: [UInt8], to path: String) throws {
     }
 }
 
-/// `C,H,W` as three positive integers, or nil when `text` is not that (the
-/// one parser of every `--input` / `--input-shape` option).
-func parseImageShape(_ text: String) -> [Int]? {
-    let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
-    guard parts.count == 3, parts.allSatisfy({ ($0 ?? 0) >= 1 }) else { return nil }
-    return parts.map { $0! }
-}
-
 /// Refuses an option's value outside `range` (the documented caps are
 /// ``InputLimits``), before it reaches any arithmetic or allocation.
 /// - Throws: `ValidationError` (exit 64, with the usage): `--batch must be in 1...65536, got 9223372036854775807`.

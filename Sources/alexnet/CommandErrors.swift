@@ -8,15 +8,21 @@ import Foundation
 ///   setting's ``ConfigurationError`` is named as the option spells it
 ///   (`--batch must be in 1...65536, got 0`);
 /// - ArgumentParser's own (usage errors exit 64 with the usage, `--help`,
-///   `--version`, `ExitCode`): as ArgumentParser reports them.
+///   `--version`, `ExitCode`): as ArgumentParser reports them. Every bad
+///   option value is one of these: the typed settings fail to parse, and the
+///   commands' `validate()` throw `ValidationError` for the rest, so a bad
+///   value exits 64 naming the option in every command (Docs/training.md).
 ///
 /// `alexnet check` catches everything itself first, because there exit 1 means
 /// "mismatch" and any other failure is 2, "the trace is unusable".
 enum CommandErrors {
     /// The message for a library error.
     static func message(_ error: AlexNetError) -> String {
-        if let error = error as? ConfigurationError, TrainingConfiguration.keys.contains(error.component) {
-            return "--\(error.component.replacingOccurrences(of: "_", with: "-")) \(error.problem)"
+        // `model_changes.lrn` is the switch `lrn` of `--model-changes`.
+        if let error = error as? ConfigurationError,
+           case let parts = error.component.split(separator: ".", maxSplits: 1).map(String.init),
+           let key = parts.first, TrainingConfiguration.keys.contains(key) {
+            return "--\(key.replacingOccurrences(of: "_", with: "-")) " + (parts.count > 1 ? parts[1] + " " : "") + error.problem
         }
         return error.description
     }

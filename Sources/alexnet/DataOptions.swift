@@ -10,24 +10,17 @@ struct DataSourceOptions: ParsableArguments {
                                  valueName: "path"))
     var path: String
 
-    @Option(help: "Which split: train or test (image folders: val/).")
-    var split: String = "train"
+    @Option(help: "Which split (image folders: test is val/).")
+    var split: DataSplit = .train
 
-    @Option(help: "The format: auto, cifar10, idx or folder.")
-    var format: String = "auto"
+    @Option(help: "The format.")
+    var format: Datasets.Format = .auto
 
     @Flag(help: "Image folders: skip JPEGs that fail to decode (reported as warnings) instead of stopping.")
     var skipBadFiles = false
 
-    func validate() throws {
-        guard DataSplit(rawValue: split) != nil else { throw ValidationError("--split must be train or test, got '\(split)'") }
-        guard Datasets.Format(rawValue: format) != nil else {
-            throw ValidationError("--format must be one of \(Datasets.Format.allCases.map(\.rawValue).joined(separator: ", ")), got '\(format)'")
-        }
-    }
-
     func open() throws -> any ImageDataset {
-        try Datasets.open(path: path, split: DataSplit(rawValue: split)!, format: Datasets.Format(rawValue: format)!,
+        try Datasets.open(path: path, split: split, format: format,
                           skipBadFiles: skipBadFiles)
     }
 }
@@ -51,7 +44,7 @@ struct AugmentOptions: ParsableArguments {
     var pcaStd: Double = 0.1
 
     @Option(help: "PCA colour magnitude: paper (eigenvalue / 255) or sd (square root of the eigenvalue).")
-    var pcaMagnitude: String = "paper"
+    var pcaMagnitude: PCAColour.Magnitude = .paper
 
     @Option(help: "Statistics file from `alexnet data mean` (for pca; computed from the first 1000 images when absent).")
     var stats: String?
@@ -68,9 +61,6 @@ struct AugmentOptions: ParsableArguments {
         try checkRange(crop, 1...InputLimits.imageSide, "--crop")
         try checkRange(padding, 0...InputLimits.cropPadding, "--padding")
         guard pcaStd >= 0 && pcaStd.isFinite else { throw ValidationError("--pca-std must be finite and not negative, got \(pcaStd)") }
-        guard ["paper", "sd"].contains(pcaMagnitude) else {
-            throw ValidationError("--pca-magnitude must be paper or sd, got '\(pcaMagnitude)'")
-        }
         try checkRange(epoch, 0...InputLimits.epochs, "--epoch")
     }
 
@@ -100,7 +90,7 @@ struct AugmentOptions: ParsableArguments {
         }
         pipeline.horizontalFlip = names.contains("flip")
         if names.contains("pca") {
-            pipeline.pcaColour = PCAColour(standardDeviation: pcaStd, magnitude: pcaMagnitude == "sd" ? .standardDeviation : .paper)
+            pipeline.pcaColour = PCAColour(standardDeviation: pcaStd, magnitude: pcaMagnitude)
         }
         guard pipeline.needsStatistics else { return (pipeline, nil) }
         if let stats { return (pipeline, try DatasetStatistics.read(path: stats)) }
@@ -110,6 +100,21 @@ struct AugmentOptions: ParsableArguments {
         print("statistics: computed over the first \(statistics.imageCount) images (give --stats for the whole training set)")
         return (pipeline, statistics)
     }
+}
+
+/// `--pca-magnitude paper|sd` (`sd` is the command line's short name of `standardDeviation`).
+extension PCAColour.Magnitude: ExpressibleByArgument {
+    public init?(argument: String) {
+        switch argument {
+        case "paper": self = .paper
+        case "sd": self = .standardDeviation
+        default: return nil
+        }
+    }
+    public static var allValueStrings: [String] { ["paper", "sd"] }
+    public var defaultValueDescription: String { self == .paper ? "paper" : "sd" }
+    // The help explains both; no per-value table (ArgumentParser would make one from the raw values).
+    public static var allValueDescriptions: [String: String] { [:] }
 }
 
 extension ImagePipeline {

@@ -16,11 +16,12 @@ struct TrainedWeightsOptions: ParsableArguments {
     @Option(help: "Worker threads (results are identical for any count).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    func validate() throws {
+        try checkRange(threads, 1...InputLimits.threads, "--threads")
+    }
+
     /// Loads the weights: a checkpoint as it is, plain weights into `--model` with the default pipeline on `--data`.
     func load(progress: (String) -> Void) throws -> InferenceModel {
-        guard (1...InputLimits.threads).contains(threads) else {
-            throw CommandFailure(message: "--threads must be in 1...\(InputLimits.threads), got \(threads)")
-        }
         guard FileManager.default.fileExists(atPath: weights) else { throw CommandFailure(message: "\(weights): no such file") }
         if weights.lowercased().hasSuffix(".safetensors") {
             let (tensors, metadata) = try Safetensors.read(path: weights)
@@ -69,8 +70,8 @@ struct EvalCommand: ParsableCommand {
 
     @OptionGroup var source: TrainedWeightsOptions
 
-    @Option(help: "Which split: test or train.")
-    var split: String = "test"
+    @Option(help: "Which split.")
+    var split: DataSplit = .test
 
     @Flag(help: "Also evaluate with ten crops per image.")
     var tenCrop = false
@@ -78,13 +79,12 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Images per batch (default: the run's).")
     var batch: Int?
 
+    func validate() throws {
+        try checkRange(batch, 1...InputLimits.batch, "--batch")
+    }
+
     func run() throws {
-        guard let which = DataSplit(rawValue: split) else {
-            throw CommandFailure(message: "--split must be test or train, got '\(split)'")
-        }
-        if let batch, !(1...InputLimits.batch).contains(batch) {
-            throw CommandFailure(message: "--batch must be in 1...\(InputLimits.batch), got \(batch)")
-        }
+        let which = split
         let model = try source.load(progress: { print($0) })
         let data = try model.data(at: source.data, progress: { print($0) })
         let dataset = which == .test ? data.testSet : data.trainSet

@@ -2,35 +2,57 @@ import AlexNetKit
 import ArgumentParser
 import Foundation
 
-/// `--model`, `--towers`, `--classes`, `--input`: which network a command works on.
-/// Shared by every command that builds or describes a model.
-struct ModelOptions: ParsableArguments {
+/// `--model NAME`: a shipped model or a JSON spec file, required (the one
+/// declaration of the required form; `train` and `eval` have their own defaults).
+struct ModelNameOption: ParsableArguments {
     @Option(help: "A shipped model's name (\(ModelZoo.names.joined(separator: ", "))) or a JSON spec file (Docs/models.md).")
     var model: String
+}
 
+/// `--towers`, `--classes`: what a command changes on the named model.
+struct ModelSizeOptions: ParsableArguments {
     @Option(help: "Towers: 1 or 2 (default: the model's own).")
     var towers: Int?
 
-    @Option(help: "Number of classes (default: the model's own).")
+    @Option(help: "Number of classes (default: the model's own, or the data set's class count in train).")
     var classes: Int?
-
-    @Option(help: "Input shape of one image as C,H,W, e.g. 1,28,28 for Fashion-MNIST (default: the model's own).")
-    var input: String?
 
     func validate() throws {
         if let towers, towers != 1 && towers != 2 { throw ValidationError("--towers must be 1 or 2, got \(towers)") }
         try checkRange(classes, 1...InputLimits.classes, "--classes")
-        _ = try inputShape()
     }
+}
+
+/// `--input C,H,W`: one image's shape.
+struct InputShapeOption: ParsableArguments {
+    @Option(help: ArgumentHelp("Input shape of one image, e.g. 1,28,28 for Fashion-MNIST (default: the model's own; "
+                               + "train: the data's image size for the CIFAR-sized nets).", valueName: "C,H,W"),
+            transform: { try ImageShape.parse($0) })
+    var input: ImageShape?
+}
+
+/// `--model`, `--towers`, `--classes`, `--input`: which network a command works on.
+/// Shared by every command that builds or describes a model.
+struct ModelOptions: ParsableArguments {
+    @OptionGroup var name: ModelNameOption
+    @OptionGroup var size: ModelSizeOptions
+    @OptionGroup var shape: InputShapeOption
 
     /// The spec named by the options.
     /// - Throws: ``CommandFailure`` with a one-line message for an unknown model or a bad spec file.
     func resolve() throws -> ModelSpec {
+        try Self.resolve(model: name.model, towers: size.towers, classes: size.classes, input: shape.input)
+    }
+
+    /// The spec `model` names, adapted to the other values where given (nil:
+    /// the model's own). `trace`, whose `--input` is a batch, gives the shape as `--input-shape`.
+    static func resolve(model: String, towers: Int? = nil, classes: Int? = nil, input: ImageShape? = nil) throws -> ModelSpec {
+        let inputShape = input.map { Shape($0.dims) }
         do {
             if model.hasSuffix(".json") || model.contains("/") {
-                return try ModelSpec.load(path: model).adapted(classes: classes, towers: towers, inputShape: inputShape())
+                return try ModelSpec.load(path: model).adapted(classes: classes, towers: towers, inputShape: inputShape)
             } else if ModelZoo.names.contains(model) {
-                return try ModelZoo.spec(named: model, classes: classes, towers: towers, inputShape: inputShape())
+                return try ModelZoo.spec(named: model, classes: classes, towers: towers, inputShape: inputShape)
             }
             throw CommandFailure(message: "unknown model '\(model)': the shipped models are "
                                  + ModelZoo.names.joined(separator: ", ")
@@ -39,13 +61,36 @@ struct ModelOptions: ParsableArguments {
             throw CommandFailure(message: error.description)
         }
     }
+}
 
-    private func inputShape() throws -> Shape? {
-        guard let input else { return nil }
-        guard let dims = parseImageShape(input) else {
-            throw ValidationError("--input must be three positive integers C,H,W such as 3,32,32, got '\(input)'")
+/// `--init`: how weights start when none are loaded (`trace`, `weights init`;
+/// `train` takes the run config's default, he, instead).
+struct InitialisationOption: ParsableArguments {
+    @Option(name: .customLong("init"),
+            help: "Initialisation: paper (N(0, 0.01^2)), he (N(0, 2/fan-in)) or gaussian:S (N(0, S^2)).")
+    var scheme: Initialisation = .paper
+}
+
+/// `C,H,W`: one image's shape as three positive integers. ``parse(_:)`` is
+/// the one parser of every `--input` and `--input-shape` option: ArgumentParser
+/// refuses anything else naming the option and the form (exit 64).
+struct ImageShape: Equatable {
+    /// `[C, H, W]`.
+    var dims: [Int]
+
+    /// The option's transform.
+    /// - Throws: ``Refusal`` saying what the form is.
+    static func parse(_ text: String) throws -> ImageShape {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 3, parts.allSatisfy({ ($0 ?? 0) >= 1 }) else {
+            throw Refusal(description: "must be three positive integers C,H,W such as 3,32,32")
         }
-        return Shape(dims)
+        return ImageShape(dims: parts.map { $0! })
+    }
+
+    /// An option value's refusal, as ArgumentParser appends it to "The value '...' is invalid for '--input <C,H,W>'".
+    struct Refusal: Error, CustomStringConvertible {
+        var description: String
     }
 }
 

@@ -31,9 +31,12 @@ struct PredictCommand: ParsableCommand {
     @Option(help: "How many classes to print per image.")
     var top: Int = 5
 
+    func validate() throws {
+        guard !images.isEmpty else { throw ValidationError("give at least one JPEG file") }
+        guard top >= 1 else { throw ValidationError("--top must be at least 1, got \(top)") }
+    }
+
     func run() throws {
-        guard !images.isEmpty else { throw CommandFailure(message: "give at least one JPEG file") }
-        guard top >= 1 else { throw CommandFailure(message: "--top must be at least 1, got \(top)") }
         let model = try source.load(progress: { print($0) })
         var names = model.classNames
         if let labels {

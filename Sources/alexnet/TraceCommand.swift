@@ -24,17 +24,13 @@ struct TraceCommand: ParsableCommand {
         """
     )
 
-    @Option(help: "A shipped model's name (\(ModelZoo.names.joined(separator: ", "))) or a JSON spec file.")
-    var model: String
+    @OptionGroup var name: ModelNameOption
+    @OptionGroup var size: ModelSizeOptions
 
-    @Option(help: "Towers: 1 or 2 (default: the model's own).")
-    var towers: Int?
-
-    @Option(help: "Number of classes (default: the model's own).")
-    var classes: Int?
-
-    @Option(name: .customLong("input-shape"), help: "One image's shape C,H,W (default: the model's own, or --input's).")
-    var inputShape: String?
+    @Option(name: .customLong("input-shape"), help: ArgumentHelp("One image's shape (default: the model's own, or --input's).",
+                                                                 valueName: "C,H,W"),
+            transform: { try ImageShape.parse($0) })
+    var inputShape: ImageShape?
 
     @Option(help: "Weights to load (.safetensors or .npz, native or PyTorch names).")
     var weights: String?
@@ -42,8 +38,7 @@ struct TraceCommand: ParsableCommand {
     @Option(help: "Seed of the weights (without --weights), the random batch and the dropout masks.")
     var seed: UInt64 = 0
 
-    @Option(name: .customLong("init"), help: "Initialisation without --weights: paper (N(0, 0.01^2)) or he (N(0, 2/fan-in)).")
-    var initialisation: String = "paper"
+    @OptionGroup var initialisation: InitialisationOption
 
     @Option(help: "The batch as an .npy file [N, C, H, W] (float or integer pixels).")
     var input: String?
@@ -58,10 +53,17 @@ struct TraceCommand: ParsableCommand {
     var dtype: ElementType = .f32
 
     @Option(help: "training (dropout masks applied) or inference.")
-    var mode: String = "training"
+    var mode: PassMode = .training
 
-    @Option(help: "SGD form of the recorded step: paper, pytorch, or none (no updated.* tensors).")
-    var sgd: String = "paper"
+    @Option(help: "SGD form of the recorded step, or none (no updated.* tensors).")
+    var sgd: RecordedStep = .paper
+
+    /// `--sgd`: an SGD form, or no step.
+    enum RecordedStep: String, CaseIterable, ExpressibleByArgument {
+        case paper, pytorch, none
+        /// The form of the step; nil for `none`.
+        var form: SGDForm? { SGDForm(rawValue: rawValue) }
+    }
 
     @Option(help: "Learning rate of the step.")
     var lr: Double = 0.01
@@ -95,16 +97,6 @@ struct TraceCommand: ParsableCommand {
         }
         try checkRange(batch, 1...InputLimits.batch, "--batch")
         try checkRange(threads, 1...InputLimits.threads, "--threads")
-        try checkRange(classes, 1...InputLimits.classes, "--classes")
-        guard ["training", "inference"].contains(mode) else {
-            throw ValidationError("--mode must be training or inference, got '\(mode)'")
-        }
-        guard ["paper", "pytorch", "none"].contains(sgd) else {
-            throw ValidationError("--sgd must be paper, pytorch or none, got '\(sgd)'")
-        }
-        guard ["paper", "he"].contains(initialisation) else {
-            throw ValidationError("--init must be paper or he, got '\(initialisation)'")
-        }
         for (name, value) in [("--lr", lr), ("--momentum", momentum), ("--weight-decay", weightDecay)] where !value.isFinite {
             throw ValidationError("\(name) must be a finite number, got \(value)")
         }
@@ -130,11 +122,7 @@ struct TraceCommand: ParsableCommand {
     }
 
     private func record<T: TensorElement>(_: T.Type) throws {
-        var arguments = ["--model", model]
-        if let towers { arguments += ["--towers", "\(towers)"] }
-        if let classes { arguments += ["--classes", "\(classes)"] }
-        if let inputShape { arguments += ["--input", inputShape] }
-        var spec = try ModelOptions.parse(arguments).resolve()
+        var spec = try ModelOptions.resolve(model: name.model, towers: size.towers, classes: size.classes, input: inputShape)
 
         var batchTensor: Tensor<T>?
         if let input {
@@ -163,7 +151,7 @@ struct TraceCommand: ParsableCommand {
             }
             batchTensor = values
         }
-        let network = try Network<T>(spec: spec, seed: seed, initialisation: initialisation == "he" ? .he : .paper)
+        let network = try Network<T>(spec: spec, seed: seed, initialisation: initialisation.scheme)
         if let weights {
             let tensors = try readWeights(weights)
             _ = try StateDict.load(tensors, into: network, source: weights)
@@ -181,13 +169,12 @@ struct TraceCommand: ParsableCommand {
             }
             labelValues = stored.map { Int($0) }
         }
-        let step = sgd == "none" ? nil
-            : TraceSGD(form: SGDForm(rawValue: sgd)!, learningRate: lr, momentum: momentum, weightDecay: weightDecay)
+        let step = sgd.form.map { TraceSGD(form: $0, learningRate: lr, momentum: momentum, weightDecay: weightDecay) }
         if towersTensors && spec.towers != 2 {
             throw CommandFailure(message: "--towers-tensors needs a two-tower model; \(spec.name) has \(spec.towers) tower(s)")
         }
         var trace = try TraceRecorder.record(network: network, input: images, labels: labelValues,
-                                             mode: mode == "training" ? .training : .inference, sgd: step,
+                                             mode: mode, sgd: step,
                                              towerTensors: towersTensors, workers: threads)
         if let layer {
             do {

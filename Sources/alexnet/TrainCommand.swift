@@ -34,52 +34,50 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Continue the run saved in this checkpoint (DIR/last.safetensors).")
     var resume: String?
 
-    @Option(help: "Model: \(ModelZoo.names.joined(separator: ", ")) or a JSON spec file. (default: layers-80sec)")
+    @Option(help: trainingHelp("Model: \(ModelZoo.names.joined(separator: ", ")) or a JSON spec file.", default: \.model))
     var model: String?
 
-    @Option(help: "Towers: 1 or 2 (default: the model's own).")
-    var towers: Int?
+    @OptionGroup var size: ModelSizeOptions
 
-    @Option(help: "Input shape C,H,W (default: the data's image size for the CIFAR-sized nets, else the model's).")
-    var input: String?
+    @OptionGroup var shape: InputShapeOption
 
-    @Option(help: "Data set: a directory (IDX, CIFAR-10 batches, image folders) or a CIFAR-10 archive. (default: /usr/share/datasets/fashion-mnist)")
+    @Option(help: trainingHelp("Data set: a directory (IDX, CIFAR-10 batches, image folders) or a CIFAR-10 archive.", default: \.data))
     var data: String?
 
-    @Option(help: "Data format: auto, cifar10, idx or folder. (default: auto)")
-    var format: String?
+    @Option(help: trainingHelp("Data format.", default: \.format))
+    var format: Datasets.Format?
 
-    @Option(help: "Epochs to train. (default: 10)")
+    @Option(help: trainingHelp("Epochs to train.", default: \.epochs))
     var epochs: Int?
 
-    @Option(help: "Images per batch. (default: 128)")
+    @Option(help: trainingHelp("Images per batch.", default: \.batch))
     var batch: Int?
 
-    @Option(help: "Learning rate of the first epoch. (default: 0.05; the paper: 0.01)")
+    @Option(help: trainingHelp("Learning rate of the first epoch (the paper: 0.01).", default: \.lr))
     var lr: Double?
 
-    @Option(help: "Learning-rate schedule: constant, step:K (divide every K epochs), linear:E (fall linearly towards zero over E epochs) or plateau:P (divide after more than P epochs without a lower validation error). (default: constant)")
-    var schedule: String?
+    @Option(help: trainingHelp("Learning-rate schedule: constant, step:K (divide every K epochs), linear:E (fall linearly towards zero over E epochs) or plateau:P (divide after more than P epochs without a lower validation error).", default: \.schedule))
+    var schedule: LearningRateSchedule?
 
-    @Option(help: "What the schedule divides the rate by. (default: 10)")
+    @Option(help: trainingHelp("What the schedule divides the rate by.", default: \.lrFactor))
     var lrFactor: Double?
 
-    @Option(help: "SGD form: paper (v = 0.9v - 0.0005 lr w - lr g; w += v) or pytorch (v = 0.9v + g + 0.0005w; w -= lr v). (default: paper)")
-    var sgd: String?
+    @Option(help: trainingHelp("SGD form: paper (v = 0.9v - 0.0005 lr w - lr g; w += v) or pytorch (v = 0.9v + g + 0.0005w; w -= lr v).", default: \.sgd))
+    var sgd: SGDForm?
 
-    @Option(help: "Momentum. (default: 0.9)")
+    @Option(help: trainingHelp("Momentum.", default: \.momentum))
     var momentum: Double?
 
-    @Option(help: "Weight decay. (default: 0.0005)")
+    @Option(help: trainingHelp("Weight decay.", default: \.weightDecay))
     var weightDecay: Double?
 
-    @Option(help: "Weight initialisation: paper (N(0, 0.01^2)) or he (N(0, 2/fan-in)). (default: he)")
-    var `init`: String?
+    @Option(help: trainingHelp("Weight initialisation: paper (N(0, 0.01^2)), he (N(0, 2/fan-in)) or gaussian:S (N(0, S^2)).", default: \.initialisation))
+    var `init`: Initialisation?
 
     @Option(help: "Start from these weights (.safetensors or .npz, any naming; or a checkpoint's weights) instead of initialising.")
     var weights: String?
 
-    @Option(help: "Seed of weights, epoch order, augmentation and dropout. (default: 0)")
+    @Option(help: trainingHelp("Seed of weights, epoch order, augmentation and dropout.", default: \.seed))
     var seed: UInt64?
 
     @Option(help: "Worker threads (results are identical for any count). (default: one per core)")
@@ -88,13 +86,13 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Directory for last.safetensors and best.safetensors.")
     var checkpoint: String?
 
-    @Option(help: "Also write last.safetensors every N steps. (default: 0, epoch ends only)")
+    @Option(help: trainingHelp("Also write last.safetensors every N steps (0: at epoch ends only).", default: \.checkpointEvery))
     var checkpointEvery: Int?
 
     @Option(help: "JSON-lines log file, one line per epoch and one at the end.")
     var log: String?
 
-    @Option(help: "Also log the epoch's running training figures every N steps (finer curves). (default: 0, epoch lines only)")
+    @Option(help: trainingHelp("Also log the epoch's running training figures every N steps (finer curves; 0: epoch lines only).", default: \.logEvery))
     var logEvery: Int?
 
     @Option(help: "Switches on the model, as JSON: {\"activation\": \"tanh\", \"lrn\": \"off\", \"pooling\": \"non-overlapping\", \"dropout\": 0, \"width\": 0.5} (Docs/experiments.md).")
@@ -109,14 +107,14 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Hold out N training examples for validation; 0: validate on the test split. (default: a tenth of the training split, at most 5000)")
     var holdout: Int?
 
-    @Option(help: "Seed of the held-out examples' choice (the same for every --seed). (default: 0)")
+    @Option(help: trainingHelp("Seed of the held-out examples' choice (the same for every --seed).", default: \.holdoutSeed))
     var holdoutSeed: UInt64?
 
     @Option(help: "Train on the first N training examples only.")
     var trainLimit: Int?
 
-    @Option(help: "Mean subtraction: channel, image or none. (default: channel)")
-    var mean: String?
+    @Option(help: trainingHelp("Mean subtraction: each channel's mean, the mean image (the paper) or none.", default: \.mean))
+    var mean: ImagePipeline.MeanSubtraction?
 
     @Option(help: "Input scale after mean subtraction. (default: 1/std of the training pixels)")
     var scale: Double?
@@ -124,10 +122,10 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Random crops from the image padded by P zeros per side. (default: H/8 for images of the input's size, else 0)")
     var cropPadding: Int?
 
-    @Flag(inversion: .prefixedNo, help: "Mirror training images at random. (default: on)")
+    @Flag(inversion: .prefixedNo, help: trainingHelp("Mirror training images at random.", default: \.flip))
     var flip: Bool?
 
-    @Option(help: "PCA colour augmentation standard deviation (the paper: 0.1). (default: 0, off)")
+    @Option(help: trainingHelp("PCA colour augmentation standard deviation (the paper: 0.1; 0: off).", default: \.pca))
     var pca: Double?
 
     @Option(help: "Rescale images' shorter side to this and keep the centre square. (default: 256 for image folders)")
@@ -145,6 +143,23 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Replace an existing --log file, and another run's checkpoints in --checkpoint DIR.")
     var force = false
 
+    /// Refuses a bad option value before any work, as a usage error (exit 64):
+    /// the options laid over the defaults must pass the library's own checks
+    /// (``TrainingConfiguration/validate()``), whose messages name the option.
+    /// A run config file's values are checked when it is read (exit 1).
+    func validate() throws {
+        if resume != nil, config != nil {
+            throw ValidationError("--resume takes every setting from the checkpoint; it cannot be combined with --config")
+        }
+        var given = TrainingConfiguration()
+        do {
+            try apply(to: &given)
+            try given.validate()
+        } catch let error as ConfigurationError {
+            throw ValidationError(CommandErrors.message(error))
+        }
+    }
+
     /// The options given on the command line, applied to `config`; returns the keys set.
     @discardableResult
     func apply(to config: inout TrainingConfiguration) throws -> [String] {
@@ -156,14 +171,9 @@ struct TrainCommand: ParsableCommand {
             if let value { config[keyPath: path] = value; set.append(key) }
         }
         put(model, "model", \.model)
-        putOptional(towers, "towers", \.towers)
-        if let input {
-            guard let dims = parseImageShape(input) else {
-                throw CommandFailure(message: "--input must be three positive integers C,H,W such as 1,28,28, got '\(input)'")
-            }
-            config.input = dims
-            set.append("input")
-        }
+        putOptional(size.towers, "towers", \.towers)
+        putOptional(size.classes, "classes", \.classes)
+        putOptional(shape.input?.dims, "input", \.input)
         put(data, "data", \.data)
         put(format, "format", \.format)
         put(epochs, "epochs", \.epochs)
@@ -208,7 +218,7 @@ struct TrainCommand: ParsableCommand {
         var number = Substring(text), unit = 1.0
         if let last = text.last, let factor = units[last] { number = text.dropLast(); unit = factor }
         guard let value = Double(number), value > 0, value.isFinite else {
-            throw CommandFailure(message: "--time-limit must be a positive number of seconds, or with a unit: 90s, 25m, 1.5h; got '\(text)'")
+            throw ValidationError("--time-limit must be a positive number of seconds, or with a unit: 90s, 25m, 1.5h; got '\(text)'")
         }
         return value * unit
     }
@@ -217,9 +227,6 @@ struct TrainCommand: ParsableCommand {
         let display = ProgressDisplay(quiet: quiet)
         let run: TrainingRun
         if let resume {
-            guard config == nil else {
-                throw CommandFailure(message: "--resume takes every setting from the checkpoint; it cannot be combined with --config")
-            }
             guard FileManager.default.fileExists(atPath: resume) else { throw CommandFailure(message: "\(resume): no such file") }
             var given = TrainingConfiguration()
             let keys = try apply(to: &given)

@@ -71,8 +71,7 @@ struct WeightsInitCommand: ParsableCommand {
     @Option(help: "Seed of the weights.")
     var seed: UInt64 = 0
 
-    @Option(name: .customLong("init"), help: "Initialisation: paper (N(0, 0.01^2)) or he (N(0, 2/fan-in)).")
-    var initialisation: String = "paper"
+    @OptionGroup var initialisation: InitialisationOption
 
     @Option(help: "Element type: f32 or f64.")
     var dtype: ElementType = .f32
@@ -80,13 +79,8 @@ struct WeightsInitCommand: ParsableCommand {
     func run() throws {
         let spec = try modelOptions.resolve()
         try outputOptions.checkOutput()
-        let scheme: Initialisation
-        switch initialisation {
-        case "paper": scheme = .paper
-        case "he": scheme = .he
-        default: throw ValidationError("--init must be paper or he, got '\(initialisation)'")
-        }
-        let metadata = ["model": spec.name, "seed": "\(seed)", "initialisation": initialisation]
+        let scheme = initialisation.scheme
+        let metadata = ["model": spec.name, "seed": "\(seed)", "initialisation": scheme.description]
         switch dtype {
         case .f32: try outputOptions.write(try Network<Float>(spec: spec, seed: seed, initialisation: scheme), metadata: metadata)
         case .f64: try outputOptions.write(try Network<Double>(spec: spec, seed: seed, initialisation: scheme), metadata: metadata)
@@ -180,7 +174,7 @@ struct WeightsInspectCommand: ParsableCommand {
         }
         print("\(tensors.count) tensors, \(total) elements")
         if let model {
-            let spec = try ModelOptions.parse(["--model", model]).resolve()
+            let spec = try ModelOptions.resolve(model: model)
             let found = try StateDict.load(tensors, into: Network<Double>(spec: spec), source: file)
             print("loads into \(spec.name): \(found.naming.rawValue) names, \(found.layout.rawValue) layout")
         }

@@ -68,7 +68,7 @@ final class CommandLineEvennessTests: XCTestCase {
             XCTAssertEqual(try CLI.run(arguments, in: directory).status, 0, "\(arguments)")
         }
         let negative = try CLI.run(["train", "--lr", "-1"], in: directory)
-        XCTAssertEqual(negative.status, 1)
+        XCTAssertEqual(negative.status, 64)
         XCTAssertTrue(negative.error.contains("--lr must be positive and finite, got -1.0"), negative.error)
         let batch = try CLI.run(["train", "--batch", "-5"], in: directory)
         XCTAssertTrue(batch.error.contains("--batch must be in 1...65536, got -5"), batch.error)
@@ -131,6 +131,55 @@ final class PipelineDefaultsTests: XCTestCase {
         let grid = try CLI.run(["data", "grid", "data28", "-o", "g.png", "--count", "4"], in: URL(fileURLWithPath: workspace))
         XCTAssertEqual(grid.status, 0, grid.error)
         XCTAssertTrue(grid.output.contains("random crop 28x28 (padding 3)"), grid.output)
+    }
+}
+
+/// One exit code per kind of error: a bad value of an option with fixed values
+/// exits 64 in every command, its first line naming the option and listing what
+/// it accepts, and the option's help lists the same values (Docs/training.md).
+final class OptionValueErrorTests: XCTestCase {
+    func testABadEnumValueExits64NamingTheOptionAndItsValuesInEveryCommand() throws {
+        let directory = FileManager.default.temporaryDirectory
+        let cases: [(arguments: [String], option: String, values: [String])] = [
+            (["train", "--sgd", "adam"], "--sgd", ["paper", "pytorch"]),
+            (["train", "--format", "png"], "--format", ["auto", "cifar10", "idx", "folder"]),
+            (["train", "--mean", "median"], "--mean", ["channel", "image", "none"]),
+            (["train", "--init", "xavier"], "--init", ["paper", "he", "gaussian:S"]),
+            (["train", "--schedule", "cosine"], "--schedule", ["constant", "step:K", "linear:E", "plateau:P"]),
+            (["trace", "--model", "paper", "-o", "t", "--init", "xavier"], "--init", ["paper", "he", "gaussian:S"]),
+            (["trace", "--model", "paper", "-o", "t", "--sgd", "adam"], "--sgd", ["paper", "pytorch", "none"]),
+            (["trace", "--model", "paper", "-o", "t", "--mode", "eval"], "--mode", ["training", "inference"]),
+            (["weights", "init", "--model", "paper", "-o", "w.safetensors", "--init", "xavier"], "--init", ["paper", "he", "gaussian:S"]),
+            (["eval", "--weights", "w.safetensors", "--split", "val"], "--split", ["train", "test"]),
+            (["data", "inspect", "d", "--format", "png"], "--format", ["auto", "cifar10", "idx", "folder"]),
+            (["data", "mean", "d", "-o", "m.npz", "--split", "val"], "--split", ["train", "test"]),
+            (["data", "grid", "d", "-o", "g.png", "--pca-magnitude", "big"], "--pca-magnitude", ["paper", "sd"]),
+            (["bench", "--model", "paper", "--executor", "gpu"], "--executor", ["pool", "towers"]),
+        ]
+        for (arguments, option, values) in cases {
+            let result = try CLI.run(arguments, in: directory)
+            XCTAssertEqual(result.status, 64, "\(arguments): \(result.error)")
+            let first = result.error.split(separator: "\n").first.map(String.init) ?? ""
+            XCTAssertTrue(first.contains("'\(option) <"), "\(arguments): \(first)")
+            for value in values { XCTAssertTrue(first.contains("'\(value)'"), "\(arguments): \(first) lacks \(value)") }
+            let help = try CLI.run(Array(arguments.prefix(arguments[0] == "weights" || arguments[0] == "data" ? 2 : 1)) + ["--help"],
+                                   in: directory)
+            XCTAssertTrue(Self.unwrapped(help.output).contains("values: " + values.joined(separator: ", ")), "\(arguments): \(help.output)")
+        }
+    }
+
+    /// Train's help takes its defaults from the library, not from text typed by hand.
+    func testTrainsHelpShowsTheLibrarysDefaults() throws {
+        let help = Self.unwrapped(try CLI.run(["train", "--help"], in: FileManager.default.temporaryDirectory).output)
+        let config = TrainingConfiguration()
+        for value in ["\(config.sgd)", "\(config.initialisation)", "\(config.schedule)", "\(config.mean)", "\(config.epochs)"] {
+            XCTAssertTrue(help.contains("(default: \(value))"), value)
+        }
+    }
+
+    /// Help text with its line wrapping undone: every run of white space one space.
+    private static func unwrapped(_ text: String) -> String {
+        text.split(whereSeparator: { $0 == " " || $0 == "\n" }).joined(separator: " ")
     }
 }
 

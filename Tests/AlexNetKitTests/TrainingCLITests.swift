@@ -21,6 +21,16 @@ final class TrainingCLITests: XCTestCase {
         XCTAssertTrue(text.contains(expected), "\(arguments): \(text)", file: file, line: line)
     }
 
+    /// A bad option value is a usage error: exit 64, the first line naming the
+    /// option and what it accepts, then the command's usage.
+    private func assertUsageError(_ arguments: [String], _ expected: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let result = try CLI.run(arguments, in: directory)
+        XCTAssertEqual(result.status, 64, "\(arguments): \(result.error)", file: file, line: line)
+        let first = result.error.split(separator: "\n").first.map(String.init) ?? ""
+        XCTAssertTrue(first.contains(expected), "\(arguments): \(result.error)", file: file, line: line)
+        XCTAssertTrue(result.error.contains("Usage: alexnet \(arguments[0])"), "\(arguments): \(result.error)", file: file, line: line)
+    }
+
     func testTrainPrintsEpochsAndTheTestErrorAndWritesTheLogAndCheckpoints() throws {
         let result = try CLI.run(tinyRun + ["--log", "log.jsonl", "--checkpoint", "ck", "--ten-crop"], in: directory)
         XCTAssertEqual(result.status, 0, result.error)
@@ -62,7 +72,7 @@ final class TrainingCLITests: XCTestCase {
         XCTAssertEqual(stopped.status, 0, stopped.error)
         XCTAssertTrue(stopped.output.contains("stopped at --max-steps 4 (epoch 1, batch 5)"), stopped.output)
         try assertOneLineFailure(["train", "--resume", "ck/last.safetensors", "--lr", "0.1"], "cannot change lr (only ")
-        try assertOneLineFailure(["train", "--resume", "ck/last.safetensors", "--config", "x.json"], "cannot be combined with --config")
+        try assertUsageError(["train", "--resume", "ck/last.safetensors", "--config", "x.json"], "cannot be combined with --config")
         let resumed = try CLI.run(["train", "--resume", "ck/last.safetensors", "--threads", "1"], in: directory)
         XCTAssertEqual(resumed.status, 0, resumed.error)
         XCTAssertTrue(resumed.output.contains("resuming ck/last.safetensors: epoch 1, batch 5, step 4"), resumed.output)
@@ -113,17 +123,28 @@ final class TrainingCLITests: XCTestCase {
                                  "w.safetensors: missing 'conv3.weight'")
     }
 
-    func testBadOptionsGiveOneLineErrors() throws {
-        try assertOneLineFailure(["train", "--towers", "3"], "--towers must be 1 or 2, got 3")
-        try assertOneLineFailure(["train", "--schedule", "cosine"], "--schedule 'cosine' is not a schedule")
-        try assertOneLineFailure(["train", "--sgd", "adam"], "--sgd must be paper or pytorch, got 'adam'")
-        try assertOneLineFailure(["train", "--init", "xavier"], "--init must be paper or he, got 'xavier'")
-        try assertOneLineFailure(["train", "--time-limit", "soon"], "--time-limit must be a positive number of seconds")
-        try assertOneLineFailure(["train", "--batch", "0"], "--batch must be in 1...65536, got 0")
+    func testBadOptionValuesAreUsageErrors() throws {
+        try assertUsageError(["train", "--towers", "3"], "--towers must be 1 or 2, got 3")
+        try assertUsageError(["train", "--schedule", "cosine"],
+                             "The value 'cosine' is invalid for '--schedule <schedule>'. Please provide one of 'constant', 'step:K', 'linear:E' or 'plateau:P'.")
+        try assertUsageError(["train", "--schedule", "step:0"], "The value 'step:0' is invalid for '--schedule <schedule>'")
+        try assertUsageError(["train", "--sgd", "adam"], "The value 'adam' is invalid for '--sgd <sgd>'. Please provide one of 'paper' and 'pytorch'.")
+        try assertUsageError(["train", "--init", "xavier"], "Please provide one of 'paper', 'he' or 'gaussian:S'.")
+        try assertUsageError(["train", "--mean", "median"], "Please provide one of 'channel', 'image' or 'none'.")
+        try assertUsageError(["train", "--time-limit", "soon"], "--time-limit must be a positive number of seconds")
+        try assertUsageError(["train", "--batch", "0"], "--batch must be in 1...65536, got 0")
+        try assertUsageError(["train", "--lr", "-1"], "--lr must be positive and finite, got -1.0")
+        try assertUsageError(["train", "--model-changes", #"{"lrn": "x"}"#], "--model-changes lrn must be off, paper or caffe, got 'x'")
+        try assertUsageError(["train", "--model", "tiny.json", "--data", "data", "--input", "1,28"],
+                             "The value '1,28' is invalid for '--input <C,H,W>': must be three positive integers C,H,W")
+        try assertUsageError(["eval", "--weights", "w.safetensors", "--split", "val"], "Please provide one of 'train' and 'test'.")
+        try assertUsageError(["eval", "--weights", "w.safetensors", "--batch", "0"], "--batch must be in 1...65536, got 0")
+    }
+
+    func testBadFilesGiveOneLineErrors() throws {
         try assertOneLineFailure(["train", "--data", "nowhere"], "nowhere: no such file or directory")
         try assertOneLineFailure(["train", "--model", "alexnet9000", "--data", "data"], "no shipped model has this name")
         try assertOneLineFailure(["train", "--resume", "nothere.safetensors"], "nothere.safetensors: no such file")
-        try assertOneLineFailure(["train", "--model", "tiny.json", "--data", "data", "--input", "1,28"], "--input must be three positive integers")
         try assertOneLineFailure(["eval", "--weights", "nothere.safetensors"], "nothere.safetensors: no such file")
         try assertOneLineFailure(["eval", "--weights", "tiny.json"], "unknown weights format")
     }

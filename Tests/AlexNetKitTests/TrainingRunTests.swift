@@ -194,7 +194,7 @@ final class TrainingRunTests: XCTestCase {
     func testBothSGDFormsThroughTheTrainerMatchHandDrivenSteps() throws {
         for form in SGDForm.allCases {
             var config = TrainingFixtures.configuration(workspace, towers: 1)
-            config.sgd = form.rawValue
+            config.sgd = form
             config.maxSteps = 2
             let run = try TrainingRun(configuration: config)
             try run.trainer.run()
@@ -258,7 +258,7 @@ final class TrainingRunTests: XCTestCase {
         }
         // The run configuration chooses it.
         var config = TrainingFixtures.configuration(workspace, towers: 1)
-        config.initialisation = "he"
+        config.initialisation = .he
         let run = try TrainingRun(configuration: config)
         let expected = try Network<Float>(spec: run.data.spec, seed: 7, initialisation: .he)
         for ((name, a), (_, b)) in zip(try run.model.weights(), expected.namedParameters) {

@@ -89,7 +89,7 @@ final class TrainingScheduleTests: XCTestCase {
         defer { TrainingFixtures.remove(workspace) }
         var config = TrainingFixtures.configuration(workspace, towers: 1)
         config.epochs = 3
-        config.schedule = "step:1"
+        config.schedule = .step(every: 1)
         config.lrFactor = 4
         let run = try TrainingRun(configuration: config)
         try run.trainer.run()
@@ -111,7 +111,7 @@ final class TrainingConfigurationTests: XCTestCase {
         config.seed = 18_446_744_073_709_551_615
         config.lr = 0.03
         config.scale = 0.011107885
-        config.schedule = "plateau:2"
+        config.schedule = .plateau(patience: 2)
         config.checkpoint = "runs/a \"quoted\""
         config.timeLimit = 1500
         config.flip = false
@@ -125,10 +125,10 @@ final class TrainingConfigurationTests: XCTestCase {
                                                      source: "c.json")
         XCTAssertEqual(config.epochs, 3)
         XCTAssertEqual(config.weightDecay, 0.001)
-        XCTAssertEqual(config.initialisation, "he")
+        XCTAssertEqual(config.initialisation, .he)
         XCTAssertEqual(config.batch, 128)
         XCTAssertEqual(config.momentum, 0.9)
-        XCTAssertEqual(config.sgd, "paper")
+        XCTAssertEqual(config.sgd, .paper)
     }
 
     func testErrorsNameTheFileAndTheKey() throws {
@@ -140,6 +140,10 @@ final class TrainingConfigurationTests: XCTestCase {
             (#"{"sgd": "adam"}"#, "c.json: sgd: must be paper or pytorch, got 'adam'"),
             (#"{"towers": 3}"#, "c.json: towers: must be 1 or 2, got 3"),
             (#"{"schedule": "step:0"}"#, "c.json: schedule: 'step:0' is not a schedule"),
+            (#"{"init": "xavier"}"#, "c.json: init: must be paper, he or gaussian:S, got 'xavier'"),
+            (#"{"format": "png"}"#, "c.json: format: must be auto, cifar10, idx or folder, got 'png'"),
+            (#"{"mean": "median"}"#, "c.json: mean: must be channel, image or none, got 'median'"),
+            (#"{"sgd": 1}"#, "c.json: sgd: expected a string: paper or pytorch, got 1"),
             ("{\"epochs\": 3,}", "c.json:1:14: invalid JSON: trailing comma"),
             ("[1]", "c.json: a run config is a JSON object"),
         ]
@@ -149,6 +153,30 @@ final class TrainingConfigurationTests: XCTestCase {
         }
         let missing = captureError { try TrainingConfiguration.load(path: "/no/such/run.json") }
         XCTAssertEqual(missing.map { "\($0)" }, "/no/such/run.json: no such file")
+    }
+
+    /// The typed settings are written as the strings they always were, and read back equal.
+    func testTypedSettingsKeepTheirJSONSpelling() throws {
+        var config = TrainingConfiguration()
+        config.initialisation = .gaussian(std: 0.02)
+        config.format = .cifar10
+        config.mean = .image
+        config.schedule = .linear(epochs: 10)
+        config.sgd = .pytorch
+        let text = config.jsonString()
+        for line in [#""init": "gaussian:0.02""#, #""format": "cifar10""#, #""mean": "image""#, #""schedule": "linear:10""#,
+                     #""sgd": "pytorch""#] {
+            XCTAssertTrue(text.contains(line), text)
+        }
+        XCTAssertEqual(try TrainingConfiguration.parse(json: Array(text.utf8), source: "c.json"), config)
+        let defaults = TrainingConfiguration().jsonString()
+        for line in [#""init": "he""#, #""format": "auto""#, #""mean": "channel""#, #""schedule": "constant""#, #""sgd": "paper""#] {
+            XCTAssertTrue(defaults.contains(line), defaults)
+        }
+        XCTAssertEqual(Initialisation(settingText: "paper"), .paper)
+        XCTAssertEqual(Initialisation.paper.description, "paper")
+        XCTAssertNil(Initialisation(settingText: "gaussian:-1"))
+        XCTAssertEqual(ImagePipeline.MeanSubtraction.acceptedList, "channel, image or none")
     }
 
     func testDifferencesAndCopy() throws {

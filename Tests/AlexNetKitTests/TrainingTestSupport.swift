@@ -74,7 +74,7 @@ enum TrainingFixtures {
         config.epochs = 2
         config.batch = 8
         config.lr = 0.05
-        config.initialisation = "he"
+        config.initialisation = .he
         config.seed = 7
         config.threads = 2
         config.holdout = 0  // the tiny test split validates (these tests predate the default holdout)

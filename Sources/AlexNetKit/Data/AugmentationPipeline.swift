@@ -19,12 +19,13 @@
 public struct ImagePipeline: Sendable, Equatable {
     /// Which mean is subtracted.
     public enum MeanSubtraction: String, Sendable, CaseIterable {
-        /// Nothing.
-        case none
+        /// The mean of each channel over every pixel of the training set
+        /// (spelled `channel` in run configs and on the command line).
+        case perChannel = "channel"
         /// The mean image over the training set, pixel by pixel (the paper).
         case image
-        /// The mean of each channel over every pixel of the training set.
-        case perChannel
+        /// Nothing.
+        case none
     }
 
     /// Which window of the prepared image is kept.

@@ -1,5 +1,6 @@
-/// Whether a pass trains (dropout draws masks, caches are kept for backward) or infers.
-public enum PassMode: Sendable, Equatable {
+/// Whether a pass trains (dropout draws masks, caches are kept for backward) or infers;
+/// the raw value is its spelling in traces and on the command line.
+public enum PassMode: String, Sendable, Equatable, CaseIterable {
     case training
     case inference
 }

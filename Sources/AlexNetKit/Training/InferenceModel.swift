@@ -101,9 +101,8 @@ public final class InferenceModel {
             planes = grey
         }
         let side = configuration.resize ?? height
-        let mode: ImagePipeline.MeanSubtraction = configuration.mean == "image" ? .image : configuration.mean == "none" ? .none : .perChannel
         let crop: ImagePipeline.CropMode = side == height && side == width ? .none : .centre(height: height, width: width)
-        let pipeline = ImagePipeline(resizeShorterSide: side, greyToRGB: channels == 3, meanSubtraction: mode, crop: crop,
+        let pipeline = ImagePipeline(resizeShorterSide: side, greyToRGB: channels == 3, meanSubtraction: configuration.mean, crop: crop,
                                      scale: Float(configuration.scale ?? 1))
         return try pipeline.apply(planes, index: 0, epoch: 0, seed: configuration.seed, statistics: statistics)
     }

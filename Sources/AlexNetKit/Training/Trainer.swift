@@ -146,7 +146,7 @@ public final class Trainer {
         self.classNames = classNames
         let start = progress ?? TrainingProgress(learningRate: configuration.lr)
         self.progress = start
-        self.scheduler = try LearningRateScheduler(schedule: configuration.parsedSchedule(), baseRate: configuration.lr,
+        self.scheduler = try LearningRateScheduler(schedule: configuration.schedule, baseRate: configuration.lr,
                                                    factor: configuration.lrFactor, state: start.schedule)
         self.log = log
         self.lastCheckpoint = resumedFrom

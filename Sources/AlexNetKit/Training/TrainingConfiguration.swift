@@ -29,10 +29,10 @@ public struct TrainingConfiguration: Equatable, Sendable {
     /// Switches flipped on the resolved model (``ModelVariant``: activation,
     /// LRN, pooling, dropout, width), as an ablation's arm sets them; nil: none.
     public var modelChanges: ModelVariant?
-    /// `paper` (N(0, 0.01^2)) or `he` (N(0, 2 / fan-in)); biases as the spec
-    /// says. He by default: the small nets trained here from scratch barely
-    /// move from the paper's 0.01 in their first epochs.
-    public var initialisation = "he"
+    /// How the weights start (JSON key `init`: `paper`, `he` or `gaussian:S`);
+    /// biases as the spec says. He by default: the small nets trained here
+    /// from scratch barely move from the paper's 0.01 in their first epochs.
+    public var initialisation = Initialisation.he
     /// Start from the weights in this file instead of initialising them: plain
     /// weights (.safetensors, .npz; any naming and layout ``StateDict`` reads)
     /// or a training checkpoint's weights. Velocities start at zero. nil: initialise.
@@ -45,7 +45,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
     /// The data set: a directory or archive ``Datasets/open(path:split:format:skipBadFiles:)`` reads.
     public var data = "/usr/share/datasets/fashion-mnist"
     /// `auto`, `cifar10`, `idx` or `folder`.
-    public var format = "auto"
+    public var format = Datasets.Format.auto
     /// Train on the first N training examples only (nil: all).
     public var trainLimit: Int?
     /// Hold out N training examples as the validation set, chosen by
@@ -60,7 +60,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
     /// written by them read so).
     public var holdoutSeed: UInt64? = 0
     /// `channel` (each channel's mean), `image` (the mean image, the paper) or `none`.
-    public var mean = "channel"
+    public var mean = ImagePipeline.MeanSubtraction.perChannel
     /// Multiplies every input value after the mean is subtracted; nil: `1 / std`
     /// of the training pixels (their standard deviation, averaged over channels).
     public var scale: Double?
@@ -88,10 +88,10 @@ public struct TrainingConfiguration: Equatable, Sendable {
     public var lr = 0.05
     /// What the schedule divides the rate by.
     public var lrFactor = 10.0
-    /// `constant`, `step:K` or `plateau:P` (``LearningRateSchedule``).
-    public var schedule = "constant"
+    /// `constant`, `step:K`, `linear:E` or `plateau:P` (``LearningRateSchedule``).
+    public var schedule = LearningRateSchedule.constant
     /// `paper` or `pytorch` (``SGDForm``).
-    public var sgd = "paper"
+    public var sgd = SGDForm.paper
     /// SGD momentum.
     public var momentum = 0.9
     /// SGD weight decay.
@@ -128,13 +128,11 @@ public struct TrainingConfiguration: Equatable, Sendable {
     public static let resumableKeys: Set<String> = ["data", "epochs", "threads", "checkpoint", "checkpoint_every", "log",
                                                     "log_every", "max_steps", "time_limit", "ten_crop"]
 
-    /// The data formats ``format`` accepts (the cases of `Datasets.Format`).
-    public static let formats = ["auto", "cifar10", "idx", "folder"]
-
     /// Every key, in the order ``jsonString()`` writes them.
     public static let keys: [String] = fields.map(\.key)
 
-    /// Checks every value's range and spelling.
+    /// Checks every value's range (the typed settings' spellings are checked
+    /// where they are read, ``SettingValue``).
     /// - Throws: ``ConfigurationError`` naming the key and what it accepts.
     public func validate() throws {
         func fail(_ key: String, _ problem: String) -> ConfigurationError {
@@ -150,15 +148,11 @@ public struct TrainingConfiguration: Equatable, Sendable {
             }
         }
         try modelChanges?.validate()
-        guard ["paper", "he"].contains(initialisation) else {
-            throw fail("init", "must be paper or he, got '\(initialisation)'")
-        }
-        guard Self.formats.contains(format) else {
-            throw fail("format", "must be one of \(Self.formats.joined(separator: ", ")), got '\(format)'")
-        }
         if let trainLimit { try limit.check(trainLimit, 1...limit.examples, "train_limit") }
         if let holdout { try limit.check(holdout, 0...limit.examples, "holdout") }
-        guard ["channel", "image", "none"].contains(mean) else { throw fail("mean", "must be channel, image or none, got '\(mean)'") }
+        if case .gaussian(let std) = initialisation, !(std > 0 && std.isFinite) {
+            throw fail("init", "gaussian:S needs a positive, finite S, got \(std)")
+        }
         if let scale, !(scale > 0 && scale.isFinite) { throw fail("scale", "must be positive and finite, got \(scale)") }
         if let cropPadding { try limit.check(cropPadding, 0...limit.cropPadding, "crop_padding") }
         if !(pca >= 0 && pca.isFinite) { throw fail("pca", "must be finite and not negative, got \(pca)") }
@@ -168,8 +162,6 @@ public struct TrainingConfiguration: Equatable, Sendable {
         try limit.check(batch, 1...limit.batch, "batch")
         if !(lr > 0 && lr.isFinite) { throw fail("lr", "must be positive and finite, got \(lr)") }
         if !(lrFactor > 1 && lrFactor.isFinite) { throw fail("lr_factor", "must be above 1, got \(lrFactor)") }
-        _ = try LearningRateSchedule(parsing: schedule)
-        guard SGDForm(rawValue: sgd) != nil else { throw fail("sgd", "must be paper or pytorch, got '\(sgd)'") }
         if !(momentum >= 0 && momentum < 1) { throw fail("momentum", "must be in [0, 1), got \(momentum)") }
         if !(weightDecay >= 0 && weightDecay.isFinite) { throw fail("weight_decay", "must be finite and not negative, got \(weightDecay)") }
         try limit.check(threads, 1...limit.threads, "threads")
@@ -178,26 +170,6 @@ public struct TrainingConfiguration: Equatable, Sendable {
         if let maxSteps { try limit.check(maxSteps, 1...limit.steps, "max_steps") }
         if let timeLimit, !(timeLimit > 0 && timeLimit <= limit.seconds) {
             throw fail("time_limit", "must be positive seconds up to \(Int(limit.seconds)), got \(timeLimit)")
-        }
-    }
-
-    /// The schedule named by ``schedule``.
-    public func parsedSchedule() throws -> LearningRateSchedule { try LearningRateSchedule(parsing: schedule) }
-
-    /// The SGD form named by ``sgd``.
-    public func parsedSGDForm() throws -> SGDForm {
-        guard let form = SGDForm(rawValue: sgd) else {
-            throw ConfigurationError(component: "sgd", problem: "must be paper or pytorch, got '\(sgd)'")
-        }
-        return form
-    }
-
-    /// The initialisation named by ``initialisation``.
-    public func parsedInitialisation() throws -> Initialisation {
-        switch initialisation {
-        case "paper": return .paper
-        case "he": return .he
-        default: throw ConfigurationError(component: "init", problem: "must be paper or he, got '\(initialisation)'")
         }
     }
 
@@ -305,6 +277,14 @@ public struct TrainingConfiguration: Equatable, Sendable {
         })
     }
 
+    /// A typed setting, written and read as its text form.
+    private static func setting<T: SettingValue>(_ key: String, _ path: WritableKeyPath<TrainingConfiguration, T>) -> Field {
+        Field(key: key, write: { JSONValue.encode(string: $0[keyPath: path].description) }, read: { value, config in
+            guard case .string(let s) = value else { throw bad(value, "a string: \(T.acceptedList)") }
+            config[keyPath: path] = try T.parse(s, key: key)
+        })
+    }
+
     private static func optionalString(_ key: String, _ path: WritableKeyPath<TrainingConfiguration, String?>) -> Field {
         Field(key: key, write: { $0[keyPath: path].map(JSONValue.encode(string:)) ?? "null" }, read: { value, config in
             switch value {
@@ -384,7 +364,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
                 throw ConfigurationError(component: "", problem: sub == "model_changes" ? error.problem : "\(sub): \(error.problem)")
             }
         }),
-        string("init", \.initialisation),
+        setting("init", \.initialisation),
         optionalString("weights", \.weights),
         Field(key: "seed", write: { "\($0.seed)" }, read: { value, config in
             guard case .number(let text) = value, let seed = UInt64(text) else {
@@ -393,7 +373,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
             config.seed = seed
         }),
         string("data", \.data),
-        string("format", \.format),
+        setting("format", \.format),
         optionalInt("train_limit", \.trainLimit),
         optionalInt("holdout", \.holdout),
         Field(key: "holdout_seed", write: { $0.holdoutSeed.map { "\($0)" } ?? "null" }, read: { value, config in
@@ -403,7 +383,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
             }
             config.holdoutSeed = seed
         }),
-        string("mean", \.mean),
+        setting("mean", \.mean),
         optionalNumber("scale", \.scale),
         optionalInt("crop_padding", \.cropPadding),
         bool("flip", \.flip),
@@ -414,8 +394,8 @@ public struct TrainingConfiguration: Equatable, Sendable {
         int("batch", \.batch),
         number("lr", \.lr),
         number("lr_factor", \.lrFactor),
-        string("schedule", \.schedule),
-        string("sgd", \.sgd),
+        setting("schedule", \.schedule),
+        setting("sgd", \.sgd),
         number("momentum", \.momentum),
         number("weight_decay", \.weightDecay),
         int("threads", \.threads),

@@ -124,9 +124,8 @@ public struct TrainingData {
                                spec givenSpec: ModelSpec? = nil, progress: (String) -> Void = { _ in }) throws -> TrainingData {
         try configuration.validate()
         var config = configuration
-        let format = Datasets.Format(rawValue: config.format) ?? .auto
-        let fullTrain = try Datasets.open(path: config.data, split: .train, format: format)
-        let testSet = try Datasets.open(path: config.data, split: .test, format: format)
+        let fullTrain = try Datasets.open(path: config.data, split: .train, format: config.format)
+        let testSet = try Datasets.open(path: config.data, split: .test, format: config.format)
         let classNames = fullTrain.classNames
 
         // Holdout and limit.
@@ -210,9 +209,8 @@ public struct TrainingData {
         }
 
         // Statistics and scale.
-        let meanMode: ImagePipeline.MeanSubtraction = config.mean == "image" ? .image : config.mean == "none" ? .none : .perChannel
         var statistics = given
-        if statistics == nil && (meanMode != .none || config.pca > 0 || config.scale == nil) {
+        if statistics == nil && (config.mean != .none || config.pca > 0 || config.scale == nil) {
             let count = min(trainSet.count, config.statisticsLimit ?? trainSet.count)
             progress("computing the mean and covariance of \(count) training images")
             statistics = try DatasetStatistics.compute(dataset: trainSet, pipeline: prepare, threads: config.threads,
@@ -226,13 +224,13 @@ public struct TrainingData {
         let scale = Float(config.scale ?? 1)
 
         var training = prepare
-        training.meanSubtraction = meanMode
+        training.meanSubtraction = config.mean
         training.crop = .random(height: height, width: width, padding: padding)
         training.horizontalFlip = config.flip
         training.pcaColour = config.pca > 0 ? PCAColour(standardDeviation: config.pca) : nil
         training.scale = scale
         var evaluation = prepare
-        evaluation.meanSubtraction = meanMode
+        evaluation.meanSubtraction = config.mean
         evaluation.crop = evaluationCrop
         evaluation.scale = scale
         var tenCropPipeline = evaluation

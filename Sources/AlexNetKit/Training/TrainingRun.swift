@@ -89,11 +89,11 @@ public final class TrainingRun {
 
     private init(data: TrainingData, checkpoint: (path: String, value: TrainingCheckpoint)?, weights: [StoredTensor]?) throws {
         let config = data.configuration
-        let network = try Network<Float>(spec: data.spec, seed: config.seed, initialisation: try config.parsedInitialisation())
+        let network = try Network<Float>(spec: data.spec, seed: config.seed, initialisation: config.initialisation)
         if let weights, let path = config.weights {
             try StateDict.load(weights, into: network, source: path)
         }
-        let form = try config.parsedSGDForm()
+        let form = config.sgd
         let model = try TrainingModel(network: network, twoTowers: data.spec.towers == 2, threads: config.threads) {
             SGD<Float>(learningRate: config.lr, momentum: config.momentum, weightDecay: config.weightDecay, form: form)
         }
