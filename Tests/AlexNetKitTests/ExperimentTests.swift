@@ -72,12 +72,12 @@ final class ExperimentTests: XCTestCase {
         }
         let arms = #""arms": [{"name": "a"}], "seeds": [0]"#
         XCTAssertTrue(problem(#"{"name": "x", "base": {"seed": 3}, "# + arms + "}").contains("base.seed"))
-        XCTAssertTrue(problem(#"{"name": "x", "arms": [{"name": "a", "log": "l"}], "seeds": [0]}"#).contains("arms[0].log"))
+        XCTAssertTrue(problem(#"{"name": "x", "arms": [{"name": "a", "log": "l"}], "seeds": [0]}"#).contains("arms[0] (a).log"))
         XCTAssertTrue(problem(#"{"name": "x", "arms": [{"name": "a"}, {"name": "a"}], "seeds": [0]}"#).contains("second arm"))
         XCTAssertTrue(problem(#"{"name": "x", "arms": [{"name": "a"}], "seeds": [0, 0]}"#).contains("twice"))
         XCTAssertTrue(problem(#"{"name": "x", "arms": [{"name": "a", "lr": -1}], "seeds": [0]}"#).contains("lr"))
         XCTAssertTrue(problem(#"{"name": "x", "arms": [{"name": "a", "model_changes": {"activation": "gelu"}}], "seeds": [0]}"#)
-            .contains("model_changes: activation: must be relu or tanh"))
+            .contains("model_changes.activation: must be relu or tanh"))
         XCTAssertTrue(problem(#"{"name": "x", "# + arms + #", "thresholds": [15]}"#).contains("thresholds[0]"))
         XCTAssertTrue(problem(#"{"name": "../x", "# + arms + "}").contains("name"))
         XCTAssertTrue(problem(#"{"name": "x", "arms": [], "seeds": [0]}"#).contains("arms"))

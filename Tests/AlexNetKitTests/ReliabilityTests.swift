@@ -325,7 +325,7 @@ final class ReliabilityTests: XCTestCase {
             try write(#"{"\#(key)": 9223372036854775807}"#, "run.json")
             let config = try CLI.run(["train", "--config", "run.json"], in: directory)
             XCTAssertEqual(config.status, 1)
-            XCTAssertTrue(config.error.contains("run.json: \(key): must be in \(cap), got 9223372036854775807"), config.error)
+            XCTAssertTrue(config.error.contains("run.json:1:2: \(key): must be in \(cap), got 9223372036854775807"), config.error)
         }
         try write(#"{"crop_padding": 9007199254740993}"#, "run.json")
         XCTAssertTrue(try CLI.run(["train", "--config", "run.json"], in: directory).error.contains("crop_padding: must be in 0...4096"))

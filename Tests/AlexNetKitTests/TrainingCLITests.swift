@@ -64,7 +64,7 @@ final class TrainingCLITests: XCTestCase {
         XCTAssertTrue(result.output.contains("batch 8, schedule step:1, 1 epoch(s) of 6 steps"), result.output)
         try assertOneLineFailure(["train", "--config", "nothere.json"], "nothere.json: no such file")
         try Data(#"{"epochs": 0}"#.utf8).write(to: directory.appendingPathComponent("bad.json"))
-        try assertOneLineFailure(["train", "--config", "bad.json"], "bad.json: epochs: must be in 1...1000000, got 0")
+        try assertOneLineFailure(["train", "--config", "bad.json"], "bad.json:1:2: epochs: must be in 1...1000000, got 0")
     }
 
     func testResumeContinuesAndRefusesChangedSettings() throws {

@@ -133,19 +133,19 @@ final class TrainingConfigurationTests: XCTestCase {
 
     func testErrorsNameTheFileAndTheKey() throws {
         let cases: [(String, String)] = [
-            (#"{"epoch": 3}"#, "c.json: epoch: unknown key; a run config takes"),
-            (#"{"epochs": 2.5}"#, "c.json: epochs: expected an integer, got 2.5"),
-            (#"{"lr": "fast"}"#, #"c.json: lr: expected a number, got "fast""#),
-            (#"{"lr": -1}"#, "c.json: lr: must be positive and finite, got -1.0"),
-            (#"{"sgd": "adam"}"#, "c.json: sgd: must be paper or pytorch, got 'adam'"),
-            (#"{"towers": 3}"#, "c.json: towers: must be 1 or 2, got 3"),
-            (#"{"schedule": "step:0"}"#, "c.json: schedule: 'step:0' is not a schedule"),
-            (#"{"init": "xavier"}"#, "c.json: init: must be paper, he or gaussian:S, got 'xavier'"),
-            (#"{"format": "png"}"#, "c.json: format: must be auto, cifar10, idx or folder, got 'png'"),
-            (#"{"mean": "median"}"#, "c.json: mean: must be channel, image or none, got 'median'"),
-            (#"{"sgd": 1}"#, "c.json: sgd: expected a string: paper or pytorch, got 1"),
+            (#"{"epoch": 3}"#, "c.json:1:2: epoch: unknown key; a run config takes"),
+            (#"{"epochs": 2.5}"#, "c.json:1:2: epochs: expected an integer, got 2.5"),
+            (#"{"lr": "fast"}"#, #"c.json:1:2: lr: expected a finite number, got "fast""#),
+            (#"{"lr": -1}"#, "c.json:1:2: lr: must be positive and finite, got -1.0"),
+            (#"{"sgd": "adam"}"#, "c.json:1:2: sgd: must be paper or pytorch, got 'adam'"),
+            (#"{"towers": 3}"#, "c.json:1:2: towers: must be 1 or 2, got 3"),
+            (#"{"schedule": "step:0"}"#, "c.json:1:2: schedule: 'step:0' is not a schedule"),
+            (#"{"init": "xavier"}"#, "c.json:1:2: init: must be paper, he or gaussian:S, got 'xavier'"),
+            (#"{"format": "png"}"#, "c.json:1:2: format: must be auto, cifar10, idx or folder, got 'png'"),
+            (#"{"mean": "median"}"#, "c.json:1:2: mean: must be channel, image or none, got 'median'"),
+            (#"{"sgd": 1}"#, "c.json:1:2: sgd: expected a string: paper or pytorch, got 1"),
             ("{\"epochs\": 3,}", "c.json:1:14: invalid JSON: trailing comma"),
-            ("[1]", "c.json: a run config is a JSON object"),
+            ("[1]", "c.json: expected a run config: a JSON object of settings, got [1]"),
         ]
         for (json, expected) in cases {
             let error = captureError { try TrainingConfiguration.parse(json: Array(json.utf8), source: "c.json") }

@@ -97,100 +97,27 @@ public struct ExperimentConfiguration: Equatable, Sendable {
 
     /// Reads an experiment from JSON; relative paths are taken relative to `directory`.
     public static func parse(json: [UInt8], source: String, directory: String) throws -> ExperimentConfiguration {
-        func fail(_ key: String, _ problem: String) -> ConfigurationError {
-            ConfigurationError(component: key.isEmpty ? source : "\(source): \(key)", problem: problem)
-        }
-        let document: JSONValue
+        var decoder: StrictJSONDecoder
         do {
-            document = try JSONParser.parse(json)
+            decoder = try StrictJSONDecoder(bytes: json)
         } catch let error as JSONSyntaxError {
             throw ConfigurationError(component: "\(source):\(error.line):\(error.column)", problem: "invalid JSON: \(error.problem)")
         }
-        guard case .object(let members) = document else {
-            throw fail("", "an experiment is a JSON object with \"name\", \"base\", \"arms\", \"seeds\", got \(document.quoted)")
+        decoder.userInfo[directoryKey] = directory
+        do {
+            return try decoder.decode(ExperimentConfiguration.self)
+        } catch let failure as JSONDecodingFailure {
+            throw ConfigurationError(component: failure.location(source: source), problem: failure.problem)
         }
-        let known = ["name", "description", "base", "arms", "seeds", "thresholds"]
-        var values: [String: JSONValue] = [:]
-        for member in members {
-            guard known.contains(member.key) else {
-                throw fail(member.key, "unknown key; an experiment takes " + known.map { "\"\($0)\"" }.joined(separator: ", "))
-            }
-            values[member.key] = member.value
-        }
-        guard case .string(let name)? = values["name"], isFolderName(name) else {
-            throw fail("name", "needs a name of letters, digits, '-', '_' and '.' (it names folders), got \(values["name"]?.quoted ?? "nothing")")
-        }
-        var description = ""
-        if let value = values["description"] {
-            guard case .string(let text) = value else { throw fail("description", "expected a string, got \(value.quoted)") }
-            description = text
-        }
-
-        var base = TrainingConfiguration()
-        if let value = values["base"] {
-            try checkReserved(value, fail, where: "base")
-            base = try TrainingConfiguration.parse(value: value, source: "\(source): base", onto: base)
-        }
-        base = resolvingPaths(base, against: directory)
-
-        guard case .array(let armValues)? = values["arms"], !armValues.isEmpty else {
-            throw fail("arms", "needs a non-empty array of arms, each {\"name\": ..., run-config keys...}")
-        }
-        var arms: [Arm] = []
-        for (index, value) in armValues.enumerated() {
-            let key = "arms[\(index)]"
-            guard case .object(let armMembers) = value else { throw fail(key, "expected an object, got \(value.quoted)") }
-            guard case .string(let armName)? = armMembers.first(where: { $0.key == "name" })?.value, isFolderName(armName) else {
-                throw fail(key + ".name", "each arm needs a name of letters, digits, '-', '_' and '.'")
-            }
-            guard !arms.contains(where: { $0.name == armName }) else { throw fail(key + ".name", "a second arm called '\(armName)'") }
-            try checkReserved(value, fail, where: key)
-            var config = try TrainingConfiguration.parse(value: value, source: "\(source): \(key)", onto: base, ignoring: ["name"])
-            config = resolvingPaths(config, against: directory, only: Set(armMembers.map(\.key)))
-            let changed = armMembers.map(\.key).filter { $0 != "name" }
-            let settings = armMembers.filter { $0.key != "name" }
-            arms.append(Arm(name: armName, configuration: config, changedKeys: changed,
-                            settingsText: settings.isEmpty ? "(base)" : JSONValue.object(settings).compactText))
-        }
-
-        guard case .array(let seedValues)? = values["seeds"], !seedValues.isEmpty else {
-            throw fail("seeds", "needs a non-empty array of seeds (integers), e.g. [0, 1, 2]")
-        }
-        var seeds: [UInt64] = []
-        for (index, value) in seedValues.enumerated() {
-            guard case .number(let text) = value, let seed = UInt64(text) else {
-                throw fail("seeds[\(index)]", "expected an integer in 0...\(UInt64.max), got \(value.quoted)")
-            }
-            guard !seeds.contains(seed) else { throw fail("seeds[\(index)]", "seed \(seed) appears twice") }
-            seeds.append(seed)
-        }
-
-        var thresholds: [Double] = []
-        if let value = values["thresholds"] {
-            guard case .array(let items) = value else { throw fail("thresholds", "expected an array of error rates, got \(value.quoted)") }
-            for (index, item) in items.enumerated() {
-                guard case .number(let text) = item, let x = Double(text), x > 0 && x < 1 else {
-                    throw fail("thresholds[\(index)]", "expected a training error rate in (0, 1) such as 0.15, got \(item.quoted)")
-                }
-                thresholds.append(x)
-            }
-        }
-        return ExperimentConfiguration(name: name, description: description, arms: arms, seeds: seeds,
-                                       thresholds: thresholds.sorted(by: >))
     }
+
+    /// The `userInfo` key of the directory relative paths are resolved against.
+    static let directoryKey = CodingUserInfoKey(rawValue: "ExperimentConfiguration.directory")!
 
     /// Whether `name` can name a folder on its own: letters, digits, `-`, `_`, `.`, not `.` or `..`.
     public static func isFolderName(_ name: String) -> Bool {
         !name.isEmpty && name.count <= 100 && name != "." && name != ".."
             && name.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) && $0.isASCII || "-_.".unicodeScalars.contains($0) }
-    }
-
-    private static func checkReserved(_ value: JSONValue, _ fail: (String, String) -> ConfigurationError, where key: String) throws {
-        guard case .object(let members) = value else { return }
-        if let reserved = members.first(where: { reservedKeys.contains($0.key) }) {
-            throw fail("\(key).\(reserved.key)", "the runner sets \(reserved.key) itself (seeds from \"seeds\", checkpoint and log "
-                       + "in each run's folder); remove it")
-        }
     }
 
     /// The configuration with relative `model` (a spec path), `weights` and
@@ -252,5 +179,90 @@ public struct ExperimentRun: Equatable, Hashable, Sendable, CustomStringConverti
             throw ConfigurationError(component: "run '\(id)'", problem: "a run is named ARM/seed-S, e.g. relu/seed-0 (alexnet experiment FILE --list prints them)")
         }
         self.init(arm: String(parts[0]), seed: seed)
+    }
+}
+
+// MARK: - Decoding
+
+extension ExperimentConfiguration: Decodable {
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, description, base, arms, seeds, thresholds
+    }
+
+    /// Reads an experiment object; relative paths resolve against `userInfo[directoryKey]`
+    /// (the working directory without one).
+    public init(from decoder: Decoder) throws {
+        let directory = decoder.userInfo[Self.directoryKey] as? String ?? FileManager.default.currentDirectoryPath
+        let c = try decoder.object(keyedBy: CodingKeys.self,
+                                   expected: "expected an experiment: a JSON object with \"name\", \"base\", \"arms\", \"seeds\"")
+        try decoder.refuseUnknownKeys(CodingKeys.self, what: "an experiment")
+        let folderRule = "must be letters, digits, '-', '_' and '.' (it names folders)"
+        name = try c.decode(String.self, forKey: .name, missing: "an experiment needs a name (it names folders)")
+        guard Self.isFolderName(name) else { throw c.invalid(.name, folderRule) }
+        description = try c.decodeIfPresent(String.self, forKey: .description) ?? ""
+
+        var base = TrainingConfiguration()
+        if c.contains(.base) {
+            let baseDecoder = try c.superDecoder(forKey: .base)
+            try Self.refuseReservedKeys(baseDecoder)
+            base = try TrainingConfiguration(from: baseDecoder, onto: base)
+        }
+        base = Self.resolvingPaths(base, against: directory)
+
+        let armsRule = "expected a non-empty array of arms, each {\"name\": ..., run-config keys...}"
+        guard c.contains(.arms) else {
+            throw DecodingError.keyNotFound(CodingKeys.arms, .init(codingPath: c.codingPath, debugDescription: "missing: \(armsRule)"))
+        }
+        var armList: UnkeyedDecodingContainer
+        do {
+            armList = try c.nestedUnkeyedContainer(forKey: .arms)
+        } catch DecodingError.typeMismatch {
+            throw c.invalid(.arms, armsRule)
+        }
+        guard armList.count != 0 else { throw c.invalid(.arms, armsRule) }
+        arms = []
+        while !armList.isAtEnd {
+            let armDecoder = try armList.superDecoder()
+            let arm = try armDecoder.object(keyedBy: JSONKey.self, expected: "expected an arm: an object {\"name\": ..., run-config keys...}")
+            let armName = try arm.decode(String.self, forKey: JSONKey("name"), missing: "each arm needs a name (it names folders)")
+            guard Self.isFolderName(armName) else { throw arm.invalid(JSONKey("name"), folderRule) }
+            guard !arms.contains(where: { $0.name == armName }) else {
+                throw arm.invalid(JSONKey("name"), "a second arm called '\(armName)'; arm names must be unique")
+            }
+            try Self.refuseReservedKeys(armDecoder)
+            let keys = arm.allKeys.map(\.stringValue)
+            var config = try TrainingConfiguration(from: armDecoder, onto: base, ignoring: ["name"])
+            config = Self.resolvingPaths(config, against: directory, only: Set(keys))
+            var settings: [JSONValue.Member] = []
+            if case .object(let members) = try armDecoder.singleValueContainer().decode(JSONValue.self) {
+                settings = members.filter { $0.key != "name" }
+            }
+            arms.append(Arm(name: armName, configuration: config, changedKeys: keys.filter { $0 != "name" },
+                            settingsText: settings.isEmpty ? "(base)" : JSONValue.object(settings).compactText))
+        }
+
+        let seedList = try c.decode([UInt64].self, forKey: .seeds, missing: "a non-empty array of seeds (integers), e.g. [0, 1, 2]")
+        guard !seedList.isEmpty else { throw c.invalid(.seeds, "expected a non-empty array of seeds (integers), e.g. [0, 1, 2]") }
+        for (index, seed) in seedList.enumerated() where seedList[..<index].contains(seed) {
+            throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath + [CodingKeys.seeds, JSONKey(intValue: index)],
+                                                    debugDescription: "seed \(seed) appears twice"))
+        }
+        seeds = seedList
+
+        let thresholdList = try c.decodeIfPresent([Double].self, forKey: .thresholds) ?? []
+        for (index, x) in thresholdList.enumerated() where !(x > 0 && x < 1) {
+            throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath + [CodingKeys.thresholds, JSONKey(intValue: index)],
+                                                    debugDescription: "expected a training error rate in (0, 1) such as 0.15"))
+        }
+        thresholds = thresholdList.sorted(by: >)
+    }
+
+    /// Refuses the keys the runner sets itself (``reservedKeys``) in a base or an arm.
+    private static func refuseReservedKeys(_ decoder: Decoder) throws {
+        guard let object = try? decoder.container(keyedBy: JSONKey.self) else { return }
+        if let reserved = object.allKeys.first(where: { reservedKeys.contains($0.stringValue) }) {
+            throw object.invalid(reserved, "the runner sets \(reserved.stringValue) itself (seeds from \"seeds\", checkpoint "
+                                 + "and log in each run's folder); remove it")
+        }
     }
 }

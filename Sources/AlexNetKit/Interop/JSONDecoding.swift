@@ -59,7 +59,7 @@ struct StrictJSONDecoder {
         case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
             path = context.codingPath
             problem = context.debugDescription
-            quotesValue = problem.hasPrefix("expected ") || problem.hasPrefix("must ")
+            quotesValue = (problem.hasPrefix("expected ") || problem.hasPrefix("must ")) && !problem.contains(", got ")
         @unknown default:
             return JSONDecodingFailure(path: "", line: nil, column: nil, problem: "\(error)")
         }
@@ -220,7 +220,7 @@ extension KeyedDecodingContainer {
 
     /// An error for the value at `key`: `problem` states what was expected
     /// (`expected a positive integer`, `must be in [0, 1)`); the strict
-    /// decoder adds the value found.
+    /// decoder adds the value found (unless `problem` already says `, got`).
     func invalid(_ key: Key, _ problem: String) -> DecodingError {
         .dataCorruptedError(forKey: key, in: self, debugDescription: problem)
     }
@@ -275,6 +275,8 @@ private struct ValueDecoder: Decoder {
                 throw mismatch("expected a number within Float's range")
             }
             return x as! T
+        case is JSONValue.Type:
+            return value as! T
         case let integer as any FixedWidthInteger.Type:
             return try decodeInteger(integer, mismatch: mismatch) as! T
         default:
@@ -385,4 +387,30 @@ private struct SingleContainer: SingleValueDecodingContainer {
     func decodeNil() -> Bool { decoder.value == .null }
 
     func decode<T: Decodable>(_ type: T.Type) throws -> T { try decoder.decode(type) }
+}
+
+extension JSONValue: Decodable {
+    /// The value as it stands (the strict decoder hands over its own value,
+    /// number literals and member order intact); from another decoder, what
+    /// its containers give, numbers as Swift writes them.
+    init(from decoder: Decoder) throws {
+        if let object = try? decoder.container(keyedBy: JSONKey.self) {
+            self = .object(try object.allKeys.map { (key: $0.stringValue, value: try object.decode(JSONValue.self, forKey: $0), offset: 0) })
+        } else if var array = try? decoder.unkeyedContainer() {
+            var items: [JSONValue] = []
+            while !array.isAtEnd { items.append(try array.decode(JSONValue.self)) }
+            self = .array(items)
+        } else {
+            let single = try decoder.singleValueContainer()
+            if single.decodeNil() {
+                self = .null
+            } else if let b = try? single.decode(Bool.self) {
+                self = .bool(b)
+            } else if let x = try? single.decode(Double.self) {
+                self = .number(x.description)
+            } else {
+                self = .string(try single.decode(String.self))
+            }
+        }
+    }
 }

@@ -128,9 +128,6 @@ public struct TrainingConfiguration: Equatable, Sendable {
     public static let resumableKeys: Set<String> = ["data", "epochs", "threads", "checkpoint", "checkpoint_every", "log",
                                                     "log_every", "max_steps", "time_limit", "ten_crop"]
 
-    /// Every key, in the order ``jsonString()`` writes them.
-    public static let keys: [String] = fields.map(\.key)
-
     /// Checks every value's range (the typed settings' spellings are checked
     /// where they are read, ``SettingValue``).
     /// - Throws: ``ConfigurationError`` naming the key and what it accepts.
@@ -175,7 +172,9 @@ public struct TrainingConfiguration: Equatable, Sendable {
 
     /// The keys on which two configurations differ, in ``keys`` order.
     public func differences(from other: TrainingConfiguration) -> [String] {
-        Self.fields.filter { $0.write(self) != $0.write(other) }.map(\.key)
+        let mine = members
+        let theirs = other.members
+        return Self.keys.filter { mine[$0] != theirs[$0] }
     }
 
     /// The keys on which two configurations differ in a way that changes the
@@ -187,10 +186,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
 
     /// Sets the settings named by `keys` (JSON key names) to `other`'s values.
     public mutating func copy(_ keys: [String], from other: TrainingConfiguration) {
-        for field in Self.fields where keys.contains(field.key) {
-            // Every field reads back what it writes, so this cannot fail.
-            if let value = try? JSONParser.parse(Array(field.write(other).utf8)) { try? field.read(value, &self) }
-        }
+        for entry in Self.entries where keys.contains(entry.key.stringValue) { entry.copy(other, &self) }
     }
 
     // MARK: JSON
@@ -198,51 +194,51 @@ public struct TrainingConfiguration: Equatable, Sendable {
     /// The configuration as a JSON object, one key per line, every key written
     /// (`null` for a setting left to its default); ``parse(json:source:onto:)``
     /// reads it back equal.
-    public func jsonString() -> String {
-        "{\n" + Self.fields.map { "  \"\($0.key)\": \($0.write(self))" }.joined(separator: ",\n") + "\n}\n"
+    public func jsonString() -> String { jsonValue.formatted(expandedLevels: 1) + "\n" }
+
+    /// The configuration as JSON (what ``jsonString()`` writes).
+    var jsonValue: JSONValue {
+        // Encoding cannot fail: every setting is a number, a string, a boolean or null.
+        // swiftlint:disable:next force_try
+        try! StrictJSONEncoder().encode(self)
+    }
+
+    /// Each key's value as compact JSON text, for comparing two configurations.
+    private var members: [String: String] {
+        guard case .object(let members) = jsonValue else { return [:] }
+        return Dictionary(members.map { ($0.key, $0.value.compactText) }, uniquingKeysWith: { first, _ in first })
     }
 
     /// Reads a JSON run config, setting the keys it holds on top of `base`.
     /// - Parameter source: the name errors start with (the file's path).
-    /// - Throws: ``ConfigurationError`` whose component is `source: key` (or
-    ///   `source:line:column` for invalid JSON), for unknown keys, wrong types and bad values.
+    /// - Throws: ``ConfigurationError`` whose component is `source:line:column: key`
+    ///   (`source:line:column` for invalid JSON), for unknown keys, wrong types and bad values.
     public static func parse(json: [UInt8], source: String, onto base: TrainingConfiguration = TrainingConfiguration())
     throws -> TrainingConfiguration {
-        let document: JSONValue
+        let decoder: StrictJSONDecoder
         do {
-            document = try JSONParser.parse(json)
+            decoder = try StrictJSONDecoder(bytes: json)
         } catch let error as JSONSyntaxError {
             throw ConfigurationError(component: "\(source):\(error.line):\(error.column)", problem: "invalid JSON: \(error.problem)")
         }
-        return try parse(value: document, source: source, onto: base)
+        return try read(decoder, source: source, onto: base)
     }
 
-    /// Reads a run config already parsed as JSON (an experiment's `base` or an arm), on top of `base`.
-    /// - Parameter ignoring: keys left to the caller (an arm's `name`).
-    static func parse(value document: JSONValue, source: String, onto base: TrainingConfiguration = TrainingConfiguration(),
-                      ignoring: Set<String> = []) throws -> TrainingConfiguration {
-        guard case .object(let members) = document else {
-            throw ConfigurationError(component: source, problem: "a run config is a JSON object, got \(document.quoted)")
-        }
-        var result = base
-        for member in members where !ignoring.contains(member.key) {
-            guard let field = fields.first(where: { $0.key == member.key }) else {
-                throw ConfigurationError(component: "\(source): \(member.key)",
-                                         problem: "unknown key; a run config takes " + keys.map { "\"\($0)\"" }.joined(separator: ", "))
-            }
-            do {
-                try field.read(member.value, &result)
-            } catch let error as ConfigurationError {
-                throw ConfigurationError(component: "\(source): \(member.key)", problem: error.problem)
-            }
-        }
+    /// Decodes with `decoder` on top of `base`; a failure is a ``ConfigurationError`` at `source:line:column: key`.
+    private static func read(_ decoder: StrictJSONDecoder, source: String, onto base: TrainingConfiguration)
+    throws -> TrainingConfiguration {
+        var decoder = decoder
+        decoder.userInfo[baseKey] = base
         do {
-            try result.validate()
-        } catch let error as ConfigurationError {
-            throw ConfigurationError(component: "\(source): \(error.component)", problem: error.problem)
+            return try decoder.decode(TrainingConfiguration.self)
+        } catch let failure as JSONDecodingFailure {
+            throw ConfigurationError(component: failure.location(source: source), problem: failure.problem)
         }
-        return result
     }
+
+    /// The `userInfo` key of the configuration a decoded run config starts from
+    /// (every key is optional; missing keys keep the base's values).
+    static let baseKey = CodingUserInfoKey(rawValue: "TrainingConfiguration.base")!
 
     /// Reads the JSON run config file at `path` on top of `base`.
     /// - Throws: ``ConfigurationError`` naming the file (missing, unreadable) or the key.
@@ -256,155 +252,110 @@ public struct TrainingConfiguration: Equatable, Sendable {
         }
         return try parse(json: [UInt8](data), source: path, onto: base)
     }
+}
 
-    // MARK: Fields
+// MARK: - Codable
 
-    /// One key: how to write it and how to read it.
-    struct Field {
-        var key: String
-        var write: (TrainingConfiguration) -> String
-        var read: (JSONValue, inout TrainingConfiguration) throws -> Void
+extension TrainingConfiguration: Codable {
+    /// The JSON keys: the property names in snake case, in the order files are written.
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case model, towers, classes, input
+        case modelChanges = "model_changes"
+        case initialisation = "init"
+        case weights, seed, data, format
+        case trainLimit = "train_limit"
+        case holdout
+        case holdoutSeed = "holdout_seed"
+        case mean, scale
+        case cropPadding = "crop_padding"
+        case flip, pca, resize
+        case statisticsLimit = "statistics_limit"
+        case epochs, batch, lr
+        case lrFactor = "lr_factor"
+        case schedule, sgd, momentum
+        case weightDecay = "weight_decay"
+        case threads, checkpoint
+        case checkpointEvery = "checkpoint_every"
+        case log
+        case logEvery = "log_every"
+        case maxSteps = "max_steps"
+        case timeLimit = "time_limit"
+        case tenCrop = "ten_crop"
     }
 
-    private static func bad(_ value: JSONValue, _ expected: String) -> ConfigurationError {
-        ConfigurationError(component: "", problem: "expected \(expected), got \(value.quoted)")
+    /// Every key, in the order ``jsonString()`` writes them.
+    public static let keys: [String] = CodingKeys.allCases.map(\.stringValue)
+
+    /// One key and the property it sets: the only place a key meets its property.
+    struct Entry {
+        let key: CodingKeys
+        let decode: (KeyedDecodingContainer<CodingKeys>, inout TrainingConfiguration) throws -> Void
+        let encode: (inout KeyedEncodingContainer<CodingKeys>, TrainingConfiguration) throws -> Void
+        let copy: (TrainingConfiguration, inout TrainingConfiguration) -> Void
     }
 
-    private static func string(_ key: String, _ path: WritableKeyPath<TrainingConfiguration, String>) -> Field {
-        Field(key: key, write: { JSONValue.encode(string: $0[keyPath: path]) }, read: { value, config in
-            guard case .string(let s) = value else { throw bad(value, "a string") }
-            config[keyPath: path] = s
-        })
+    /// A setting stored as its JSON value (`null` for nil).
+    private static func value<T: Codable>(_ key: CodingKeys, _ path: WritableKeyPath<TrainingConfiguration, T>) -> Entry {
+        Entry(key: key,
+              decode: { c, config in config[keyPath: path] = try c.decode(T.self, forKey: key) },
+              encode: { c, config in try c.encode(config[keyPath: path], forKey: key) },
+              copy: { from, to in to[keyPath: path] = from[keyPath: path] })
     }
 
-    /// A typed setting, written and read as its text form.
-    private static func setting<T: SettingValue>(_ key: String, _ path: WritableKeyPath<TrainingConfiguration, T>) -> Field {
-        Field(key: key, write: { JSONValue.encode(string: $0[keyPath: path].description) }, read: { value, config in
-            guard case .string(let s) = value else { throw bad(value, "a string: \(T.acceptedList)") }
-            config[keyPath: path] = try T.parse(s, key: key)
-        })
-    }
-
-    private static func optionalString(_ key: String, _ path: WritableKeyPath<TrainingConfiguration, String?>) -> Field {
-        Field(key: key, write: { $0[keyPath: path].map(JSONValue.encode(string:)) ?? "null" }, read: { value, config in
-            switch value {
-            case .null: config[keyPath: path] = nil
-            case .string(let s): config[keyPath: path] = s
-            default: throw bad(value, "a string or null")
-            }
-        })
-    }
-
-    private static func integer(_ value: JSONValue) -> Int? {
-        guard case .number(let text) = value, !text.contains(where: { ".eE".contains($0) }) else { return nil }
-        return Int(text)
-    }
-
-    private static func int(_ key: String, _ path: WritableKeyPath<TrainingConfiguration, Int>) -> Field {
-        Field(key: key, write: { "\($0[keyPath: path])" }, read: { value, config in
-            guard let n = integer(value) else { throw bad(value, "an integer") }
-            config[keyPath: path] = n
-        })
-    }
-
-    private static func optionalInt(_ key: String, _ path: WritableKeyPath<TrainingConfiguration, Int?>) -> Field {
-        Field(key: key, write: { $0[keyPath: path].map { "\($0)" } ?? "null" }, read: { value, config in
-            if case .null = value { config[keyPath: path] = nil; return }
-            guard let n = integer(value) else { throw bad(value, "an integer or null") }
-            config[keyPath: path] = n
-        })
-    }
-
-    private static func double(_ value: JSONValue) -> Double? {
-        guard case .number(let text) = value, let x = Double(text), x.isFinite else { return nil }
-        return x
-    }
-
-    private static func number(_ key: String, _ path: WritableKeyPath<TrainingConfiguration, Double>) -> Field {
-        Field(key: key, write: { $0[keyPath: path].description }, read: { value, config in
-            guard let x = double(value) else { throw bad(value, "a number") }
-            config[keyPath: path] = x
-        })
-    }
-
-    private static func optionalNumber(_ key: String, _ path: WritableKeyPath<TrainingConfiguration, Double?>) -> Field {
-        Field(key: key, write: { $0[keyPath: path].map(\.description) ?? "null" }, read: { value, config in
-            if case .null = value { config[keyPath: path] = nil; return }
-            guard let x = double(value) else { throw bad(value, "a number or null") }
-            config[keyPath: path] = x
-        })
-    }
-
-    private static func bool(_ key: String, _ path: WritableKeyPath<TrainingConfiguration, Bool>) -> Field {
-        Field(key: key, write: { $0[keyPath: path] ? "true" : "false" }, read: { value, config in
-            guard case .bool(let b) = value else { throw bad(value, "true or false") }
-            config[keyPath: path] = b
-        })
-    }
-
-    static let fields: [Field] = [
-        string("model", \.model),
-        optionalInt("towers", \.towers),
-        optionalInt("classes", \.classes),
-        Field(key: "input", write: { $0.input.map { "[" + $0.map(String.init).joined(separator: ", ") + "]" } ?? "null" },
-              read: { value, config in
-                  if case .null = value { config.input = nil; return }
-                  guard case .array(let items) = value, items.count == 3, items.allSatisfy({ integer($0) != nil }) else {
-                      throw bad(value, "[C, H, W] (three integers) or null")
+    /// A setting stored as its text form (``SettingValue``: `sgd`, `init`, `schedule`, ...).
+    private static func setting<T: SettingValue>(_ key: CodingKeys, _ path: WritableKeyPath<TrainingConfiguration, T>) -> Entry {
+        Entry(key: key,
+              decode: { c, config in
+                  let text = try c.decode(String.self, forKey: key, missing: "", expected: "expected a string: \(T.acceptedList)")
+                  do {
+                      config[keyPath: path] = try T.parse(text, key: key.stringValue)
+                  } catch let error as ConfigurationError {
+                      throw c.invalid(key, error.problem)
                   }
-                  config.input = items.map { integer($0)! }
-              }),
-        Field(key: "model_changes", write: { $0.modelChanges.map { $0.jsonString() } ?? "null" }, read: { value, config in
-            if case .null = value { config.modelChanges = nil; return }
-            do {
-                config.modelChanges = try ModelVariant.parse(value)
-            } catch let error as ConfigurationError {
-                // The caller names the key; keep the switch's own name in the message.
-                let sub = error.component.replacingOccurrences(of: "model_changes.", with: "")
-                throw ConfigurationError(component: "", problem: sub == "model_changes" ? error.problem : "\(sub): \(error.problem)")
-            }
-        }),
-        setting("init", \.initialisation),
-        optionalString("weights", \.weights),
-        Field(key: "seed", write: { "\($0.seed)" }, read: { value, config in
-            guard case .number(let text) = value, let seed = UInt64(text) else {
-                throw bad(value, "an integer in 0...\(UInt64.max)")
-            }
-            config.seed = seed
-        }),
-        string("data", \.data),
-        setting("format", \.format),
-        optionalInt("train_limit", \.trainLimit),
-        optionalInt("holdout", \.holdout),
-        Field(key: "holdout_seed", write: { $0.holdoutSeed.map { "\($0)" } ?? "null" }, read: { value, config in
-            if case .null = value { config.holdoutSeed = nil; return }
-            guard case .number(let text) = value, let seed = UInt64(text) else {
-                throw bad(value, "an integer in 0...\(UInt64.max) or null")
-            }
-            config.holdoutSeed = seed
-        }),
-        setting("mean", \.mean),
-        optionalNumber("scale", \.scale),
-        optionalInt("crop_padding", \.cropPadding),
-        bool("flip", \.flip),
-        number("pca", \.pca),
-        optionalInt("resize", \.resize),
-        optionalInt("statistics_limit", \.statisticsLimit),
-        int("epochs", \.epochs),
-        int("batch", \.batch),
-        number("lr", \.lr),
-        number("lr_factor", \.lrFactor),
-        setting("schedule", \.schedule),
-        setting("sgd", \.sgd),
-        number("momentum", \.momentum),
-        number("weight_decay", \.weightDecay),
-        int("threads", \.threads),
-        optionalString("checkpoint", \.checkpoint),
-        int("checkpoint_every", \.checkpointEvery),
-        optionalString("log", \.log),
-        int("log_every", \.logEvery),
-        optionalInt("max_steps", \.maxSteps),
-        optionalNumber("time_limit", \.timeLimit),
-        bool("ten_crop", \.tenCrop),
+              },
+              encode: { c, config in try c.encode(config[keyPath: path].description, forKey: key) },
+              copy: { from, to in to[keyPath: path] = from[keyPath: path] })
+    }
+
+    /// Every key, in file order.
+    static let entries: [Entry] = [
+        value(.model, \.model), value(.towers, \.towers), value(.classes, \.classes), value(.input, \.input),
+        value(.modelChanges, \.modelChanges), setting(.initialisation, \.initialisation), value(.weights, \.weights),
+        value(.seed, \.seed), value(.data, \.data), setting(.format, \.format), value(.trainLimit, \.trainLimit),
+        value(.holdout, \.holdout), value(.holdoutSeed, \.holdoutSeed), setting(.mean, \.mean), value(.scale, \.scale),
+        value(.cropPadding, \.cropPadding), value(.flip, \.flip), value(.pca, \.pca), value(.resize, \.resize),
+        value(.statisticsLimit, \.statisticsLimit), value(.epochs, \.epochs), value(.batch, \.batch), value(.lr, \.lr),
+        value(.lrFactor, \.lrFactor), setting(.schedule, \.schedule), setting(.sgd, \.sgd), value(.momentum, \.momentum),
+        value(.weightDecay, \.weightDecay), value(.threads, \.threads), value(.checkpoint, \.checkpoint),
+        value(.checkpointEvery, \.checkpointEvery), value(.log, \.log), value(.logEvery, \.logEvery),
+        value(.maxSteps, \.maxSteps), value(.timeLimit, \.timeLimit), value(.tenCrop, \.tenCrop),
     ]
+
+    /// Reads the keys present on top of the configuration in `userInfo[baseKey]`
+    /// (the defaults without one), then validates the whole.
+    public init(from decoder: Decoder) throws {
+        try self.init(from: decoder, onto: decoder.userInfo[Self.baseKey] as? TrainingConfiguration ?? TrainingConfiguration())
+    }
+
+    /// Reads the keys present on top of `base`, leaving `ignoring` to the caller
+    /// (an experiment arm's `name`), then validates the whole; a value out of
+    /// range fails at its key.
+    init(from decoder: Decoder, onto base: TrainingConfiguration, ignoring: [String] = []) throws {
+        let c = try decoder.object(keyedBy: CodingKeys.self, expected: "expected a run config: a JSON object of settings")
+        try decoder.refuseUnknownKeys(allowed: Self.keys + ignoring, what: "a run config")
+        self = base
+        for entry in Self.entries where c.contains(entry.key) { try entry.decode(c, &self) }
+        do {
+            try validate()
+        } catch let error as ConfigurationError {
+            throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath + [JSONKey(error.component)],
+                                                    debugDescription: error.problem))
+        }
+    }
+
+    /// Writes every key, `null` for a setting left to its default.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        for entry in Self.entries { try entry.encode(&c, self) }
+    }
 }
