@@ -257,10 +257,7 @@ extension RunAnalysis: Codable {
     /// Writes every key in the order of ``CodingKeys``; `colourfulness` as `null` for grey input.
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(classNames, forKey: .classNames)
-        try c.encode(confusion, forKey: .confusion)
-        try c.encode(testTop1, forKey: .testTop1)
-        try c.encode(colourfulness, forKey: .colourfulness)
-        try c.encode(pictures, forKey: .pictures)
+        try c.encode([(.classNames, classNames), (.confusion, confusion), (.testTop1, testTop1),
+                      (.colourfulness, colourfulness), (.pictures, pictures)])
     }
 }

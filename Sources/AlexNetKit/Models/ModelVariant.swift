@@ -205,13 +205,5 @@ extension ModelVariant: Codable {
         if let (key, problem, _) = firstInvalid() { throw c.invalid(key, problem) }
     }
 
-    /// Writes the switches that are set, in the order of ``keys``.
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encodeIfPresent(activation, forKey: .activation)
-        try c.encodeIfPresent(lrn, forKey: .lrn)
-        try c.encodeIfPresent(pooling, forKey: .pooling)
-        try c.encodeIfPresent(dropout, forKey: .dropout)
-        try c.encodeIfPresent(width, forKey: .width)
-    }
+    // encode(to:) is the synthesized one: the switches that are set, in the order of ``keys``.
 }

@@ -150,20 +150,14 @@ extension EpochRecord: Codable {
 
     /// Reads an `epoch` line, every key of ``jsonLine()`` (`val_split` and `train_seconds` may be absent, as in logs before 0.8).
     public init(from decoder: Decoder) throws {
-        let c = try decoder.object(keyedBy: CodingKeys.self, expected: "expected a JSON object (a log line)")
-        try decoder.refuseUnknownKeys(CodingKeys.self, what: "an epoch line")
-        guard try c.decode(String.self, forKey: .event, missing: "the line's kind") == "epoch" else {
-            throw c.invalid(.event, "expected \"epoch\"")
-        }
+        let c = try decoder.logLine(keyedBy: CodingKeys.self, event: "epoch")
+        func number(_ key: CodingKeys) throws -> Double { try c.decode(Double.self, forKey: key) }
+        func optional(_ key: CodingKeys) throws -> Double? { try c.decode(Double?.self, forKey: key) }
         self.init(epoch: try c.decode(Int.self, forKey: .epoch), step: try c.decode(Int.self, forKey: .step),
-                  learningRate: try c.decode(Double.self, forKey: .lr), trainLoss: try c.decode(Double.self, forKey: .trainLoss),
-                  trainError: try c.decode(Double.self, forKey: .trainError),
-                  validationLoss: try c.decode(Double?.self, forKey: .validationLoss),
-                  validationTop1: try c.decode(Double?.self, forKey: .validationTop1),
-                  validationTop5: try c.decode(Double?.self, forKey: .validationTop5),
-                  validationSplit: try c.decodeIfPresent(String.self, forKey: .validationSplit),
-                  imagesPerSecond: try c.decode(Double.self, forKey: .imagesPerSecond),
-                  seconds: try c.decode(Double.self, forKey: .seconds),
+                  learningRate: try number(.lr), trainLoss: try number(.trainLoss), trainError: try number(.trainError),
+                  validationLoss: try optional(.validationLoss), validationTop1: try optional(.validationTop1),
+                  validationTop5: try optional(.validationTop5), validationSplit: try c.decodeIfPresent(String.self, forKey: .validationSplit),
+                  imagesPerSecond: try number(.imagesPerSecond), seconds: try number(.seconds),
                   trainSeconds: try c.decodeIfPresent(Double.self, forKey: .trainSeconds))
     }
 
@@ -171,18 +165,11 @@ extension EpochRecord: Codable {
     /// as `null` without validation, `val_split` and `train_seconds` only when known.
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode("epoch", forKey: .event)
-        try c.encode(epoch, forKey: .epoch)
-        try c.encode(step, forKey: .step)
-        try c.encode(learningRate, forKey: .lr)
-        try c.encode(trainLoss, forKey: .trainLoss)
-        try c.encode(trainError, forKey: .trainError)
-        try c.encode(validationLoss, forKey: .validationLoss)
-        try c.encode(validationTop1, forKey: .validationTop1)
-        try c.encode(validationTop5, forKey: .validationTop5)
+        try c.encode([(.event, "epoch"), (.epoch, epoch), (.step, step), (.lr, learningRate), (.trainLoss, trainLoss),
+                      (.trainError, trainError), (.validationLoss, validationLoss), (.validationTop1, validationTop1),
+                      (.validationTop5, validationTop5)])
         try c.encodeIfPresent(validationSplit, forKey: .validationSplit)
-        try c.encode(rounded(imagesPerSecond, 10), forKey: .imagesPerSecond)
-        try c.encode(rounded(seconds, 1000), forKey: .seconds)
+        try c.encode([(.imagesPerSecond, rounded(imagesPerSecond, 10)), (.seconds, rounded(seconds, 1000))])
         try c.encodeIfPresent(trainSeconds.map { rounded($0, 1000) }, forKey: .trainSeconds)
     }
 }
@@ -196,15 +183,10 @@ extension StepsRecord: Codable {
 
     /// Reads a `steps` line; every key is required.
     public init(from decoder: Decoder) throws {
-        let c = try decoder.object(keyedBy: CodingKeys.self, expected: "expected a JSON object (a log line)")
-        try decoder.refuseUnknownKeys(CodingKeys.self, what: "a steps line")
-        guard try c.decode(String.self, forKey: .event, missing: "the line's kind") == "steps" else {
-            throw c.invalid(.event, "expected \"steps\"")
-        }
-        self.init(epoch: try c.decode(Int.self, forKey: .epoch), batch: try c.decode(Int.self, forKey: .batch),
-                  batches: try c.decode(Int.self, forKey: .batches), step: try c.decode(Int.self, forKey: .step),
-                  epochImages: try c.decode(Int.self, forKey: .epochImages),
-                  epochCorrect: try c.decode(Int.self, forKey: .epochCorrect),
+        let c = try decoder.logLine(keyedBy: CodingKeys.self, event: "steps")
+        func count(_ key: CodingKeys) throws -> Int { try c.decode(Int.self, forKey: key) }
+        self.init(epoch: try count(.epoch), batch: try count(.batch), batches: try count(.batches), step: try count(.step),
+                  epochImages: try count(.epochImages), epochCorrect: try count(.epochCorrect),
                   epochLossSum: try c.decode(Double.self, forKey: .epochLossSum),
                   trainSeconds: try c.decode(Double.self, forKey: .trainSeconds))
     }
@@ -212,14 +194,21 @@ extension StepsRecord: Codable {
     /// Writes the line's keys in the documented order.
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode("steps", forKey: .event)
-        try c.encode(epoch, forKey: .epoch)
-        try c.encode(batch, forKey: .batch)
-        try c.encode(batches, forKey: .batches)
-        try c.encode(step, forKey: .step)
-        try c.encode(epochImages, forKey: .epochImages)
-        try c.encode(epochCorrect, forKey: .epochCorrect)
-        try c.encode(epochLossSum, forKey: .epochLossSum)
-        try c.encode(rounded(trainSeconds, 1000), forKey: .trainSeconds)
+        try c.encode([(.event, "steps"), (.epoch, epoch), (.batch, batch), (.batches, batches), (.step, step),
+                      (.epochImages, epochImages), (.epochCorrect, epochCorrect), (.epochLossSum, epochLossSum),
+                      (.trainSeconds, rounded(trainSeconds, 1000))])
+    }
+}
+
+extension Decoder {
+    /// A log line's object, whose `event` must be `event`; unknown keys are refused.
+    fileprivate func logLine<Key: CodingKey & CaseIterable>(keyedBy keys: Key.Type, event: String) throws -> KeyedDecodingContainer<Key> {
+        let c = try object(keyedBy: keys, expected: "expected a JSON object (a log line)")
+        try refuseUnknownKeys(keys, what: "\(event == "epoch" ? "an" : "a") \(event) line")
+        let key = Key(stringValue: "event")!
+        guard try c.decode(String.self, forKey: key, missing: "the line's kind") == event else {
+            throw c.invalid(key, "expected \"\(event)\"")
+        }
+        return c
     }
 }
