@@ -168,6 +168,22 @@ final class ExperimentTests: XCTestCase {
         XCTAssertEqual(try TrainingConfiguration.parse(json: Array(config.jsonString().utf8), source: "c"), config)
     }
 
+    /// `--model-changes` text reads and writes through the strict coder; errors name the switch.
+    func testModelChangesJSONNamesTheSwitch() throws {
+        let all = ModelVariant(activation: "tanh", lrn: "off", pooling: "overlapping", dropout: 0.25, width: 1.5)
+        XCTAssertEqual(all.jsonString(), #"{"activation": "tanh", "lrn": "off", "pooling": "overlapping", "dropout": 0.25, "width": 1.5}"#)
+        XCTAssertEqual(try ModelVariant.parse(json: all.jsonString()), all)
+        XCTAssertEqual(ModelVariant().jsonString(), "{}")
+        func problem(_ json: String) -> String {
+            do { _ = try ModelVariant.parse(json: json); return "" } catch { return "\(error)" }
+        }
+        XCTAssertEqual(problem(#"{"activation": "gelu"}"#), #"model_changes.activation: must be relu or tanh, got "gelu""#)
+        XCTAssertEqual(problem(#"{"width": "2"}"#), #"model_changes.width: expected a finite number, got "2""#)
+        XCTAssertTrue(problem(#"{"depth": 2}"#).hasPrefix(#"model_changes.depth: unknown key; model_changes takes "activation""#))
+        XCTAssertEqual(problem("[1]"), "model_changes: expected an object of switches (activation, lrn, pooling, dropout, width), got [1]")
+        XCTAssertThrowsError(try ModelVariant(dropout: 1).validate()) { XCTAssertEqual("\($0)", "model_changes.dropout: must be a rate in [0, 1), got 1.0") }
+    }
+
     // MARK: The log reader
 
     func testRunResultReadsStepsAndEpochLinesAndFindsCrossings() throws {

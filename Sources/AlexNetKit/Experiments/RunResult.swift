@@ -100,6 +100,8 @@ public struct RunResult: Sendable {
     }
 
     /// Reads a log's lines (``EpochRecord``, ``StepsRecord`` and the end line); other events are skipped.
+    /// An epoch or end line needs only the keys the report reads.
+    /// - Throws: ``ConfigurationError`` at `source:line:column: key` for a line that does not parse.
     public static func parse(log text: String, run: ExperimentRun, source: String) throws -> RunResult {
         var epochs: [Epoch] = []
         var stepCurve: [CurvePoint] = []
@@ -107,53 +109,38 @@ public struct RunResult: Sendable {
         // Per epoch: the counts at the previous steps line, and the seconds of the epochs before.
         var previous = (epoch: 0, images: 0, correct: 0, lossSum: 0.0)
         for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: true).enumerated() {
-            let fields: [String: JSONValue]
+            let place = "\(source):\(index + 1)"
+            let decoder: StrictJSONDecoder
             do {
-                guard case .object(let members) = try JSONParser.parse(Array(line.utf8)) else { throw ConfigurationError(component: "", problem: "") }
-                fields = Dictionary(members.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+                decoder = try StrictJSONDecoder(bytes: Array(line.utf8))
+                guard case .object = decoder.root else { throw ConfigurationError(component: place, problem: "") }
             } catch {
-                throw ConfigurationError(component: "\(source):\(index + 1)", problem: "not a JSON object (a damaged log line)")
+                throw ConfigurationError(component: place, problem: "not a JSON object (a damaged log line)")
             }
-            func number(_ key: String) -> Double? {
-                if case .number(let text)? = fields[key] { return Double(text) }
-                return nil
-            }
-            func string(_ key: String) -> String? {
-                if case .string(let s)? = fields[key] { return s }
-                return nil
-            }
-            func require(_ key: String) throws -> Double {
-                guard let x = number(key) else {
-                    throw ConfigurationError(component: "\(source):\(index + 1)", problem: "the \(string("event") ?? "") line has no number '\(key)'")
+            do {
+                switch try decoder.decode(LogEvent.self).event {
+                case "epoch":
+                    epochs.append(try decoder.decode(Epoch.self))
+                case "steps":
+                    let steps = try decoder.decode(StepsRecord.self)
+                    if steps.epoch != previous.epoch { previous = (steps.epoch, 0, 0, 0) }
+                    let newImages = steps.epochImages - previous.images
+                    guard newImages > 0, steps.batches > 0 else { continue }
+                    let epochSecondsBefore = epochs.filter { $0.epoch < steps.epoch }.reduce(0) { $0 + $1.trainSeconds }
+                    stepCurve.append(CurvePoint(epochs: Double(steps.epoch - 1) + Double(steps.batch) / Double(steps.batches),
+                                                seconds: epochSecondsBefore + steps.trainSeconds,
+                                                trainError: Double(newImages - (steps.epochCorrect - previous.correct)) / Double(newImages),
+                                                trainLoss: (steps.epochLossSum - previous.lossSum) / Double(newImages)))
+                    previous = (steps.epoch, steps.epochImages, steps.epochCorrect, steps.epochLossSum)
+                case "end":
+                    end = try decoder.decode(End.self)
+                default:
+                    continue
                 }
-                return x
-            }
-            switch string("event") {
-            case "epoch":
-                let record = Epoch(epoch: Int(try require("epoch")), trainLoss: try require("train_loss"), trainError: try require("train_error"),
-                                   validationLoss: number("val_loss"), validationTop1: number("val_top1"),
-                                   validationSplit: string("val_split"),
-                                   trainSeconds: try number("train_seconds") ?? require("seconds"))
-                epochs.append(record)
-            case "steps":
-                let epoch = Int(try require("epoch"))
-                if epoch != previous.epoch { previous = (epoch, 0, 0, 0) }
-                let images = Int(try require("epoch_images")), correct = Int(try require("epoch_correct"))
-                let lossSum = try require("epoch_loss_sum")
-                let batch = try require("batch"), batches = try require("batches")
-                let newImages = images - previous.images
-                guard newImages > 0, batches > 0 else { continue }
-                let epochSecondsBefore = epochs.filter { $0.epoch < epoch }.reduce(0) { $0 + $1.trainSeconds }
-                stepCurve.append(CurvePoint(epochs: Double(epoch - 1) + batch / batches,
-                                            seconds: epochSecondsBefore + (try require("train_seconds")),
-                                            trainError: Double(newImages - (correct - previous.correct)) / Double(newImages),
-                                            trainLoss: (lossSum - previous.lossSum) / Double(newImages)))
-                previous = (epoch, images, correct, lossSum)
-            case "end":
-                end = End(reason: string("reason") ?? "", epoch: number("epoch").map { Int($0) }, testLoss: number("test_loss"), testTop1: number("test_top1"),
-                          testTop5: number("test_top5"))
-            default:
-                continue
+            } catch let failure as JSONDecodingFailure {
+                let column = failure.column.map { ":\($0)" } ?? ""
+                throw ConfigurationError(component: place + column + (failure.path.isEmpty ? "" : ": \(failure.path)"),
+                                         problem: failure.problem)
             }
         }
         var cumulative = 0.0
@@ -162,6 +149,53 @@ public struct RunResult: Sendable {
             return CurvePoint(epochs: Double(epoch.epoch), seconds: cumulative, trainError: epoch.trainError, trainLoss: epoch.trainLoss)
         }
         return RunResult(run: run, epochs: epochs, curve: stepCurve.isEmpty ? epochCurve : stepCurve, end: end, analysis: nil)
+    }
+}
+
+/// A log line's kind (`event`), read first to choose its reader; a line without one is skipped.
+private struct LogEvent: Decodable {
+    var event: String?
+
+    init(from decoder: Decoder) throws {
+        event = try decoder.container(keyedBy: JSONKey.self).decodeIfPresent(String.self, forKey: JSONKey("event"))
+    }
+}
+
+extension RunResult.Epoch: Decodable {
+    enum CodingKeys: String, CodingKey {
+        case epoch, trainLoss = "train_loss", trainError = "train_error", validationLoss = "val_loss", validationTop1 = "val_top1"
+        case validationSplit = "val_split", trainSeconds = "train_seconds", seconds
+    }
+
+    /// Reads the keys the report needs from an ``EpochRecord`` line; the others are left to it.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let why = "the report needs it"
+        epoch = try c.decode(Int.self, forKey: .epoch, missing: why)
+        trainLoss = try c.decode(Double.self, forKey: .trainLoss, missing: why)
+        trainError = try c.decode(Double.self, forKey: .trainError, missing: why)
+        validationLoss = try c.decodeIfPresent(Double.self, forKey: .validationLoss)
+        validationTop1 = try c.decodeIfPresent(Double.self, forKey: .validationTop1)
+        validationSplit = try c.decodeIfPresent(String.self, forKey: .validationSplit)
+        // Logs before 0.8 have no train_seconds: the epoch's wall time stands in.
+        trainSeconds = try c.decodeIfPresent(Double.self, forKey: .trainSeconds)
+            ?? c.decode(Double.self, forKey: .seconds, missing: "the epoch's seconds (train_seconds or seconds)")
+    }
+}
+
+extension RunResult.End: Decodable {
+    enum CodingKeys: String, CodingKey {
+        case reason, epoch, testLoss = "test_loss", testTop1 = "test_top1", testTop5 = "test_top5"
+    }
+
+    /// Reads the end line's reason and test figures (each may be absent); the ten-crop figures are left to the log.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        reason = try c.decodeIfPresent(String.self, forKey: .reason) ?? ""
+        epoch = try c.decodeIfPresent(Int.self, forKey: .epoch)
+        testLoss = try c.decodeIfPresent(Double.self, forKey: .testLoss)
+        testTop1 = try c.decodeIfPresent(Double.self, forKey: .testTop1)
+        testTop5 = try c.decodeIfPresent(Double.self, forKey: .testTop5)
     }
 }
 
@@ -180,38 +214,50 @@ public struct RunAnalysis: Equatable, Sendable {
     /// Picture files written in the run's folder.
     public var pictures: [String]
 
-    /// The analysis as JSON.
+    /// The analysis as JSON: one member a line, arrays on one line.
     public func jsonString() -> String {
-        let names = "[" + classNames.map(JSONValue.encode(string:)).joined(separator: ", ") + "]"
-        let colour = colourfulness.map { "[" + $0.map { TrainingLog.number($0) }.joined(separator: ", ") + "]" } ?? "null"
-        return "{\n  \"class_names\": \(names),\n  \"confusion\": [" + confusion.map(String.init).joined(separator: ", ") + "],\n"
-            + "  \"test_top1\": \(TrainingLog.number(testTop1)),\n  \"colourfulness\": \(colour),\n"
-            + "  \"pictures\": [" + pictures.map(JSONValue.encode(string:)).joined(separator: ", ") + "]\n}\n"
+        // Encoding cannot fail: the members are strings and numbers.
+        // swiftlint:disable:next force_try
+        try! StrictJSONEncoder().encode(self).formatted(expandedLevels: 1) + "\n"
     }
 
     /// Reads what ``jsonString()`` writes.
-    /// - Throws: ``ConfigurationError`` naming the file and the key.
+    /// - Throws: ``ConfigurationError`` at `source:line:column: key`.
     public static func parse(json: [UInt8], source: String) throws -> RunAnalysis {
-        func fail(_ problem: String) -> ConfigurationError { ConfigurationError(component: source, problem: problem) }
-        guard case .object(let members)? = try? JSONParser.parse(json) else { throw fail("not a JSON object") }
-        let fields = Dictionary(members.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
-        func strings(_ key: String) throws -> [String] {
-            guard case .array(let items)? = fields[key] else { throw fail("no array '\(key)'") }
-            return try items.map { guard case .string(let s) = $0 else { throw fail("'\(key)' holds a non-string") }; return s }
+        do {
+            return try StrictJSONDecoder(bytes: json).decode(RunAnalysis.self)
+        } catch let error as JSONSyntaxError {
+            throw ConfigurationError(component: "\(source):\(error.line):\(error.column)", problem: "invalid JSON: \(error.problem)")
+        } catch let failure as JSONDecodingFailure {
+            throw ConfigurationError(component: failure.location(source: source), problem: failure.problem)
         }
-        func numbers(_ key: String) throws -> [Double] {
-            guard case .array(let items)? = fields[key] else { throw fail("no array '\(key)'") }
-            return try items.map { guard case .number(let t) = $0, let x = Double(t) else { throw fail("'\(key)' holds a non-number") }; return x }
+    }
+}
+
+extension RunAnalysis: Codable {
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case classNames = "class_names", confusion, testTop1 = "test_top1", colourfulness, pictures
+    }
+
+    /// Reads the analysis: a classes x classes confusion of non-negative
+    /// counts; `colourfulness` may be `null` and `pictures` absent.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.object(keyedBy: CodingKeys.self, expected: "expected a JSON object")
+        try decoder.refuseUnknownKeys(CodingKeys.self, what: "an analysis")
+        classNames = try c.decode([String].self, forKey: .classNames, missing: "the test split's class names")
+        confusion = try c.decode([Int].self, forKey: .confusion, missing: "the test split's confusion matrix")
+        guard confusion.count == classNames.count * classNames.count, confusion.allSatisfy({ $0 >= 0 }) else {
+            throw c.invalid(.confusion, "must hold classes x classes (\(classNames.count * classNames.count)) non-negative counts")
         }
-        let names = try strings("class_names")
-        let confusion = try numbers("confusion").map { Int($0) }
-        guard confusion.count == names.count * names.count, confusion.allSatisfy({ $0 >= 0 }) else {
-            throw fail("'confusion' must hold classes x classes counts (\(names.count * names.count)), got \(confusion.count)")
-        }
-        guard case .number(let top1Text)? = fields["test_top1"], let top1 = Double(top1Text) else { throw fail("no number 'test_top1'") }
-        var colour: [Double]?
-        if case .array? = fields["colourfulness"] { colour = try numbers("colourfulness") }
-        return RunAnalysis(classNames: names, confusion: confusion, testTop1: top1, colourfulness: colour,
-                           pictures: (try? strings("pictures")) ?? [])
+        testTop1 = try c.decode(Double.self, forKey: .testTop1, missing: "the test top-1 error")
+        colourfulness = try c.decodeIfPresent([Double].self, forKey: .colourfulness)
+        pictures = try c.decodeIfPresent([String].self, forKey: .pictures) ?? []
+    }
+
+    /// Writes every key in the order of ``CodingKeys``; `colourfulness` as `null` for grey input.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode([(.classNames, classNames), (.confusion, confusion), (.testTop1, testTop1),
+                      (.colourfulness, colourfulness), (.pictures, pictures)])
     }
 }

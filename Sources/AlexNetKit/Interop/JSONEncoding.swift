@@ -23,6 +23,14 @@ struct StrictJSONEncoder {
     }
 }
 
+extension KeyedEncodingContainer {
+    /// Writes each value at its key, in order: a record's members as one
+    /// list (`nil` optionals as `null`, which keeps every key in the line).
+    mutating func encode(_ members: [(Key, any Encodable)]) throws {
+        for (key, value) in members { try encode(value, forKey: key) }
+    }
+}
+
 extension JSONValue {
     /// The value as indented text: containers at the top `expandedLevels`
     /// levels are written one member (or element) per line, indented by two

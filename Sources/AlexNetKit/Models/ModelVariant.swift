@@ -37,7 +37,7 @@ public struct ModelVariant: Equatable, Sendable {
     }
 
     /// The JSON keys, in the order ``jsonString()`` writes them.
-    public static let keys = ["activation", "lrn", "pooling", "dropout", "width"]
+    public static let keys = CodingKeys.allCases.map(\.stringValue)
 
     /// Whether no switch is set.
     public var isEmpty: Bool { self == ModelVariant() }
@@ -45,16 +45,24 @@ public struct ModelVariant: Equatable, Sendable {
     /// Checks each value's spelling and range.
     /// - Throws: ``ConfigurationError`` naming `model_changes.KEY`.
     public func validate() throws {
-        func fail(_ key: String, _ problem: String) -> ConfigurationError {
-            ConfigurationError(component: "model_changes.\(key)", problem: problem)
+        if let (key, problem, value) = firstInvalid() {
+            throw ConfigurationError(component: "model_changes.\(key.stringValue)", problem: "\(problem), got \(value)")
         }
-        if let activation, !["relu", "tanh"].contains(activation) { throw fail("activation", "must be relu or tanh, got '\(activation)'") }
-        if let lrn, !["off", "paper", "caffe"].contains(lrn) { throw fail("lrn", "must be off, paper or caffe, got '\(lrn)'") }
+    }
+
+    /// The first switch out of its range: its key, what it must be and the
+    /// value found. The JSON reader and ``validate()`` both state these rules.
+    private func firstInvalid() -> (key: CodingKeys, problem: String, value: String)? {
+        if let activation, !["relu", "tanh"].contains(activation) {
+            return (.activation, "must be relu or tanh", JSONValue.encode(string: activation))
+        }
+        if let lrn, !["off", "paper", "caffe"].contains(lrn) { return (.lrn, "must be off, paper or caffe", JSONValue.encode(string: lrn)) }
         if let pooling, !["overlapping", "non-overlapping"].contains(pooling) {
-            throw fail("pooling", "must be overlapping or non-overlapping, got '\(pooling)'")
+            return (.pooling, "must be overlapping or non-overlapping", JSONValue.encode(string: pooling))
         }
-        if let dropout, !(dropout >= 0 && dropout < 1) { throw fail("dropout", "must be a rate in [0, 1), got \(dropout)") }
-        if let width, !(width > 0 && width <= 16) { throw fail("width", "must be a factor in (0, 16], got \(width)") }
+        if let dropout, !(dropout >= 0 && dropout < 1) { return (.dropout, "must be a rate in [0, 1)", "\(dropout)") }
+        if let width, !(width > 0 && width <= 16) { return (.width, "must be a factor in (0, 16]", "\(width)") }
+        return nil
     }
 
     /// `spec` with the switches applied; its name gains a suffix per switch (`layers-80sec+tanh`).
@@ -146,57 +154,56 @@ public struct ModelVariant: Equatable, Sendable {
 
     /// The switches as a JSON object, only those set (`{}` when none).
     public func jsonString() -> String {
-        var members: [String] = []
-        if let activation { members.append("\"activation\": " + JSONValue.encode(string: activation)) }
-        if let lrn { members.append("\"lrn\": " + JSONValue.encode(string: lrn)) }
-        if let pooling { members.append("\"pooling\": " + JSONValue.encode(string: pooling)) }
-        if let dropout { members.append("\"dropout\": \(dropout)") }
-        if let width { members.append("\"width\": \(width)") }
-        return "{" + members.joined(separator: ", ") + "}"
+        // Encoding cannot fail: every member is a string or a number.
+        // swiftlint:disable:next force_try
+        try! StrictJSONEncoder().encode(self).compactText
     }
 
     /// Reads switches from JSON text such as `{"activation": "tanh"}` (the `--model-changes` option).
     /// - Throws: ``ConfigurationError`` naming the switch (`model_changes.activation`), or the position of invalid JSON.
     public static func parse(json: String) throws -> ModelVariant {
         do {
-            return try parse(try JSONParser.parse(Array(json.utf8)))
+            return try read(StrictJSONDecoder(bytes: Array(json.utf8)))
         } catch let error as JSONSyntaxError {
             throw ConfigurationError(component: "model_changes", problem: "invalid JSON: \(error)")
         }
     }
 
-    /// Reads a JSON object of switches.
+    /// Reads a JSON object of switches (a run config's `model_changes`).
     /// - Throws: ``ConfigurationError`` naming the key (`model_changes.KEY`) for unknown keys, wrong types and bad values.
     static func parse(_ value: JSONValue) throws -> ModelVariant {
-        guard case .object(let members) = value else {
-            throw ConfigurationError(component: "model_changes", problem: "expected an object of switches ("
-                                     + keys.joined(separator: ", ") + "), got \(value.quoted)")
-        }
-        var variant = ModelVariant()
-        for member in members {
-            func fail(_ expected: String) -> ConfigurationError {
-                ConfigurationError(component: "model_changes.\(member.key)", problem: "expected \(expected), got \(member.value.quoted)")
-            }
-            func string() throws -> String {
-                guard case .string(let s) = member.value else { throw fail("a string") }
-                return s
-            }
-            func number() throws -> Double {
-                guard case .number(let text) = member.value, let x = Double(text), x.isFinite else { throw fail("a number") }
-                return x
-            }
-            switch member.key {
-            case "activation": variant.activation = try string()
-            case "lrn": variant.lrn = try string()
-            case "pooling": variant.pooling = try string()
-            case "dropout": variant.dropout = try number()
-            case "width": variant.width = try number()
-            default:
-                throw ConfigurationError(component: "model_changes.\(member.key)",
-                                         problem: "unknown switch; model_changes takes " + keys.joined(separator: ", "))
-            }
-        }
-        try variant.validate()
-        return variant
+        try read(StrictJSONDecoder(value: value))
     }
+
+    /// Decodes with `decoder`, a failure as a ``ConfigurationError`` at `model_changes.KEY`.
+    private static func read(_ decoder: StrictJSONDecoder) throws -> ModelVariant {
+        do {
+            return try decoder.decode(ModelVariant.self)
+        } catch let failure as JSONDecodingFailure {
+            throw ConfigurationError(component: failure.path.isEmpty ? "model_changes" : "model_changes.\(failure.path)",
+                                     problem: failure.problem)
+        }
+    }
+}
+
+extension ModelVariant: Codable {
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case activation, lrn, pooling, dropout, width
+    }
+
+    /// Reads an object of switches, every one optional; unknown keys and
+    /// values out of range are errors at their key.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.object(keyedBy: CodingKeys.self,
+                                   expected: "expected an object of switches (" + ModelVariant.keys.joined(separator: ", ") + ")")
+        try decoder.refuseUnknownKeys(CodingKeys.self, what: "model_changes")
+        self.init(activation: try c.decodeIfPresent(String.self, forKey: .activation),
+                  lrn: try c.decodeIfPresent(String.self, forKey: .lrn),
+                  pooling: try c.decodeIfPresent(String.self, forKey: .pooling),
+                  dropout: try c.decodeIfPresent(Double.self, forKey: .dropout),
+                  width: try c.decodeIfPresent(Double.self, forKey: .width))
+        if let (key, problem, _) = firstInvalid() { throw c.invalid(key, problem) }
+    }
+
+    // encode(to:) is the synthesized one: the switches that are set, in the order of ``keys``.
 }

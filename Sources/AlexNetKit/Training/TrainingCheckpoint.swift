@@ -93,8 +93,8 @@ public struct TrainingCheckpoint {
         }
         let metadata = ["format": Self.formatName, "version": "1", "config": configuration.jsonString(),
                         "spec": spec.jsonString(),
-                        "class_names": "[" + classNames.map(JSONValue.encode(string:)).joined(separator: ", ") + "]",
-                        "progress": Self.encode(progress), "log": log.map { $0 + "\n" }.joined(),
+                        "class_names": Self.jsonText(classNames), "progress": Self.jsonText(progress),
+                        "log": log.map { $0 + "\n" }.joined(),
                         "blas_core": BLAS.core.name]
         try Safetensors.write(tensors, metadata: metadata, to: path)
     }
@@ -139,12 +139,8 @@ public struct TrainingCheckpoint {
         } catch let error as ModelSpecError {
             throw fail(error.description)
         }
-        guard case .array(let names)? = try? JSONParser.parse(Array(try field("class_names").utf8)),
-              names.allSatisfy({ if case .string = $0 { return true } else { return false } }) else {
-            throw fail("'class_names' is not a JSON array of strings")
-        }
-        let classNames = names.map { value -> String in if case .string(let s) = value { return s } else { return "" } }
-        let progress = try decodeProgress(try field("progress"), fail: fail)
+        let classNames = try decodeMetadata([String].self, try field("class_names"), key: "class_names", source: source)
+        let progress = try decodeMetadata(TrainingProgress.self, try field("progress"), key: "progress", source: source)
         let log = try field("log").split(separator: "\n").map(String.init)
 
         var weights: [(name: String, tensor: Tensor<Float>)] = []
@@ -207,63 +203,95 @@ public struct TrainingCheckpoint {
         }
     }
 
-    // MARK: Progress as JSON
+    // MARK: Metadata values as JSON
 
-    static func encode(_ p: TrainingProgress) -> String {
-        TrainingLog.line([
-            ("epoch", "\(p.epoch)"), ("batch", "\(p.batch)"), ("step", "\(p.step)"),
-            ("learning_rate", p.schedule.learningRate.description), ("best_error", TrainingLog.number(p.schedule.bestError)),
-            ("bad_epochs", "\(p.schedule.badEpochs)"), ("reductions", "\(p.schedule.reductions)"),
-            ("epoch_loss_sum", p.epochLossSum.description), ("epoch_correct", "\(p.epochCorrect)"),
-            ("epoch_images", "\(p.epochImages)"), ("epoch_seconds", p.epochSeconds.description),
-            ("best_validation_error", TrainingLog.number(p.bestValidationError)),
-        ])
+    /// A metadata value's JSON text, on one line. Encoding cannot fail: the
+    /// values are strings and numbers.
+    static func jsonText<T: Encodable>(_ value: T) -> String {
+        // swiftlint:disable:next force_try
+        try! StrictJSONEncoder().encode(value).compactText
     }
 
-    static func decodeProgress(_ text: String, fail: (String) -> WeightsError) throws -> TrainingProgress {
-        guard case .object(let members)? = try? JSONParser.parse(Array(text.utf8)) else {
-            throw fail("'progress' is not a JSON object")
+    /// The metadata value `key` (JSON text) as a `T`; a failure names the
+    /// file, the key, the column in the value and the problem
+    /// (`ck.safetensors: ck.safetensors (progress):1:10: epoch: must be a non-negative integer, got -1`).
+    static func decodeMetadata<T: Decodable>(_ type: T.Type, _ text: String, key: String, source: String) throws -> T {
+        let place = "\(source) (\(key))"
+        do {
+            return try StrictJSONDecoder(bytes: Array(text.utf8)).decode(type)
+        } catch let error as JSONSyntaxError {
+            throw WeightsError(file: source, problem: "\(place):\(error.line):\(error.column): invalid JSON: \(error.problem)")
+        } catch let failure as JSONDecodingFailure {
+            throw WeightsError(file: source, problem: "\(failure.location(source: place)): \(failure.problem)")
         }
-        let values = Dictionary(members.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
-        func number(_ key: String) throws -> Double? {
-            switch values[key] {
-            case .number(let text)?: if let x = Double(text) { return x }
-            case .null?: return nil
-            default: break
-            }
-            throw fail("'progress'.\(key) is missing or not a number")
-        }
-        func required(_ key: String) throws -> Double {
-            guard let x = try number(key) else { throw fail("'progress'.\(key) is null") }
-            return x
-        }
-        func integer(_ key: String) throws -> Int {
-            guard case .number(let text)? = values[key], let n = Int(text), n >= 0 else {
-                throw fail("'progress'.\(key) is missing or not a non-negative integer")
-            }
+    }
+}
+
+/// The `progress` metadata of a checkpoint, one JSON object on one line:
+///
+///     {"epoch": 0, "batch": 2, "step": 2, "learning_rate": 0.05, "best_error": null, "bad_epochs": 0,
+///      "reductions": 0, "epoch_loss_sum": 43.66, "epoch_correct": 3, "epoch_images": 16,
+///      "epoch_seconds": 0.022, "best_validation_error": null}
+///
+/// Every key is written and required (the optional errors as `null`), so a
+/// damaged checkpoint is refused rather than resumed from a guess.
+extension TrainingProgress: Codable {
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case epoch, batch, step
+        case learningRate = "learning_rate", bestError = "best_error", badEpochs = "bad_epochs", reductions
+        case epochLossSum = "epoch_loss_sum", epochCorrect = "epoch_correct", epochImages = "epoch_images"
+        case epochSeconds = "epoch_seconds", bestValidationError = "best_validation_error"
+    }
+
+    /// Reads the object: counts non-negative and at most ``InputLimits/steps``,
+    /// the learning rate positive, the epoch's correct images at most its images.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.object(keyedBy: CodingKeys.self, expected: "expected a JSON object")
+        try decoder.refuseUnknownKeys(CodingKeys.self, what: "'progress'")
+        func count(_ key: CodingKeys) throws -> Int {
+            let n = try c.decode(Int.self, forKey: key, missing: "the checkpoint is damaged", expected: "expected a non-negative integer")
+            guard n >= 0 else { throw c.invalid(key, "must be a non-negative integer") }
             guard n <= InputLimits.steps else {
-                throw fail("'progress'.\(key) is \(n), above the limit \(InputLimits.steps); the checkpoint is damaged")
+                throw c.invalid(key, "\(n) is above the limit \(InputLimits.steps); the checkpoint is damaged")
             }
             return n
         }
-        var progress = TrainingProgress(learningRate: try required("learning_rate"))
-        progress.epoch = try integer("epoch")
-        progress.batch = try integer("batch")
-        progress.step = try integer("step")
-        progress.schedule.bestError = try number("best_error")
-        progress.schedule.badEpochs = try integer("bad_epochs")
-        progress.schedule.reductions = try integer("reductions")
-        progress.epochLossSum = try required("epoch_loss_sum")
-        progress.epochCorrect = try integer("epoch_correct")
-        progress.epochImages = try integer("epoch_images")
-        progress.epochSeconds = try required("epoch_seconds")
-        progress.bestValidationError = try number("best_validation_error")
-        guard progress.epochCorrect <= progress.epochImages else {
-            throw fail("'progress'.epoch_correct (\(progress.epochCorrect)) exceeds epoch_images (\(progress.epochImages)); the checkpoint is damaged")
+        func number(_ key: CodingKeys) throws -> Double? {
+            try c.decode(Double?.self, forKey: key, missing: "the checkpoint is damaged")
         }
-        guard progress.schedule.learningRate > 0 && progress.schedule.learningRate.isFinite, progress.epochLossSum.isFinite else {
-            throw fail("'progress' holds a non-finite or non-positive learning rate or loss sum; the checkpoint is damaged")
+        let learningRate = try c.decode(Double.self, forKey: .learningRate, missing: "the checkpoint is damaged")
+        guard learningRate > 0 else { throw c.invalid(.learningRate, "must be positive; the checkpoint is damaged") }
+        self.init(learningRate: learningRate)
+        epoch = try count(.epoch)
+        batch = try count(.batch)
+        step = try count(.step)
+        schedule.bestError = try number(.bestError)
+        schedule.badEpochs = try count(.badEpochs)
+        schedule.reductions = try count(.reductions)
+        epochLossSum = try c.decode(Double.self, forKey: .epochLossSum, missing: "the checkpoint is damaged")
+        epochCorrect = try count(.epochCorrect)
+        epochImages = try count(.epochImages)
+        epochSeconds = try c.decode(Double.self, forKey: .epochSeconds, missing: "the checkpoint is damaged")
+        bestValidationError = try number(.bestValidationError)
+        guard epochCorrect <= epochImages else {
+            throw c.invalid(.epochCorrect, "\(epochCorrect) exceeds epoch_images (\(epochImages)); the checkpoint is damaged")
         }
-        return progress
+    }
+
+    /// Writes every key in the order of ``CodingKeys``, the optional errors as `null` when unset.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(epoch, forKey: .epoch)
+        try c.encode(batch, forKey: .batch)
+        try c.encode(step, forKey: .step)
+        try c.encode(schedule.learningRate, forKey: .learningRate)
+        try c.encode(schedule.bestError, forKey: .bestError)
+        try c.encode(schedule.badEpochs, forKey: .badEpochs)
+        try c.encode(schedule.reductions, forKey: .reductions)
+        try c.encode(epochLossSum, forKey: .epochLossSum)
+        try c.encode(epochCorrect, forKey: .epochCorrect)
+        try c.encode(epochImages, forKey: .epochImages)
+        try c.encode(epochSeconds, forKey: .epochSeconds)
+        try c.encode(bestValidationError, forKey: .bestValidationError)
     }
 }

@@ -41,17 +41,7 @@ public struct EpochRecord: Equatable, Sendable {
     public var trainSeconds: Double?
 
     /// The record as one line of JSON (no trailing newline).
-    public func jsonLine() -> String {
-        TrainingLog.line([("event", "\"epoch\""), ("epoch", "\(epoch)"), ("step", "\(step)"),
-                          ("lr", TrainingLog.number(learningRate)), ("train_loss", TrainingLog.number(trainLoss)),
-                          ("train_error", TrainingLog.number(trainError)),
-                          ("val_loss", TrainingLog.number(validationLoss)), ("val_top1", TrainingLog.number(validationTop1)),
-                          ("val_top5", TrainingLog.number(validationTop5)),
-                          ] + (validationSplit.map { [("val_split", JSONValue.encode(string: $0))] } ?? []) + [
-                          ("images_per_second", TrainingLog.number((imagesPerSecond * 10).rounded() / 10)),
-                          ("seconds", TrainingLog.number((seconds * 1000).rounded() / 1000))]
-                         + (trainSeconds.map { [("train_seconds", TrainingLog.number(($0 * 1000).rounded() / 1000))] } ?? []))
-    }
+    public func jsonLine() -> String { TrainingLog.jsonLine(self) }
 }
 
 /// The running training figures part way through an epoch: a `steps` line of
@@ -84,12 +74,7 @@ public struct StepsRecord: Equatable, Sendable {
     public var trainSeconds: Double
 
     /// The record as one line of JSON (no trailing newline).
-    public func jsonLine() -> String {
-        TrainingLog.line([("event", "\"steps\""), ("epoch", "\(epoch)"), ("batch", "\(batch)"), ("batches", "\(batches)"),
-                          ("step", "\(step)"), ("epoch_images", "\(epochImages)"), ("epoch_correct", "\(epochCorrect)"),
-                          ("epoch_loss_sum", TrainingLog.number(epochLossSum)),
-                          ("train_seconds", TrainingLog.number((trainSeconds * 1000).rounded() / 1000))])
-    }
+    public func jsonLine() -> String { TrainingLog.jsonLine(self) }
 }
 
 /// The JSON-lines training log: the lines written so far, kept in memory (a
@@ -129,14 +114,101 @@ public final class TrainingLog {
         }
     }
 
+    /// A record as one line of JSON. Encoding cannot fail: the members are numbers and strings.
+    static func jsonLine<T: Encodable>(_ record: T) -> String {
+        // swiftlint:disable:next force_try
+        try! StrictJSONEncoder().encode(record).compactText
+    }
+
     /// A number as JSON: Swift's shortest round-trip form, `null` for nil or non-finite.
+    /// (For the command line's `end` line; the records encode themselves.)
     public static func number(_ x: Double?) -> String {
         guard let x, x.isFinite else { return "null" }
         return x.description
     }
 
-    /// `{"k": v, ...}` from already-encoded values, in the given order.
+    /// `{"k": v, ...}` from already-encoded values, in the given order (the command line's `end` line).
     public static func line(_ members: [(String, String)]) -> String {
         "{" + members.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
+    }
+}
+
+// MARK: - Codable
+
+/// Timings are written rounded (a tenth of an image per second, a
+/// millisecond), which reading gives back unchanged.
+private func rounded(_ x: Double, _ scale: Double) -> Double { (x * scale).rounded() / scale }
+
+extension EpochRecord: Codable {
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case event, epoch, step, lr
+        case trainLoss = "train_loss", trainError = "train_error"
+        case validationLoss = "val_loss", validationTop1 = "val_top1", validationTop5 = "val_top5", validationSplit = "val_split"
+        case imagesPerSecond = "images_per_second", seconds
+        case trainSeconds = "train_seconds"
+    }
+
+    /// Reads an `epoch` line, every key of ``jsonLine()`` (`val_split` and `train_seconds` may be absent, as in logs before 0.8).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.logLine(keyedBy: CodingKeys.self, event: "epoch")
+        func number(_ key: CodingKeys) throws -> Double { try c.decode(Double.self, forKey: key) }
+        func optional(_ key: CodingKeys) throws -> Double? { try c.decode(Double?.self, forKey: key) }
+        self.init(epoch: try c.decode(Int.self, forKey: .epoch), step: try c.decode(Int.self, forKey: .step),
+                  learningRate: try number(.lr), trainLoss: try number(.trainLoss), trainError: try number(.trainError),
+                  validationLoss: try optional(.validationLoss), validationTop1: try optional(.validationTop1),
+                  validationTop5: try optional(.validationTop5), validationSplit: try c.decodeIfPresent(String.self, forKey: .validationSplit),
+                  imagesPerSecond: try number(.imagesPerSecond), seconds: try number(.seconds),
+                  trainSeconds: try c.decodeIfPresent(Double.self, forKey: .trainSeconds))
+    }
+
+    /// Writes the line's keys in the documented order: the validation figures
+    /// as `null` without validation, `val_split` and `train_seconds` only when known.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode([(.event, "epoch"), (.epoch, epoch), (.step, step), (.lr, learningRate), (.trainLoss, trainLoss),
+                      (.trainError, trainError), (.validationLoss, validationLoss), (.validationTop1, validationTop1),
+                      (.validationTop5, validationTop5)])
+        try c.encodeIfPresent(validationSplit, forKey: .validationSplit)
+        try c.encode([(.imagesPerSecond, rounded(imagesPerSecond, 10)), (.seconds, rounded(seconds, 1000))])
+        try c.encodeIfPresent(trainSeconds.map { rounded($0, 1000) }, forKey: .trainSeconds)
+    }
+}
+
+extension StepsRecord: Codable {
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case event, epoch, batch, batches, step
+        case epochImages = "epoch_images", epochCorrect = "epoch_correct", epochLossSum = "epoch_loss_sum"
+        case trainSeconds = "train_seconds"
+    }
+
+    /// Reads a `steps` line; every key is required.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.logLine(keyedBy: CodingKeys.self, event: "steps")
+        func count(_ key: CodingKeys) throws -> Int { try c.decode(Int.self, forKey: key) }
+        self.init(epoch: try count(.epoch), batch: try count(.batch), batches: try count(.batches), step: try count(.step),
+                  epochImages: try count(.epochImages), epochCorrect: try count(.epochCorrect),
+                  epochLossSum: try c.decode(Double.self, forKey: .epochLossSum),
+                  trainSeconds: try c.decode(Double.self, forKey: .trainSeconds))
+    }
+
+    /// Writes the line's keys in the documented order.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode([(.event, "steps"), (.epoch, epoch), (.batch, batch), (.batches, batches), (.step, step),
+                      (.epochImages, epochImages), (.epochCorrect, epochCorrect), (.epochLossSum, epochLossSum),
+                      (.trainSeconds, rounded(trainSeconds, 1000))])
+    }
+}
+
+extension Decoder {
+    /// A log line's object, whose `event` must be `event`; unknown keys are refused.
+    fileprivate func logLine<Key: CodingKey & CaseIterable>(keyedBy keys: Key.Type, event: String) throws -> KeyedDecodingContainer<Key> {
+        let c = try object(keyedBy: keys, expected: "expected a JSON object (a log line)")
+        try refuseUnknownKeys(keys, what: "\(event == "epoch" ? "an" : "a") \(event) line")
+        let key = Key(stringValue: "event")!
+        guard try c.decode(String.self, forKey: key, missing: "the line's kind") == event else {
+            throw c.invalid(key, "expected \"\(event)\"")
+        }
+        return c
     }
 }
