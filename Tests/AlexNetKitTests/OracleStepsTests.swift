@@ -208,4 +208,42 @@ final class OracleStepsTests: XCTestCase {
         XCTAssertNil(kept.steps)
         XCTAssertEqual(kept.extraMetadata["steps"], "3")
     }
+
+    // MARK: PyTorch's version 2 fixtures (Fixtures/oracle/steps, make_traces.py)
+
+    static func fixture(_ name: String) -> String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/oracle/steps/\(name)").path
+    }
+
+    func testPyTorchStepsAgreeAtEveryStep() throws {
+        for name in ["tiny-steps-5-f64-sgd-pytorch.safetensors", "tiny-steps-5-f32-sgd-paper.safetensors"] {
+            let trace = try Trace.read(path: Self.fixture(name))
+            XCTAssertEqual(trace.steps, 5)
+            let report = try Oracle.check(trace)
+            assertAgrees(report)
+            XCTAssertEqual(Set(report.entries.compactMap(\.step)), [1, 2, 3, 4, 5], name)
+            if trace.dtype == .float64 {
+                for entry in report.entries {
+                    XCTAssertLessThan(entry.alone?.maxRelativeError ?? 1, 1e-10, entry.name)
+                    XCTAssertLessThan(entry.endToEnd?.maxRelativeError ?? 1, 1e-10, entry.name)
+                }
+            }
+        }
+    }
+
+    /// The must-show case with PyTorch's own numbers: its 5 steps in the pytorch SGD form, checked
+    /// as the paper form, agree at step 1 and fail at step 2 with the SGD-form diagnosis, in tolerance mode.
+    func testPyTorchStepsInTheirSGDFormCheckedAsPaperFailAtStep2() throws {
+        var trace = try Trace.read(path: Self.fixture("tiny-steps-5-f64-sgd-pytorch.safetensors"))
+        XCTAssertEqual(trace.sgd?.form, .pytorch)
+        trace.sgd?.form = .paper
+        let report = try Oracle.check(trace)
+        assertFirstDivergence(report, "step2.updated.conv1.weight", finding: "sgd-form")
+        XCTAssertEqual(report.firstDivergence?.step, 2)
+        XCTAssertTrue(report.entries.filter { $0.step == 1 }.allSatisfy { $0.verdict == .agrees }, report.table())
+        XCTAssertTrue(report.entries.filter { $0.step == 2 && $0.role.phase == .update }.allSatisfy {
+            $0.findings.contains { $0.code == "sgd-form" } }, report.table())
+    }
 }
+
