@@ -245,5 +245,37 @@ final class OracleStepsTests: XCTestCase {
         XCTAssertTrue(report.entries.filter { $0.step == 2 && $0.role.phase == .update }.allSatisfy {
             $0.findings.contains { $0.code == "sgd-form" } }, report.table())
     }
+
+    // MARK: The command line
+
+    func testTheCommandLineExits2NamingAMissingStepTensorOrBadSteps() throws {
+        let directory = try OracleFixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var trace = try Self.stepsTrace(Float.self, steps: 3)
+        try trace.write(to: directory.appendingPathComponent("good.safetensors").path)
+        let good = try CLI.run(["check", "good.safetensors", "--tolerance", "forward.conv1=1e-4",
+                                "--tolerance", "step2.loss=1e-5"], in: directory)
+        XCTAssertEqual(good.status, 0, good.output + good.error)
+        XCTAssertTrue(good.output.contains("AGREE: all "), good.output)
+        let extract = try CLI.run(["check", "good.safetensors", "--extract", "conv1", "-o", "c.safetensors"], in: directory)
+        XCTAssertEqual(extract.status, 2)
+        XCTAssertTrue(extract.error.contains("--extract reads a trace of one step"), extract.error)
+
+        trace.remove("step2.grad.fc3.weight")
+        try trace.write(to: directory.appendingPathComponent("missing.safetensors").path)
+        let missing = try CLI.run(["check", "missing.safetensors", "--junit", "j.xml", "--report", "r.json"], in: directory)
+        XCTAssertEqual(missing.status, 2, missing.output)
+        XCTAssertTrue(missing.error.contains("missing 1 required tensor(s): step2.grad.fc3.weight"), missing.error)
+        let junit = try String(contentsOf: directory.appendingPathComponent("j.xml"), encoding: .utf8)
+        XCTAssertTrue(junit.contains("step2.grad.fc3.weight"), junit)
+
+        let (tensors, metadata) = try Safetensors.read(path: directory.appendingPathComponent("good.safetensors").path)
+        var zero = metadata
+        zero["steps"] = "0"
+        try Safetensors.write(tensors, metadata: zero, to: directory.appendingPathComponent("zero.safetensors").path)
+        let zeroRun = try CLI.run(["check", "zero.safetensors"], in: directory)
+        XCTAssertEqual(zeroRun.status, 2)
+        XCTAssertTrue(zeroRun.error.contains("metadata 'steps': expected an integer in 1...10000, got '0'"), zeroRun.error)
+    }
 }
 
