@@ -3,7 +3,9 @@ import Foundation
 /// What one replayed step hands the next: our own parameters and SGD velocities
 /// (in the trace's SGD form), by parameter name (`conv1.weight`), each shaped like its parameter.
 struct ReplayState<T: TensorElement> {
+    /// Each parameter's value (`conv1.weight`: `[O, C/groups, kh, kw]`; `fc3.bias`: `[O]`).
     var parameters: [String: Tensor<T>]
+    /// Each parameter's SGD velocity, shaped like it; a missing one is zero.
     var velocities: [String: Tensor<T>]
 }
 
