@@ -118,6 +118,7 @@ from safetensors import safe_open
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FORMAT = "alexnet-trace/1"
+FORMAT_STEPS = "alexnet-trace/2"
 DTYPES = {"f32": torch.float32, "f64": torch.float64}
 REQUIRED_PATTERNS = ("input", "labels", "param.*", "mask.*")
 
@@ -607,6 +608,75 @@ def tolerance(dtype):
 
 def self_check_trace(path):
     T, stored, meta = read_trace(path)
+    if meta.get("format") == FORMAT_STEPS:
+        return self_check_steps(T, stored, meta)
+    return self_check_contents(T, stored, meta)
+
+
+def self_check_steps(T, stored, meta):
+    """A version 2 trace: each step recomputed as a one-step trace from its own tensors (its
+    `updated.*` left to the chain check), then the SGD chain in float64: step t starts from
+    step t-1's `updated.*`, and `updated.*` and `velocity.*` follow from the step's start, its
+    gradient and the velocity carried, at the step's learning rate. Failures are named as in the file."""
+    rep = Report()
+    steps = int(meta["steps"])
+    rates = [float(r) for r in meta.get("learning_rates", ",".join([meta["learning_rate"]] * steps)).split(",")]
+    tol = tolerance(DTYPES[meta["dtype"]])
+    names = [k[len("param."):] for k in T if k.startswith("param.")]
+    start = {k: T[f"param.{k}"] for k in names}
+    velocity = {}
+    for t in range(1, steps + 1):
+        prefix = f"step{t}."
+        view = {k[len(prefix):]: v for k, v in T.items() if k.startswith(prefix)}
+        view.update({f"param.{k}": v for k, v in start.items()})
+        chain = {k: view.pop(k) for k in list(view) if k.startswith(("updated.", "velocity."))}
+        step_meta = dict(meta, format=FORMAT, learning_rate=repr(rates[t - 1]))
+        sub = self_check_contents(view, {k: v.dtype for k, v in view.items()}, step_meta)
+        rep.failures += [(prefix + n, m) for n, m in sub.failures]
+        rep.checked += sub.checked
+        for k in names:
+            w, v = sgd_step_from(start[k].double(), view[f"grad.{k}"].double(), meta["sgd_form"], rates[t - 1],
+                                 float(meta["momentum"]), float(meta["weight_decay"]), velocity.get(k))
+            for kind, want in (("updated", w), ("velocity", v)):
+                if f"{kind}.{k}" in chain:
+                    rep.close(f"{prefix}{kind}.{k}", chain[f"{kind}.{k}"], want, tol)
+                elif kind == "updated" and t < steps:
+                    rep.fail(f"{prefix}updated.{k}", "missing: the next step starts from it")
+            velocity[k] = chain[f"velocity.{k}"].double() if f"velocity.{k}" in chain else v
+            start[k] = chain.get(f"updated.{k}", w)
+    return rep
+
+
+def sgd_step_from(w, g, form, lr, momentum, weight_decay, v=None):
+    """`sgd_step` from velocity `v` (zero when None): returns `(w', v')` in `w`'s dtype."""
+    v = torch.zeros_like(w) if v is None else v
+    if form == "paper":
+        v = ((momentum * v) - ((weight_decay * lr) * w)) - (lr * g)
+        return w + v, v
+    v = (momentum * v) + (g + (weight_decay * w))
+    return w - (lr * v), v
+
+
+def steps_trace(spec, steps, dtype="f64", sgd="paper", lrs=(0.01,), momentum=0.9, weight_decay=0.0005, batch=2,
+                seed=0, input_std=10.0, init="fan-in", device="cpu"):
+    """T training steps of `spec` (format version 2), made by the pip-installable producer
+    (python/alexnet_trace's `record_steps`): a seeded `module_from_spec` model, a new batch per step
+    (N(0, input_std^2) images, uniform labels) from `torch.Generator().manual_seed(seed + 2)`."""
+    from alexnet_trace import module_from_spec, record_steps
+    td = DTYPES[dtype]
+    model = module_from_spec(spec, init=init, seed=seed, dtype=td, device=device)
+    g = torch.Generator(device="cpu").manual_seed(seed + 2)
+    classes = spec["layers"][-1]["outputs"]
+    batches = [((torch.randn([batch] + spec["input"], generator=g, dtype=torch.float64) * input_std).to(td),
+                torch.randint(classes, (batch,), generator=g, dtype=torch.int64)) for _ in range(steps)]
+    rates = list(lrs) if len(lrs) == steps else [float(lrs[0])] * steps
+    T, meta = record_steps(model, spec, batches, None, sgd_form=sgd, lr=rates, momentum=momentum,
+                           weight_decay=weight_decay,
+                           producer=f"make_traces.py --steps {steps} --seed {seed} --batch {batch} --init {init}")
+    return T, meta
+
+
+def self_check_contents(T, stored, meta):
     rep = Report()
     td = check_metadata(meta, T, stored, rep)
     if td is None:
@@ -852,6 +922,11 @@ def fixtures(root):
     for what in ("lrn-alpha", "conv3-swap", "pool-ceil"):
         out.append((os.path.join(root, "broken", f"mini-towers-{what}-f64.safetensors"), "network",
                     dict(mt, dtype="f64", sgd="paper", broken_what=what), "st", ["grad_input.conv1", "updated.*"]))
+    steps = os.path.join(HERE, "steps", "tiny-steps.json")
+    schedule = dict(steps=5, lrs=STEPS_SCHEDULE, batch=2, seed=3, init="fan-in", input_std=10.0)
+    for dt, form in (("f64", "pytorch"), ("f32", "paper")):
+        out.append((os.path.join(root, "steps", f"tiny-steps-5-{dt}-sgd-{form}.safetensors"), "steps",
+                    dict(spec=steps, dtype=dt, sgd=form, **schedule), "st", []))
     floor_pool = next(l for stem, l, _, _ in layer_fixtures() if stem == "maxpool-floor")
     out.append((os.path.join(root, "broken", "maxpool-floor-computed-ceil-f64.safetensors"), "layer",
                 dict(layer=floor_pool, input_shape=[2, 3, 10, 8], dtype="f64", broken_what="pool-ceil"), "st", []))
@@ -896,8 +971,15 @@ def fragility(T, spec):
     return gap, near0
 
 
+# The learning rate of each step of the version 2 fixtures: it changes at step 2, where the
+# two SGD forms part end to end (Docs/conventions.md).
+STEPS_SCHEDULE = (0.02, 0.01, 0.01, 0.005, 0.0025)
+
+
 def build(kind, kwargs, device):
     kwargs = dict(kwargs)
+    if kind == "steps":
+        return steps_trace(load_spec(kwargs.pop("spec")), device=device, **kwargs)
     if kind == "network":
         spec = kwargs.pop("spec")
         return network_trace(load_spec(spec) if isinstance(spec, str) else spec, device=device, **kwargs)
@@ -1026,7 +1108,7 @@ def main(argv=None):
             size = size_of(path)
             total += size
             note = ""
-            if kind == "network":
+            if kind == "network" and "format" in meta and meta["format"] == FORMAT:
                 fr = fragility(T, normalise_spec(json.loads(meta["spec"])))
                 if fr is not None:
                     note = f"  (max-pool gap {fr[0]:.1e}, ReLU margin {fr[1]:.1e})"

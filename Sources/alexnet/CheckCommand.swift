@@ -200,6 +200,10 @@ struct CheckCommand: ParsableCommand {
         guard loaded.kind == .network, let spec = loaded.spec else {
             throw CommandFailure(message: "--extract: \(trace) is a layer trace already; extract from a network trace")
         }
+        guard loaded.steps == nil else {
+            throw CommandFailure(message: "--extract: \(trace) holds \(loaded.steps!) steps (\(Trace.formatSteps)); "
+                                 + "--extract reads a trace of one step (\(Trace.format))")
+        }
         var name = layer
         if layer == "first" {
             let full = try Oracle.check(loaded, options: options)
@@ -234,7 +238,8 @@ struct CheckCommand: ParsableCommand {
     /// Refuses a `--tolerance NAME=RTOL` whose name is neither a layer nor a tensor of the trace.
     private func checkToleranceNames(against loaded: Trace) throws {
         let layers = (loaded.spec?.layers.map(\.name) ?? []) + (loaded.layer.map { [$0.name] } ?? [])
-        let tensors = Set(loaded.names)
+        // A version 2 trace's tensors count by their names within a step too (`forward.conv1` for every step).
+        let tensors = Set(loaded.names + loaded.names.compactMap { Trace.splitStep($0)?.rest })
         for name in try overrides().keys.sorted() {
             let untowered = name.replacingOccurrences(of: #"^tower[0-9]+\."#, with: "", options: .regularExpression)
             guard layers.contains(name) || tensors.contains(name) || tensors.contains(untowered) else {

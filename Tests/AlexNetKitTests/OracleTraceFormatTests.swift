@@ -169,7 +169,9 @@ final class OracleTraceFormatTests: XCTestCase {
             change(&metadata)
             return "\(captureError { try Trace.decode(tensors: trace.tensors, metadata: metadata, source: "t.safetensors") }!)"
         }
-        XCTAssertTrue(decode { $0["format"] = "alexnet-trace/2" }.contains("t.safetensors: metadata 'format': unknown version 'alexnet-trace/2'"))
+        XCTAssertTrue(decode { $0["format"] = "alexnet-trace/3" }.contains("t.safetensors: metadata 'format': unknown version 'alexnet-trace/3'"))
+        // Version 2 is known: a one-step file relabelled as version 2 lacks its `steps`.
+        XCTAssertTrue(decode { $0["format"] = "alexnet-trace/2" }.contains("t.safetensors: metadata 'steps': missing"))
         XCTAssertTrue(decode { $0["format"] = "my-dump" }.contains("unknown format 'my-dump'"))
         XCTAssertTrue(decode { $0["format"] = nil }.contains("metadata 'format': missing"))
         XCTAssertTrue(decode { $0["kind"] = "model" }.contains("metadata 'kind': expected network or layer, got 'model'"))

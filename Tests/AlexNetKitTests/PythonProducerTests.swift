@@ -152,4 +152,27 @@ final class PythonProducerTests: XCTestCase {
         XCTAssertEqual(metadata["learning_rate"], "0.05")
         try assertChecks("sgd.safetensors")
     }
+
+    /// `--steps 4 --lr-schedule ...` writes a version 2 trace that replays clean, and
+    /// the same with a fault planted in step 3 fails at step 3.
+    func testSeveralStepsFromTheCommandLineReplayCleanAndAPlantedFaultFailsAtItsStep() throws {
+        let interpreter = try pythonWithTorch()
+        let spec = fixture("Fixtures/oracle/steps/tiny-steps.json")
+        let arguments = [spec, "--dtype", "f64", "--sgd", "pytorch", "--steps", "4", "--lr", "0.02",
+                         "--lr-schedule", "0.02,0.01,0.01,0.005"]
+        let run = try python(interpreter, ["-m", "alexnet_trace"] + arguments + ["-o", "steps.safetensors"])
+        XCTAssertEqual(run.status, 0, run.output)
+        let (_, metadata) = try Safetensors.read(path: directory.appendingPathComponent("steps.safetensors").path)
+        XCTAssertEqual(metadata["format"], "alexnet-trace/2")
+        XCTAssertEqual(metadata["steps"], "4")
+        XCTAssertEqual(metadata["learning_rates"], "0.02,0.01,0.01,0.005")
+        try assertChecks("steps.safetensors")
+        let bad = try python(interpreter, ["-m", "alexnet_trace"] + arguments
+                             + ["-o", "bad.safetensors", "--plant-fault", "step3.forward.conv2[0,1,2,2]=0.5"])
+        XCTAssertEqual(bad.status, 0, bad.output)
+        let check = try CLI.run(["check", "bad.safetensors"], in: directory)
+        XCTAssertEqual(check.status, 1, check.output + check.error)
+        XCTAssertTrue(check.output.contains("MISMATCH: first divergence at step3.forward.conv2 (step 3, layer conv2, forward)"),
+                      check.output)
+    }
 }

@@ -4,7 +4,7 @@ import sys
 
 import torch
 
-from . import module_from_spec, plant_fault, record_step, write_trace
+from . import module_from_spec, plant_fault, record_step, record_steps, write_trace
 from .spec import load_spec
 
 
@@ -22,6 +22,11 @@ def main(argv=None):
     ap.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     ap.add_argument("--sgd", choices=["paper", "pytorch"], default="paper", help="SGD form of updated.* (default paper)")
     ap.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
+    ap.add_argument("--steps", type=int, metavar="T",
+                    help="record T training steps (a new batch each, the velocity carried) as format version 2; "
+                         "without it one step, version 1")
+    ap.add_argument("--lr-schedule", metavar="LR1,LR2,...",
+                    help="with --steps: the learning rate of each step (T numbers; default --lr every step)")
     ap.add_argument("--momentum", type=float, default=0.9, help="(default 0.9)")
     ap.add_argument("--weight-decay", type=float, default=0.0005, help="(default 0.0005)")
     ap.add_argument("--tf32", choices=["on", "off"], help="CUDA: allow TF32 in matmul and cuDNN or not (default: "
@@ -52,13 +57,31 @@ def main(argv=None):
             raise ValueError("the spec's last layer must be a linear or conv layer with outputs (the classes)")
         labels = torch.randint(classes, (args.batch,), generator=g, dtype=torch.int64)
         tf32 = None if args.tf32 is None else args.tf32 == "on"
+        if args.steps is not None and not 1 <= args.steps <= 10000:
+            raise ValueError(f"--steps must be in 1...10000, got {args.steps}")
+        if args.lr_schedule is not None and args.steps is None:
+            raise ValueError("--lr-schedule needs --steps")
         producer = (f"{args.producer}; " if args.producer else "") + (
             f"python -m alexnet_trace --seed {args.seed} --batch {args.batch} --init {args.init} "
             f"--input-std {args.input_std:g}")
-        tensors, meta = record_step(model, spec, images, labels, None, sgd_form=args.sgd, lr=args.lr,
-                                    momentum=args.momentum, weight_decay=args.weight_decay, mode=args.mode,
-                                    tf32=tf32, producer=producer, grad_input=args.grad_input,
-                                    tower_tensors=args.tower_tensors)
+        if args.steps is not None:
+            if args.mode != "training" or args.tower_tensors:
+                raise ValueError("--steps records training steps without per-tower tensors")
+            # Step 1's batch is the one-step trace's; each later step draws its own from the same generator.
+            batches = [(images, labels)]
+            for _ in range(args.steps - 1):
+                more = (torch.randn([args.batch] + spec["input"], generator=g, dtype=torch.float64) * args.input_std)
+                batches.append((more.to(dtype), torch.randint(classes, (args.batch,), generator=g, dtype=torch.int64)))
+            rates = ([float(r) for r in args.lr_schedule.split(",")] if args.lr_schedule is not None else args.lr)
+            producer += f" --steps {args.steps}" + (f" --lr-schedule {args.lr_schedule}" if args.lr_schedule else "")
+            tensors, meta = record_steps(model, spec, batches, None, sgd_form=args.sgd, lr=rates,
+                                         momentum=args.momentum, weight_decay=args.weight_decay, tf32=tf32,
+                                         producer=producer, grad_input=args.grad_input)
+        else:
+            tensors, meta = record_step(model, spec, images, labels, None, sgd_form=args.sgd, lr=args.lr,
+                                        momentum=args.momentum, weight_decay=args.weight_decay, mode=args.mode,
+                                        tf32=tf32, producer=producer, grad_input=args.grad_input,
+                                        tower_tensors=args.tower_tensors)
         for fault in args.plant_fault:
             name, index, old, new = plant_fault(tensors, fault)
             print(f"planted: {name}[{index}] {old!r} -> {new!r}", file=sys.stderr)

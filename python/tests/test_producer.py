@@ -83,6 +83,35 @@ class ProducerTests(unittest.TestCase):
         for name, p in model.named_parameters():
             self.assertTrue(torch.allclose(p.detach(), T[f"updated.{name}"], rtol=1e-14, atol=1e-16), name)
 
+    def test_record_steps_pytorch_form_is_torch_optim_sgds_trajectory(self):
+        """Several steps: the recorded updates, with the velocity carried and a schedule, are
+        torch.optim.SGD's own trajectory on the same batches and masks; the model is left as it was."""
+        steps_spec = os.path.join(ROOT, "Fixtures", "oracle", "steps", "tiny-steps.json")
+        model = at.module_from_spec(steps_spec, dtype=torch.float64, seed=4)
+        before = {n: p.detach().clone() for n, p in model.named_parameters()}
+        g = torch.Generator().manual_seed(1)
+        batches = [(torch.randn(2, 3, 8, 8, generator=g, dtype=torch.float64) * 10, [t % 10, (t + 3) % 10])
+                   for t in range(3)]
+        rates = [0.05, 0.02, 0.01]
+        T, meta = at.record_steps(model, None, batches, sgd_form="pytorch", lr=rates, momentum=0.9, weight_decay=5e-4)
+        self.assertEqual((meta["format"], meta["steps"], meta["learning_rates"]), ("alexnet-trace/2", "3", "0.05,0.02,0.01"))
+        for name, p in model.named_parameters():
+            self.assertTrue(torch.equal(p.detach(), before[name]), name)
+        optimiser = torch.optim.SGD(model.parameters(), lr=rates[0], momentum=0.9, weight_decay=5e-4)
+        for t, (images, labels) in enumerate(batches, 1):
+            for name, m in model.named_children():
+                if isinstance(m, at.MaskDropout):
+                    m.next_mask = T[f"step{t}.mask.{name}"]
+            for group in optimiser.param_groups:
+                group["lr"] = rates[t - 1]
+            optimiser.zero_grad()
+            model.train()
+            torch.nn.functional.cross_entropy(model(images), torch.tensor(labels)).backward()
+            optimiser.step()
+            for name, p in model.named_parameters():
+                self.assertTrue(torch.allclose(p.detach(), T[f"step{t}.updated.{name}"], rtol=1e-13, atol=1e-15),
+                                f"step {t} {name}")
+
     def test_the_mistakes_a_producer_can_make_are_refused(self):
         model = nn.Sequential(nn.Linear(4, 3))
         spec = {"name": "t", "input": [1, 2, 2], "layers": [{"name": "fc1", "type": "linear", "outputs": 3}]}

@@ -44,6 +44,7 @@ public enum Oracle {
     /// - Throws: ``TraceError`` (via ``TracePlan``) when the trace is unusable: malformed,
     ///   lacking a tensor ``OracleOptions/compare`` requires, or holding nothing to compare.
     public static func check(_ trace: Trace, options: OracleOptions = OracleOptions()) throws -> OracleReport {
+        if trace.steps != nil { return try OracleReplay.check(trace, options: options) }
         let plan = try TracePlan(trace: trace)
         try plan.requireTensors(options.compare)
         switch trace.dtype {
@@ -86,6 +87,14 @@ final class OracleRun<T: TensorElement> {
     /// The same per tower: `[tower][layer]`.
     var towerInputs: [[Int: Tensor<T>]] = [[:], [:]]
     var towerUpstream: [[Int: Tensor<T>]] = [[:], [:]]
+    /// A replayed step (``OracleReplay``): our own parameters and velocities, by parameter
+    /// name, that end to end starts from instead of the trace's `param.*` and zero.
+    var carried: ReplayState<T>?
+    /// What our end-to-end step ended with (set when it took the SGD step): the next step's ``carried``.
+    var carriedAfter: ReplayState<T>?
+    /// The reference's velocities the step alone starts from, by parameter name (a replayed
+    /// step after the first: `step<t-1>.velocity.*`); empty means zero.
+    var referenceVelocities: [String: Tensor<T>] = [:]
 
     init(plan: TracePlan, options: OracleOptions) throws {
         self.plan = plan
@@ -172,6 +181,9 @@ final class OracleRun<T: TensorElement> {
             return renamed
         }
         try StateDict.load(weights, into: network, source: trace.source, naming: .native, layout: .grouped)
+        if let carried {
+            for (name, parameter) in network.namedParameters { if let value = carried.parameters[name] { parameter.value = value } }
+        }
         for (i, layer) in network.layers.enumerated() { try injectMask(layer, index: i, tower: nil) }
         // The towers copy the weights now, before the grouped step changes them.
         let towers = hasTowerTensors ? try TowerNetwork(copying: network, workersPerTower: options.workers) : nil
@@ -190,8 +202,15 @@ final class OracleRun<T: TensorElement> {
                 if needsUpdate, let sgd = trace.sgd {
                     let optimiser = SGD<T>(learningRate: sgd.learningRate, momentum: sgd.momentum,
                                            weightDecay: sgd.weightDecay, form: sgd.form)
+                    for (name, parameter) in network.namedParameters {
+                        if let velocity = carried?.velocities[name] { try optimiser.setVelocity(velocity, of: parameter) }
+                    }
                     try optimiser.step(network.namedParameters.map(\.parameter), pool: pool)
                     for (name, parameter) in network.namedParameters { endToEnd["updated.\(name)"] = parameter.value }
+                    carriedAfter = ReplayState(
+                        parameters: Dictionary(uniqueKeysWithValues: network.namedParameters.map { ($0.name, $0.parameter.value) }),
+                        velocities: Dictionary(uniqueKeysWithValues: network.namedParameters.map {
+                            ($0.name, optimiser.velocity(of: $0.parameter)) }))
                 }
             }
         }
@@ -323,7 +342,8 @@ final class OracleRun<T: TensorElement> {
                         aloneUnavailable["updated.\(full)"] = "no gradient for it in the trace or computable"
                         continue
                     }
-                    alone["updated.\(full)"] = try sgdStep(sgd, form: sgd.form, value: value, gradient: gradient)
+                    alone["updated.\(full)"] = try sgdStep(sgd, form: sgd.form, value: value, gradient: gradient,
+                                                            velocity: referenceVelocities[full])
                 }
             }
         }
@@ -338,12 +358,14 @@ final class OracleRun<T: TensorElement> {
         return permuted
     }
 
-    /// One step of our SGD from zero velocity on a copy of `value`.
-    func sgdStep(_ sgd: TraceSGD, form: SGDForm, value: Tensor<T>, gradient: Tensor<T>) throws -> Tensor<T> {
+    /// One step of our SGD on a copy of `value`, from `velocity` (in `form`; zero when nil).
+    func sgdStep(_ sgd: TraceSGD, form: SGDForm, value: Tensor<T>, gradient: Tensor<T>,
+                 velocity: Tensor<T>? = nil) throws -> Tensor<T> {
         let parameter = Parameter<T>(name: "p", value: value)
         parameter.gradient = gradient
-        try SGD<T>(learningRate: sgd.learningRate, momentum: sgd.momentum, weightDecay: sgd.weightDecay, form: form)
-            .step([parameter], pool: pool)
+        let optimiser = SGD<T>(learningRate: sgd.learningRate, momentum: sgd.momentum, weightDecay: sgd.weightDecay, form: form)
+        if let velocity { try optimiser.setVelocity(velocity, of: parameter) }
+        try optimiser.step([parameter], pool: pool)
         return parameter.value
     }
 

@@ -51,6 +51,8 @@ public struct OracleEntry: Sendable {
     public var verdict: OracleVerdict
     /// Explanations found for a mismatch (and remarks, e.g. which SGD form matched bit for bit).
     public var findings: [OracleFinding]
+    /// The training step (1...T) of a version 2 trace, whose tensor names are `step<t>.*`; nil for version 1.
+    public var step: Int? = nil
 
     /// The tensor's name.
     public var name: String { role.name }
@@ -95,6 +97,8 @@ public struct OracleReport: Sendable {
     /// The OpenBLAS core our side of the comparison ran on (``BLAS/core``):
     /// our numbers are bitwise reproducible for one core, not across cores.
     public var blasCore: String = BLAS.core.name
+    /// The steps replayed (version 2 traces); nil for a version 1 trace of one step.
+    public var steps: Int? = nil
 
     /// Whether the entry counts as a mismatch under this report's policy.
     public func fails(_ entry: OracleEntry) -> Bool {
@@ -119,7 +123,12 @@ public struct OracleReport: Sendable {
                 + (drift > 0 ? " alone (\(drift) drift end to end; see the notes)" : "")
         }
         var line = "MISMATCH: first divergence at \(first.name)"
-        if let layer = first.role.layer { line += " (layer \(layer), \(first.role.phase.rawValue))" }
+        let step = first.step.map { "step \($0), " } ?? ""
+        if let layer = first.role.layer {
+            line += " (\(step)layer \(layer), \(first.role.phase.rawValue))"
+        } else if let s = first.step {
+            line += " (step \(s), \(first.role.phase.rawValue))"
+        }
         if let c = first.primary {
             if c.shapesDiffer {
                 line += ": shape \(c.referenceShape) in the reference, \(c.oursShape) here"
@@ -146,7 +155,7 @@ public struct OracleReport: Sendable {
         var lines: [String] = []
         lines.append("trace \(source): \(kind.rawValue) \(subject), \(dtype == .float64 ? "f64" : "f32"), "
                      + "\(mode == .training ? "training" : "inference"), batch \(batch)"
-                     + (producer.map { ", producer \($0)" } ?? ""))
+                     + (producer.map { ", producer \($0)" } ?? "") + (steps.map { ", \($0) steps replayed" } ?? ""))
         lines.append("tolerance: " + toleranceRule)
         if !required.isEmpty { lines.append("required: " + required) }
         lines.append("computed here with OpenBLAS core " + blasCore)
@@ -154,11 +163,12 @@ public struct OracleReport: Sendable {
                      + "the last column is end to end")
         let header = ["tensor", "shape", "max abs err", "median rel", "p99 rel", "max rel err", "ULPs", "cosine", "# out of tol", "verdict", "end-to-end"]
         var rows: [[String]] = []
-        var lastPhase: TraceRole.Phase?
+        var lastPhase: (Int?, TraceRole.Phase)?
         for entry in entries {
-            if entry.role.phase != lastPhase {
-                rows.append(["[" + entry.role.phase.rawValue + "]"] + Array(repeating: "", count: header.count - 1))
-                lastPhase = entry.role.phase
+            if lastPhase.map({ $0.0 != entry.step || $0.1 != entry.role.phase }) ?? true {
+                let title = (entry.step.map { "step \($0) " } ?? "") + entry.role.phase.rawValue
+                rows.append(["[" + title + "]"] + Array(repeating: "", count: header.count - 1))
+                lastPhase = (entry.step, entry.role.phase)
             }
             let name = (entry.role.tower != nil ? "  " : "") + entry.name
             var row = [name]
@@ -246,6 +256,7 @@ public struct OracleReport: Sendable {
                 ("layer", entry.role.layer.map(ReportJSON.string) ?? .null),
                 ("phase", .string(entry.role.phase.rawValue)),
                 ("tower", entry.role.tower.map { .integer($0) } ?? .null),
+                ("step", entry.step.map { .integer($0) } ?? .null),
                 ("verdict", .string(entry.verdict.rawValue)),
                 ("fails", .bool(fails(entry))),
                 ("alone", entry.alone.map(Self.json) ?? .null),
@@ -258,6 +269,7 @@ public struct OracleReport: Sendable {
         let first: ReportJSON = firstDivergence.map { entry in
             .object([("tensor", .string(entry.name)), ("layer", entry.role.layer.map(ReportJSON.string) ?? .null),
                      ("phase", .string(entry.role.phase.rawValue)), ("tower", entry.role.tower.map { .integer($0) } ?? .null),
+                     ("step", entry.step.map { .integer($0) } ?? .null),
                      ("findings", .array(entry.findings.map(Self.json)))])
         } ?? .null
         let root: ReportJSON = .object([
@@ -269,6 +281,7 @@ public struct OracleReport: Sendable {
             ("mode", .string(mode == .training ? "training" : "inference")),
             ("producer", producer.map(ReportJSON.string) ?? .null),
             ("batch", .integer(batch)),
+            ("steps", steps.map { .integer($0) } ?? .null),
             ("blas_core", .string(blasCore)),
             ("tolerance_rule", .string(toleranceRule)),
             ("required", .string(required)),
@@ -369,7 +382,8 @@ public struct OracleReport: Sendable {
                      "  <testsuite name=\"\(suite)\" tests=\"\(entries.count)\" failures=\"\(failures)\" errors=\"0\" skipped=\"\(skipped)\">",
                      "    <properties><property name=\"blas_core\" value=\"\(Self.xmlEscape(blasCore))\"/></properties>"]
         for entry in entries {
-            let classname = Self.xmlEscape("alexnet.oracle.\(entry.role.phase.rawValue)" + (entry.role.tower.map { ".tower\($0)" } ?? ""))
+            let classname = Self.xmlEscape("alexnet.oracle." + (entry.step.map { "step\($0)." } ?? "")
+                                           + entry.role.phase.rawValue + (entry.role.tower.map { ".tower\($0)" } ?? ""))
             let open = "    <testcase classname=\"\(classname)\" name=\"\(Self.xmlEscape(entry.name))\" time=\"0\""
             if entry.verdict == .notComputed {
                 lines.append(open + ">")

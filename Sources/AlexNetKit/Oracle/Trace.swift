@@ -62,8 +62,10 @@ public struct TraceSGD: Equatable, Sendable {
 /// the metadata; ``TracePlan`` then checks every tensor against what the spec
 /// implies.
 public struct Trace {
-    /// The metadata `format` value this reader and writer understand.
+    /// The metadata `format` value of a one-step trace (version 1).
     public static let format = "alexnet-trace/1"
+    /// The metadata `format` value of a trace of several steps (version 2, ``steps``).
+    public static let formatSteps = "alexnet-trace/2"
 
     /// `network` or `layer`.
     public var kind: TraceKind
@@ -81,6 +83,12 @@ public struct Trace {
     public var towers: Int?
     /// Free text naming the producer, e.g. `pytorch 2.3.0+cpu`.
     public var producer: String?
+    /// Version 2: the number of training steps T (metadata `steps`), whose tensors are
+    /// `step<t>.*` for t = 1...T; nil for a version 1 trace of one step (Docs/oracle.md).
+    public var steps: Int?
+    /// Version 2: the learning rate of each step (metadata `learning_rates`, T numbers);
+    /// nil when every step uses ``TraceSGD/learningRate``.
+    public var learningRates: [Double]?
     /// Metadata keys this version does not define, kept and reported, never used.
     public var extraMetadata: [String: String] = [:]
     /// The tensors, in the order read or added.
@@ -171,7 +179,7 @@ public struct Trace {
     /// The metadata as written: every key of the format whose value is set, plus ``extraMetadata``.
     public var metadata: [String: String] {
         var result = extraMetadata
-        result["format"] = Trace.format
+        result["format"] = steps == nil ? Trace.format : Trace.formatSteps
         result["kind"] = kind.rawValue
         result["dtype"] = dtype == .float64 ? "f64" : "f32"
         result["mode"] = mode == .training ? "training" : "inference"
@@ -185,12 +193,14 @@ public struct Trace {
         }
         if let towers { result["towers"] = "\(towers)" }
         if let producer { result["producer"] = producer }
+        if let steps { result["steps"] = "\(steps)" }
+        if let learningRates { result["learning_rates"] = learningRates.map(\.description).joined(separator: ",") }
         return result
     }
 
-    /// The metadata keys version 1 defines.
+    /// The metadata keys versions 1 and 2 define (`steps` and `learning_rates` are version 2's).
     public static let metadataKeys = ["format", "kind", "spec", "layer", "dtype", "mode", "sgd_form", "learning_rate",
-                                      "momentum", "weight_decay", "towers", "producer"]
+                                      "momentum", "weight_decay", "towers", "producer", "steps", "learning_rates"]
 
     /// Builds a trace from its tensors and metadata, checking every metadata value.
     /// - Throws: ``TraceError`` naming the key: unknown format or version, a
@@ -205,9 +215,9 @@ public struct Trace {
             return value
         }
         let format = try required("format", "a trace's metadata must say format = \(Trace.format) (Docs/oracle.md)")
-        guard format == Trace.format else {
+        guard format == Trace.format || format == Trace.formatSteps else {
             if format.hasPrefix("alexnet-trace/") {
-                throw fail("format", "unknown version '\(format)': this reader understands \(Trace.format) only")
+                throw fail("format", "unknown version '\(format)': this reader understands \(Trace.format) and \(Trace.formatSteps)")
             }
             throw fail("format", "unknown format '\(format)': expected \(Trace.format) (Docs/oracle.md)")
         }
@@ -281,6 +291,7 @@ public struct Trace {
             trace = try Trace(layer: layer, dtype: dtype, mode: mode, sgd: sgd, producer: metadata["producer"],
                               tensors: tensors, source: source)
         }
+        try trace.decodeSteps(metadata: metadata, version2: format == Trace.formatSteps)
         for (key, value) in metadata where !Trace.metadataKeys.contains(key) {
             trace.extraMetadata[key] = value
         }
