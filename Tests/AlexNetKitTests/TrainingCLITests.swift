@@ -134,7 +134,7 @@ final class TrainingCLITests: XCTestCase {
         try assertUsageError(["train", "--time-limit", "soon"], "--time-limit must be a positive number of seconds")
         try assertUsageError(["train", "--batch", "0"], "--batch must be in 1...65536, got 0")
         try assertUsageError(["train", "--lr", "-1"], "--lr must be positive and finite, got -1.0")
-        try assertUsageError(["train", "--model-changes", #"{"lrn": "x"}"#], "--model-changes lrn must be off, paper or caffe, got 'x'")
+        try assertUsageError(["train", "--model-changes", #"{"lrn": "x"}"#], "--model-changes lrn must be off, paper or caffe, got \"x\"")
         try assertUsageError(["train", "--model", "tiny.json", "--data", "data", "--input", "1,28"],
                              "The value '1,28' is invalid for '--input <C,H,W>': must be three positive integers C,H,W")
         try assertUsageError(["eval", "--weights", "w.safetensors", "--split", "val"], "Please provide one of 'train' and 'test'.")

@@ -335,24 +335,21 @@ public struct Trace {
 
     /// Parses `metadata.json`: one JSON object whose values are all strings.
     static func parseMetadata(_ data: Data, source: String) throws -> [String: String] {
-        let value: JSONValue
+        let decoder: StrictJSONDecoder
         do {
-            value = try JSONParser.parse([UInt8](data))
+            decoder = try StrictJSONDecoder(bytes: [UInt8](data))
         } catch let error as JSONSyntaxError {
             throw TraceError(file: source, problem: "not valid JSON: \(error.problem) (line \(error.line), column \(error.column))")
         }
-        guard case .object(let members) = value else {
-            throw TraceError(file: source, problem: "expected one JSON object of strings, got \(value.quoted)")
+        guard case .object = decoder.root else {
+            throw TraceError(file: source, problem: "expected one JSON object of strings, got \(decoder.root.quoted)")
         }
-        var result: [String: String] = [:]
-        for (key, member, _) in members {
-            guard case .string(let text) = member else {
-                throw TraceError(file: source, subject: "'\(key)'",
-                                 problem: "expected a string (every metadata value is a string), got \(member.quoted)")
-            }
-            result[key] = text
+        do {
+            return try decoder.decode([String: String].self)
+        } catch let failure as JSONDecodingFailure {
+            throw TraceError(file: source, subject: "'\(failure.path)'",
+                             problem: "\(failure.problem) (every metadata value is a string; line \(failure.line ?? 0))")
         }
-        return result
     }
 
     /// Writes the trace: a single safetensors file when `path` ends in
@@ -376,10 +373,8 @@ public struct Trace {
             for tensor in tensors {
                 try NPY.write(tensor, to: (directory as NSString).appendingPathComponent(tensor.name + ".npy"))
             }
-            let lines = metadata.sorted { $0.key < $1.key }.map {
-                "  " + JSONValue.encode(string: $0.key) + ": " + JSONValue.encode(string: $0.value)
-            }
-            let text = "{\n" + lines.joined(separator: ",\n") + "\n}\n"
+            let members = metadata.sorted { $0.key < $1.key }.map { (key: $0.key, value: JSONValue.string($0.value), offset: 0) }
+            let text = JSONValue.object(members).formatted(expandedLevels: 1) + "\n"
             try TensorFileIO.writeAtomically(Array(text.utf8), to: (directory as NSString).appendingPathComponent("metadata.json"))
         }
     }
