@@ -241,13 +241,7 @@ def record_step(model, spec, images, labels, path=None, *, sgd_form="paper", lr=
         raise ValueError(f"mode must be 'training' or 'inference', got {mode!r}")
     if tower_tensors and spec["towers"] != 2:
         raise ValueError('tower_tensors=True needs a spec with "towers": 2')
-    if sgd_form not in ("paper", "pytorch"):
-        raise ValueError(f"sgd_form must be 'paper' or 'pytorch', got {sgd_form!r}")
-    floats = {p.dtype for p in model.parameters() if p.is_floating_point()}
-    if len(floats) != 1 or next(iter(floats)) not in _DTYPES:
-        raise ValueError(f"the model's parameters must all be float32 or all float64, got {sorted(map(str, floats))}")
-    dtype = next(iter(floats))
-    device = next(model.parameters()).device
+    dtype, device = _checked_model(model, sgd_form)
     modules = _resolve(model, spec, layer_map)
     with _prepared(model, spec, modules, mode, layer_map), _tf32(tf32):
         tf32_state = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
@@ -385,3 +379,13 @@ def _add_tower_tensors(T, spec):
         elif kind in ("param", "grad", "updated") and rest != "scores":
             for t, half in enumerate(T[name].chunk(2, dim=0)):
                 T[f"tower{t}.{name}"] = half.clone()
+
+
+def _checked_model(model, sgd_form):
+    """The model's one float dtype and its device, after checking the SGD form's name."""
+    if sgd_form not in ("paper", "pytorch"):
+        raise ValueError(f"sgd_form must be 'paper' or 'pytorch', got {sgd_form!r}")
+    floats = {p.dtype for p in model.parameters() if p.is_floating_point()}
+    if len(floats) != 1 or next(iter(floats)) not in _DTYPES:
+        raise ValueError(f"the model's parameters must all be float32 or all float64, got {sorted(map(str, floats))}")
+    return next(iter(floats)), next(model.parameters()).device

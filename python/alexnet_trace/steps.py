@@ -2,7 +2,7 @@
 "Several steps (version 2)")."""
 import torch
 
-from .record import _DTYPES, _device_text, _prepared, _resolve, _step, _tf32, sgd_step, write_trace
+from .record import _DTYPES, _checked_model, _device_text, _prepared, _resolve, _step, _tf32, sgd_step, write_trace
 from .spec import load_spec, spec_json
 
 __all__ = ["record_steps", "FORMAT_STEPS"]
@@ -38,13 +38,7 @@ def record_steps(model, spec, batches, path=None, *, sgd_form="paper", lr=0.01, 
     rates = [float(r) for r in lr] if isinstance(lr, (list, tuple)) else [float(lr)] * len(batches)
     if len(rates) != len(batches):
         raise ValueError(f"{len(rates)} learning rates for {len(batches)} steps: give one per step")
-    if sgd_form not in ("paper", "pytorch"):
-        raise ValueError(f"sgd_form must be 'paper' or 'pytorch', got {sgd_form!r}")
-    floats = {p.dtype for p in model.parameters() if p.is_floating_point()}
-    if len(floats) != 1 or next(iter(floats)) not in _DTYPES:
-        raise ValueError(f"the model's parameters must all be float32 or all float64, got {sorted(map(str, floats))}")
-    dtype = next(iter(floats))
-    device = next(model.parameters()).device
+    dtype, device = _checked_model(model, sgd_form)
     modules = _resolve(model, spec, layer_map)
     saved = [(p, p.detach().clone()) for p in model.parameters()]
     T, velocity = {}, {}
