@@ -97,18 +97,8 @@ public struct ExperimentConfiguration: Equatable, Sendable {
 
     /// Reads an experiment from JSON; relative paths are taken relative to `directory`.
     public static func parse(json: [UInt8], source: String, directory: String) throws -> ExperimentConfiguration {
-        var decoder: StrictJSONDecoder
-        do {
-            decoder = try StrictJSONDecoder(bytes: json)
-        } catch let error as JSONSyntaxError {
-            throw ConfigurationError(component: "\(source):\(error.line):\(error.column)", problem: "invalid JSON: \(error.problem)")
-        }
-        decoder.userInfo[directoryKey] = directory
-        do {
-            return try decoder.decode(ExperimentConfiguration.self)
-        } catch let failure as JSONDecodingFailure {
-            throw ConfigurationError(component: failure.location(source: source), problem: failure.problem)
-        }
+        try StrictJSONDecoder.decodeSettings(ExperimentConfiguration.self, from: json, source: source,
+                                             userInfo: [directoryKey: directory])
     }
 
     /// The `userInfo` key of the directory relative paths are resolved against.

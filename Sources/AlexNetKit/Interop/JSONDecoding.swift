@@ -47,6 +47,24 @@ struct StrictJSONDecoder {
         }
     }
 
+    /// A settings file (a run config, an experiment) decoded from `bytes`,
+    /// every failure as a ``ConfigurationError`` at `source:line:column: key`.
+    static func decodeSettings<T: Decodable>(_ type: T.Type, from bytes: [UInt8], source: String,
+                                             userInfo: [CodingUserInfoKey: Any]) throws -> T {
+        var decoder: StrictJSONDecoder
+        do {
+            decoder = try StrictJSONDecoder(bytes: bytes)
+        } catch let error as JSONSyntaxError {
+            throw ConfigurationError(component: "\(source):\(error.line):\(error.column)", problem: "invalid JSON: \(error.problem)")
+        }
+        decoder.userInfo = userInfo
+        do {
+            return try decoder.decode(type)
+        } catch let failure as JSONDecodingFailure {
+            throw ConfigurationError(component: failure.location(source: source), problem: failure.problem)
+        }
+    }
+
     /// The failure a decoding error is, located in this document.
     func failure(_ error: DecodingError) -> JSONDecodingFailure {
         let path: [CodingKey]

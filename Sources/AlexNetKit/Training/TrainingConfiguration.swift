@@ -215,25 +215,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
     ///   (`source:line:column` for invalid JSON), for unknown keys, wrong types and bad values.
     public static func parse(json: [UInt8], source: String, onto base: TrainingConfiguration = TrainingConfiguration())
     throws -> TrainingConfiguration {
-        let decoder: StrictJSONDecoder
-        do {
-            decoder = try StrictJSONDecoder(bytes: json)
-        } catch let error as JSONSyntaxError {
-            throw ConfigurationError(component: "\(source):\(error.line):\(error.column)", problem: "invalid JSON: \(error.problem)")
-        }
-        return try read(decoder, source: source, onto: base)
-    }
-
-    /// Decodes with `decoder` on top of `base`; a failure is a ``ConfigurationError`` at `source:line:column: key`.
-    private static func read(_ decoder: StrictJSONDecoder, source: String, onto base: TrainingConfiguration)
-    throws -> TrainingConfiguration {
-        var decoder = decoder
-        decoder.userInfo[baseKey] = base
-        do {
-            return try decoder.decode(TrainingConfiguration.self)
-        } catch let failure as JSONDecodingFailure {
-            throw ConfigurationError(component: failure.location(source: source), problem: failure.problem)
-        }
+        try StrictJSONDecoder.decodeSettings(TrainingConfiguration.self, from: json, source: source, userInfo: [baseKey: base])
     }
 
     /// The `userInfo` key of the configuration a decoded run config starts from
