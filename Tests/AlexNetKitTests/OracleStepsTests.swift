@@ -149,21 +149,18 @@ final class OracleStepsTests: XCTestCase {
 
     func testAMissingStepTensorIsNamed() throws {
         let trace = try Self.stepsTrace(Float.self, steps: 3)
-        var forward = trace
-        forward.remove("step3.forward.conv2")
-        assertUnusable(forward, "missing 1 required tensor(s): step3.forward.conv2")
-        var updated = trace
-        updated.remove("step2.updated.fc3.bias")
-        assertUnusable(updated, "step2.updated.fc3.bias: missing; step 3 starts from the parameters step 2 ended with")
-        var velocity = trace
-        velocity.remove("step1.velocity.conv1.weight")
-        assertUnusable(velocity, "step1.velocity.conv1.weight: missing; with momentum 0.9 step 2 starts from the velocity")
-        var input = trace
-        input.remove("step2.input")
-        assertUnusable(input, "step2.input: missing")
-        var mask = trace
-        mask.remove("step3.mask.drop3")
-        assertUnusable(mask, "step3.mask.drop3: missing")
+        let cases = [
+            ("step3.forward.conv2", "missing 1 required tensor(s): step3.forward.conv2"),
+            ("step2.updated.fc3.bias", "step2.updated.fc3.bias: missing; step 3 starts from the parameters step 2 ended with"),
+            ("step1.velocity.conv1.weight", "step1.velocity.conv1.weight: missing; with momentum 0.9 step 2 starts from the velocity"),
+            ("step2.input", "step2.input: missing"),
+            ("step3.mask.drop3", "step3.mask.drop3: missing"),
+        ]
+        for (name, expected) in cases {
+            var damaged = trace
+            damaged.remove(name)
+            assertUnusable(damaged, expected)
+        }
         // The last step's velocity starts no step: it may be left out.
         var last = trace
         last.remove("step3.velocity.conv1.weight")
