@@ -99,4 +99,108 @@ final class Im2ColTests: XCTestCase {
             XCTAssertLessThan(abs(left - right) / scale, 1e-12, "case \(index) \(t): \(left) vs \(right)")
         }
     }
+
+    // MARK: The vectorised copies against the plain definition
+
+    /// The definition, one element at a time: row `(c, i, j)`, column `(oh, ow)`
+    /// holds pixel `(c, oh*sh - ph + i, ow*sw - pw + j)`, 0 outside the image.
+    private static func plainIm2col<T: TensorElement>(_ image: [T], _ g: ConvGeometry, columnStride: Int, into col: inout [T]) {
+        for c in 0..<g.channels {
+            for i in 0..<g.kernelHeight {
+                for j in 0..<g.kernelWidth {
+                    let row = (c * g.kernelHeight + i) * g.kernelWidth + j
+                    for oh in 0..<g.outputHeight {
+                        for ow in 0..<g.outputWidth {
+                            let h = oh * g.strideHeight - g.paddingHeight + i, w = ow * g.strideWidth - g.paddingWidth + j
+                            let inside = h >= 0 && h < g.height && w >= 0 && w < g.width
+                            col[row * columnStride + oh * g.outputWidth + ow] = inside ? image[(c * g.height + h) * g.width + w] : 0
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The adjoint's definition: every entry added onto its pixel in (c, i, j, oh, ow) order.
+    private static func plainCol2im<T: TensorElement>(_ col: [T], _ g: ConvGeometry, columnStride: Int, into image: inout [T]) {
+        for c in 0..<g.channels {
+            for i in 0..<g.kernelHeight {
+                for j in 0..<g.kernelWidth {
+                    let row = (c * g.kernelHeight + i) * g.kernelWidth + j
+                    for oh in 0..<g.outputHeight {
+                        for ow in 0..<g.outputWidth {
+                            let h = oh * g.strideHeight - g.paddingHeight + i, w = ow * g.strideWidth - g.paddingWidth + j
+                            if h >= 0 && h < g.height && w >= 0 && w < g.width {
+                                image[(c * g.height + h) * g.width + w] += col[row * columnStride + oh * g.outputWidth + ow]
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Widths below, at and above one vector (3, 4, 7, 8, 14, 27, 28, 55 outputs),
+    /// strides 1 to 4, padding 0 to 2, a column block inside a wider matrix, and
+    /// signed zeros, NaN and infinities in the image: the vectorised im2col must
+    /// give the definition's bits, and col2im onto a non-zero image the definition's
+    /// sums bit for bit, in Float and Double.
+    func testVectorisedCopiesEqualTheDefinitionBitForBit() throws {
+        try checkAgainstDefinition(Float.self)
+        try checkAgainstDefinition(Double.self)
+    }
+
+    private func checkAgainstDefinition<T: TensorElement>(_: T.Type) throws {
+        let cases: [(c: Int, h: Int, w: Int, k: (Int, Int), s: (Int, Int), p: (Int, Int))] = [
+            (2, 3, 3, (1, 1), (1, 1), (0, 0)),
+            (2, 4, 4, (3, 3), (1, 1), (1, 1)),
+            (3, 7, 7, (5, 5), (1, 1), (2, 2)),
+            (2, 8, 8, (3, 3), (1, 1), (1, 1)),
+            (2, 14, 14, (5, 5), (1, 1), (2, 2)),
+            (2, 27, 27, (5, 5), (1, 1), (2, 2)),
+            (1, 28, 28, (5, 5), (1, 1), (2, 2)),
+            (2, 13, 13, (3, 3), (1, 1), (1, 1)),
+            (2, 9, 12, (2, 3), (1, 1), (0, 1)),
+            (3, 27, 27, (11, 11), (4, 4), (0, 0)),
+            (2, 9, 9, (3, 3), (2, 2), (1, 1)),
+            (1, 10, 11, (3, 2), (3, 2), (2, 1)),
+            (1, 4, 4, (5, 5), (1, 1), (2, 2)),
+        ]
+        for (index, t) in cases.enumerated() {
+            let g = try geometry(channels: t.c, height: t.h, width: t.w, kernel: t.k, stride: t.s, padding: t.p)
+            var image = GradientCheck.randomUniform(shape: [t.c * t.h * t.w], seed: 300 + UInt64(index)).storage.map { T($0) }
+            let specials: [T] = [-0.0, .nan, .infinity, -.infinity]
+            for (k, value) in specials.enumerated() where k * 5 < image.count { image[k * 5] = value }
+            // Image 1 of a block of 3 images side by side.
+            let blockImages = 3, columnStride = blockImages * g.outputPlane, offset = g.outputPlane
+            let colCount = g.patchSize * columnStride
+            // The definition writes its matrix at column 0; the block at `offset` must
+            // hold it, and every other column must keep its 7.
+            var shifted = [T](repeating: 7, count: colCount)
+            Self.plainIm2col(image, g, columnStride: columnStride, into: &shifted)
+            var expected = [T](repeating: 7, count: colCount), actual = expected
+            for r in 0..<g.patchSize {
+                for p in 0..<g.outputPlane { expected[r * columnStride + offset + p] = shifted[r * columnStride + p] }
+            }
+            image.withUnsafeBufferPointer { x in
+                actual.withUnsafeMutableBufferPointer { c in
+                    im2col(image: x.baseAddress!, geometry: g, col: c.baseAddress! + offset, columnStride: columnStride)
+                }
+            }
+            XCTAssertEqual(actual.map(\.rawBits), expected.map(\.rawBits), "im2col case \(index) \(t)")
+
+            // col2im of a random block onto a random (non-zero) image.
+            let col = GradientCheck.randomUniform(shape: [colCount], seed: 400 + UInt64(index)).storage.map { T($0) }
+            let start = GradientCheck.randomUniform(shape: [image.count], seed: 500 + UInt64(index)).storage.map { T($0) }
+            var plain = start, fast = start
+            let block = (0..<g.patchSize).flatMap { r in col[(r * columnStride + offset)..<(r * columnStride + offset + g.outputPlane)] }
+            Self.plainCol2im(block, g, columnStride: g.outputPlane, into: &plain)
+            col.withUnsafeBufferPointer { c in
+                fast.withUnsafeMutableBufferPointer { x in
+                    col2im(col: c.baseAddress! + offset, geometry: g, image: x.baseAddress!, columnStride: columnStride)
+                }
+            }
+            XCTAssertEqual(fast.map(\.rawBits), plain.map(\.rawBits), "col2im case \(index) \(t)")
+        }
+    }
 }

@@ -1,6 +1,14 @@
 /// Unfolds one image's channels into the im2col matrix, so that a convolution
 /// becomes one matrix product: `output[o, p] = sum_r weight[o, r] * col[r, p]`.
 ///
+/// How: each channel is first copied into a zero-bordered plane
+/// `[H + 2 ph, W + 2 pw]` (skipped without padding), so every matrix row is
+/// `outputHeight` plain spans of that plane with no padding tests; a stride-1
+/// span is copied with whole vectors (the last one overlapping the one
+/// before), not a `memmove` call per span, which on 14x14 planes cost more
+/// than the matrix product (Docs/performance.md). Only values are copied, so
+/// the matrix is bitwise the plain definition below.
+///
 /// - Parameters:
 ///   - image: `[channels, height, width]` of one image (one group's channels).
 ///   - geometry: window and output sizes.
@@ -12,106 +20,171 @@
 ///     `outputHeight * outputWidth` for one image's matrix (the default), or
 ///     `m * outputHeight * outputWidth` when `col` is image `j`'s block of the
 ///     columns of `m` images side by side (`col` then points at column `j * plane`).
-@inlinable
 public func im2col<T: TensorElement>(image: UnsafePointer<T>, geometry g: ConvGeometry, col: UnsafeMutablePointer<T>,
                                      columnStride: Int? = nil) {
-    let plane = g.height * g.width
     let rowStride = columnStride ?? g.outputPlane
-    var row = col
-    for c in 0..<g.channels {
-        let channel = image + c * plane
-        for i in 0..<g.kernelHeight {
-            for j in 0..<g.kernelWidth {
-                var out = row
-                for oh in 0..<g.outputHeight {
-                    let h = oh * g.strideHeight - g.paddingHeight + i
-                    if h < 0 || h >= g.height {
-                        out.update(repeating: 0, count: g.outputWidth)
-                    } else {
-                        let source = channel + h * g.width
-                        let w0 = j - g.paddingWidth
-                        // Outputs first..<last read inside the row; the ends fall in the padding.
-                        let (first, last) = validOutputRange(g, offset: w0)
-                        if first > 0 { out.update(repeating: 0, count: first) }
+    PaddedPlane<T>.withPlanes(g) { padded in
+        var row = col
+        for c in 0..<g.channels {
+            let (plane, width) = padded.load(channel: image + c * g.height * g.width)
+            for i in 0..<g.kernelHeight {
+                for j in 0..<g.kernelWidth {
+                    var out = row
+                    var source = plane + i * width + j
+                    for _ in 0..<g.outputHeight {
                         if g.strideWidth == 1 {
-                            // A contiguous span.
-                            if last > first { (out + first).update(from: source + w0 + first, count: last - first) }
+                            copySpan(from: source, to: out, count: g.outputWidth)
                         } else {
-                            var ow = first
-                            while ow < last {
-                                out[ow] = source[ow * g.strideWidth + w0]
-                                ow += 1
-                            }
+                            for ow in 0..<g.outputWidth { out[ow] = source[ow * g.strideWidth] }
                         }
-                        let tail = max(last, first)
-                        if tail < g.outputWidth { (out + tail).update(repeating: 0, count: g.outputWidth - tail) }
+                        out += g.outputWidth
+                        source += g.strideHeight * width
                     }
-                    out += g.outputWidth
+                    row += rowStride
                 }
-                row += rowStride
             }
         }
     }
 }
 
-/// The adjoint of ``im2col(image:geometry:col:)``: adds every column entry back
-/// onto the input pixel it came from (entries from padding are dropped).
+/// The adjoint of ``im2col(image:geometry:col:columnStride:)``: adds every column
+/// entry back onto the input pixel it came from (entries from padding are dropped).
+///
+/// Each channel is accumulated in a zero-bordered plane that starts as the
+/// channel's current values; the padding's entries land in the border and are
+/// thrown away. Every pixel receives its additions in the order of the plain
+/// definition (channel, kernel row, kernel column, output position), one
+/// rounding each, so the result is bitwise that of adding straight into `image`.
 ///
 /// - Parameters:
 ///   - col: `[channels * kh * kw, outputHeight * outputWidth]`.
-///   - image: `[channels, height, width]`; must be zeroed by the caller, since
-///     overlapping windows accumulate into it. Accumulation order is fixed
-///     (channel, kernel row, kernel column, output position), so the result is
-///     deterministic.
+///   - image: `[channels, height, width]`; the sums are added onto what it holds
+///     (zero it first for the plain adjoint), since overlapping windows accumulate.
 ///   - columnStride: as in ``im2col(image:geometry:col:columnStride:)``.
-@inlinable
 public func col2im<T: TensorElement>(col: UnsafePointer<T>, geometry g: ConvGeometry, image: UnsafeMutablePointer<T>,
                                      columnStride: Int? = nil) {
-    let plane = g.height * g.width
     let rowStride = columnStride ?? g.outputPlane
-    var row = col
-    for c in 0..<g.channels {
-        let channel = image + c * plane
-        for i in 0..<g.kernelHeight {
-            for j in 0..<g.kernelWidth {
-                var source = row
-                for oh in 0..<g.outputHeight {
-                    let h = oh * g.strideHeight - g.paddingHeight + i
-                    if h >= 0 && h < g.height {
-                        let target = channel + h * g.width
-                        let w0 = j - g.paddingWidth
-                        // The same additions in the same order as testing every w, without the test.
-                        let (first, last) = validOutputRange(g, offset: w0)
+    PaddedPlane<T>.withPlanes(g) { padded in
+        var row = col
+        for c in 0..<g.channels {
+            let channel = image + c * g.height * g.width
+            let (plane, width) = padded.loadMutable(channel: channel)
+            for i in 0..<g.kernelHeight {
+                for j in 0..<g.kernelWidth {
+                    var source = row
+                    var target = plane + i * width + j
+                    for _ in 0..<g.outputHeight {
                         if g.strideWidth == 1 {
-                            let shifted = target + w0
-                            var ow = first
-                            while ow < last {
-                                shifted[ow] += source[ow]
-                                ow += 1
-                            }
+                            Accumulate.add(source, into: target, count: g.outputWidth)
                         } else {
-                            var ow = first
-                            while ow < last {
-                                target[ow * g.strideWidth + w0] += source[ow]
-                                ow += 1
-                            }
+                            for ow in 0..<g.outputWidth { target[ow * g.strideWidth] += source[ow] }
                         }
+                        source += g.outputWidth
+                        target += g.strideHeight * width
                     }
-                    source += g.outputWidth
+                    row += rowStride
                 }
-                row += rowStride
             }
+            padded.store(into: channel)
         }
     }
 }
 
-/// The outputs `ow` whose input column `ow * strideWidth + offset` lies inside
-/// `0..<width`: `first..<last` (empty when `last <= first`).
-@inlinable @inline(__always)
-func validOutputRange(_ g: ConvGeometry, offset: Int) -> (first: Int, last: Int) {
-    let s = g.strideWidth
-    // first: smallest ow with ow * s + offset >= 0; last: smallest ow with ow * s + offset >= width.
-    let first = offset >= 0 ? 0 : (-offset + s - 1) / s
-    let last = g.width - offset <= 0 ? 0 : (g.width - offset + s - 1) / s
-    return (min(first, g.outputWidth), min(last, g.outputWidth))
+/// One channel seen through its zero padding: `[H + 2 ph, W + 2 pw]` with the
+/// channel in the middle. Without padding the channel itself is the plane and
+/// nothing is copied.
+struct PaddedPlane<T: TensorElement> {
+    let geometry: ConvGeometry
+    /// `[H + 2 ph, W + 2 pw]` scratch, nil when there is no padding.
+    let buffer: UnsafeMutablePointer<T>?
+
+    init(geometry: ConvGeometry, buffer: UnsafeMutablePointer<T>?) {
+        self.geometry = geometry
+        self.buffer = buffer
+    }
+
+    var paddedWidth: Int { geometry.width + 2 * geometry.paddingWidth }
+    var paddedHeight: Int { geometry.height + 2 * geometry.paddingHeight }
+
+    /// Runs `body` with a plane for `g`, its scratch zeroed (so its border is
+    /// zero for every channel: only the middle is ever rewritten).
+    static func withPlanes<R>(_ g: ConvGeometry, _ body: (PaddedPlane<T>) -> R) -> R {
+        if g.paddingHeight == 0 && g.paddingWidth == 0 { return body(PaddedPlane(geometry: g, buffer: nil)) }
+        let count = (g.height + 2 * g.paddingHeight) * (g.width + 2 * g.paddingWidth)
+        return withUnsafeTemporaryAllocation(of: T.self, capacity: count) { scratch in
+            let base = scratch.baseAddress!
+            base.initialize(repeating: 0, count: count)
+            return body(PaddedPlane(geometry: g, buffer: base))
+        }
+    }
+
+    /// Copies `channel` (`[H, W]`) into the middle of the plane and returns the
+    /// plane's first element and row length.
+    @inline(__always)
+    func load(channel: UnsafePointer<T>) -> (UnsafePointer<T>, Int) {
+        guard let buffer else { return (channel, geometry.width) }
+        copyMiddle(from: channel)
+        return (UnsafePointer(buffer), paddedWidth)
+    }
+
+    /// As ``load(channel:)``, for accumulating: the border is zeroed again,
+    /// since the last channel's padding entries landed in it.
+    @inline(__always)
+    func loadMutable(channel: UnsafeMutablePointer<T>) -> (UnsafeMutablePointer<T>, Int) {
+        guard let buffer else { return (channel, geometry.width) }
+        buffer.update(repeating: 0, count: paddedHeight * paddedWidth)
+        copyMiddle(from: channel)
+        return (buffer, paddedWidth)
+    }
+
+    /// Copies the plane's middle back to `channel` (nothing without padding:
+    /// the sums went into the channel itself).
+    @inline(__always)
+    func store(into channel: UnsafeMutablePointer<T>) {
+        guard let buffer else { return }
+        let g = geometry
+        for h in 0..<g.height {
+            (channel + h * g.width).update(from: buffer + (h + g.paddingHeight) * paddedWidth + g.paddingWidth,
+                                          count: g.width)
+        }
+    }
+
+    @inline(__always)
+    func copyMiddle(from channel: UnsafePointer<T>) {
+        guard let buffer else { return }
+        let g = geometry
+        for h in 0..<g.height {
+            (buffer + (h + g.paddingHeight) * paddedWidth + g.paddingWidth).update(from: channel + h * g.width,
+                                                                                 count: g.width)
+        }
+    }
+}
+
+/// `target[0..<count] = source[0..<count]` with whole vectors: full vectors
+/// from the start, then one vector ending at `count` (overlapping, which
+/// rewrites equal values); half vectors below one vector, scalars below those.
+@inline(__always)
+func copySpan<T: TensorElement>(from source: UnsafePointer<T>, to target: UnsafeMutablePointer<T>, count: Int) {
+    let width = T.Vector.scalarCount
+    if count >= width {
+        var k = 0
+        while k + width <= count {
+            UnsafeMutableRawPointer(target + k).storeBytes(
+                of: UnsafeRawPointer(source + k).loadUnaligned(as: T.Vector.self), as: T.Vector.self)
+            k += width
+        }
+        if k < count {
+            let last = count - width
+            UnsafeMutableRawPointer(target + last).storeBytes(
+                of: UnsafeRawPointer(source + last).loadUnaligned(as: T.Vector.self), as: T.Vector.self)
+        }
+    } else if count >= 4 {
+        UnsafeMutableRawPointer(target).storeBytes(
+            of: UnsafeRawPointer(source).loadUnaligned(as: SIMD4<T>.self), as: SIMD4<T>.self)
+        let last = count - 4
+        UnsafeMutableRawPointer(target + last).storeBytes(
+            of: UnsafeRawPointer(source + last).loadUnaligned(as: SIMD4<T>.self), as: SIMD4<T>.self)
+    } else {
+        for k in 0..<count { target[k] = source[k] }
+    }
 }
