@@ -42,6 +42,8 @@ public final class MaxPool2D<Element: TensorElement>: Layer {
     /// For every output element of the last forward pass (`[N, C, OH, OW]`), the
     /// flat index `h * W + w` of its argmax within its own input plane.
     private var cachedArgmax: [Int32] = []
+    /// Per worker: one plane split into its stride phases (``MaxPoolLanes``).
+    private let phaseScratch = WorkerScratch<Element>()
 
     /// - Parameters:
     ///   - name: the layer's name in errors, e.g. `"pool1"`.
@@ -94,6 +96,9 @@ public final class MaxPool2D<Element: TensorElement>: Layer {
         var argmax = cachedArgmax
         cachedArgmax = []
         if argmax.count != outputShape.count { argmax = [Int32](repeating: 0, count: outputShape.count) }
+        let lanes = MaxPoolLanes(Element.self, configuration: configuration, height: input.shape[2], width: width,
+                                 outputWidth: outputShape[3])
+        let phases = lanes.phaseCount == 0 ? nil : phaseScratch.reserve(slots: context.pool.workerCount, count: lanes.phaseCount)
         input.withUnsafeBufferPointer { source in
             output.withUnsafeMutableBufferPointer { target in
                 argmax.withUnsafeMutableBufferPointer { argmax in
@@ -101,12 +106,13 @@ public final class MaxPool2D<Element: TensorElement>: Layer {
                           let argmax = argmax.baseAddress else { return }
                     rows.withWindows { rowWindows in
                         columns.withWindows { columnWindows in
-                            context.pool.parallelFor(tasks.count) { task, _ in
+                            context.pool.parallelFor(tasks.count) { task, worker in
                                 for plane in tasks[task] {
                                     maxPoolPlane(input: source + plane * inputPlane, width: width,
                                                  rows: rowWindows, columns: columnWindows,
                                                  output: target + plane * outputPlane,
-                                                 argmax: argmax + plane * outputPlane)
+                                                 argmax: argmax + plane * outputPlane,
+                                                 lanes: lanes, phases: phases?[worker])
                                 }
                             }
                         }
@@ -156,41 +162,141 @@ public final class MaxPool2D<Element: TensorElement>: Layer {
     }
 }
 
+/// Which output columns of a max-pooling plane are computed a vector of
+/// outputs at a time, and how their inputs are laid out for contiguous loads.
+///
+/// A vector covers `Vector.scalarCount` adjacent output columns whose windows
+/// lie wholly inside the input's columns (not clipped by padding or by ceil
+/// rounding); the other columns are computed one at a time. For a stride above
+/// 1, each input row is first split into `stride` phases (padded column
+/// `q * stride + r` goes to phase `r` at `q`), so window column `j` of
+/// adjacent outputs is one contiguous run of phase `j % stride`.
+struct MaxPoolLanes {
+    let kernelWidth: Int
+    let stride: Int
+    let padding: Int
+    let height: Int
+    let width: Int
+    /// Output columns computed by vectors; empty when fewer than one vector's worth
+    /// (or the plane is too large for indices held exactly in the lanes).
+    let vectorColumns: Range<Int>
+    /// Elements of one phase (`ceil((W + pw) / stride)`).
+    let phaseLength: Int
+
+    init<T: TensorElement>(_: T.Type, configuration: PoolConfiguration, height: Int, width: Int, outputWidth: Int) {
+        kernelWidth = configuration.kernel.width
+        stride = configuration.stride.width
+        padding = configuration.padding.width
+        self.height = height
+        self.width = width
+        phaseLength = (width + padding + stride - 1) / stride
+        // Full windows: ow * s - pw >= 0 and ow * s - pw + kw <= W.
+        let first = (padding + stride - 1) / stride
+        let last = width + padding - kernelWidth < 0 ? 0 : (width + padding - kernelWidth) / stride + 1
+        let columns = first..<max(first, min(last, outputWidth))
+        // Indices travel in the element type's lanes, exact below 2^24 even in Float.
+        let exact = height * width < 1 << 24
+        vectorColumns = exact && columns.count >= T.Vector.scalarCount ? columns : 0..<0
+    }
+
+    /// Scratch elements one plane's phases take (0 when none are needed).
+    var phaseCount: Int { vectorColumns.isEmpty || stride == 1 ? 0 : height * stride * phaseLength }
+}
+
 /// Max-pools one `[H, W]` plane into `[OH, OW]`, recording each argmax as
 /// `h * W + w`, by scanning each window in row-major order: the type's rule
 /// written out literally, so the result is that rule's by construction. A
 /// later cell replaces the running maximum when the maximum is not NaN and the
 /// cell is not `<=` it (it is greater, or the first NaN); ties keep the first.
 /// The selects compile to conditional moves, so ReLU's many zeros cost no
-/// mispredicted branches. It replaced a separable pass (column maxima, then
-/// the best column), whose per-row setup over few columns cost more than it
-/// saved: 2.3x slower on 2x2 windows over 28x28 planes, 1.6x on the paper's
-/// 3x3 windows over 55x55 (Docs/performance.md).
+/// mispredicted branches.
+///
+/// Output columns in `lanes.vectorColumns` run the same scan a vector of
+/// adjacent outputs at a time (``TensorElement/maxPoolLanes(_:_:_:_:)``, the
+/// same comparisons in the same order in every lane, so the same bits); the
+/// last vector of a row may overlap the one before it and recompute equal
+/// outputs. It replaced a scalar scan that ran 3x-5x slower, which had
+/// replaced a separable pass (Docs/performance.md).
+///
+/// - Parameter phases: `lanes.phaseCount` scratch elements (nil when 0).
 @_specialize(where T == Float)
 @_specialize(where T == Double)
 func maxPoolPlane<T: TensorElement>(
     input: UnsafePointer<T>, width: Int, rows: PoolWindows, columns: PoolWindows,
-    output: UnsafeMutablePointer<T>, argmax: UnsafeMutablePointer<Int32>
+    output: UnsafeMutablePointer<T>, argmax: UnsafeMutablePointer<Int32>,
+    lanes: MaxPoolLanes, phases: UnsafeMutablePointer<T>?
 ) {
-    var o = 0
-    for oh in 0..<rows.count {
+    @inline(__always) func scalarOutput(_ oh: Int, _ ow: Int) {
         let h0 = rows.start[oh], h1 = rows.end[oh]
-        for ow in 0..<columns.count {
-            let w0 = columns.start[ow], w1 = columns.end[ow]
-            var bestIndex = h0 * width + w0
-            var best = input[bestIndex]
-            for h in h0..<h1 {
-                let row = h * width
-                for w in (h == h0 ? w0 + 1 : w0)..<w1 {
-                    let v = input[row + w]
-                    let take = best == best && !(v <= best)
-                    best = take ? v : best
-                    bestIndex = take ? row + w : bestIndex
+        let w0 = columns.start[ow], w1 = columns.end[ow]
+        var bestIndex = h0 * width + w0
+        var best = input[bestIndex]
+        for h in h0..<h1 {
+            let row = h * width
+            for w in (h == h0 ? w0 + 1 : w0)..<w1 {
+                let v = input[row + w]
+                let take = best == best && !(v <= best)
+                best = take ? v : best
+                bestIndex = take ? row + w : bestIndex
+            }
+        }
+        output[oh * columns.count + ow] = best
+        argmax[oh * columns.count + ow] = Int32(truncatingIfNeeded: bestIndex)
+    }
+
+    let full = lanes.vectorColumns
+    if full.isEmpty {
+        for oh in 0..<rows.count {
+            for ow in 0..<columns.count { scalarOutput(oh, ow) }
+        }
+        return
+    }
+    let laneCount = T.Vector.scalarCount
+    let (s, pw, kw) = (lanes.stride, lanes.padding, lanes.kernelWidth)
+    // Where lane 0 of window column j of input row h is read from, for output column ow0.
+    let phaseRow = s * lanes.phaseLength
+    if s > 1, let phases {
+        for h in 0..<lanes.height {
+            let source = input + h * width, target = phases + h * phaseRow
+            for r in 0..<s {
+                // Padded column q * s + r is input column q * s + r - pw.
+                let phase = target + r * lanes.phaseLength
+                var q = r >= pw ? 0 : (pw - r + s - 1) / s
+                while q * s + r - pw < width {
+                    phase[q] = source[q * s + r - pw]
+                    q += 1
                 }
             }
-            output[o] = best
-            argmax[o] = Int32(truncatingIfNeeded: bestIndex)
-            o += 1
         }
+    }
+    var laneSteps = T.Vector()
+    for l in 0..<laneCount { laneSteps[l] = T(l * s) }
+
+    for oh in 0..<rows.count {
+        let h0 = rows.start[oh], h1 = rows.end[oh]
+        for ow in 0..<full.lowerBound { scalarOutput(oh, ow) }
+        var next = full.lowerBound
+        while next < full.upperBound {
+            let ow0 = min(next, full.upperBound - laneCount)
+            var best = T.Vector(), bestIndex = T.Vector()
+            for h in h0..<h1 {
+                for j in 0..<kw {
+                    let source = s == 1 ? input + h * width + ow0 - pw + j
+                                        : UnsafePointer(phases!) + h * phaseRow + (j % s) * lanes.phaseLength + ow0 + j / s
+                    let v = UnsafeRawPointer(source).loadUnaligned(as: T.Vector.self)
+                    let index = T.Vector(repeating: T(h * width + ow0 * s - pw + j)) + laneSteps
+                    if h == h0 && j == 0 {
+                        (best, bestIndex) = (v, index)
+                    } else {
+                        T.maxPoolLanes(&best, &bestIndex, v, index)
+                    }
+                }
+            }
+            let o = oh * columns.count + ow0
+            UnsafeMutableRawPointer(output + o).storeBytes(of: best, as: T.Vector.self)
+            T.storeWholeLanes(bestIndex, to: argmax + o)
+            next = ow0 + laneCount
+        }
+        for ow in full.upperBound..<columns.count { scalarOutput(oh, ow) }
     }
 }

@@ -27,6 +27,13 @@ where Vector.Scalar == Self {
     /// ReLU's backward on one vector: `x <= 0 ? 0 : g` in each lane.
     static func reluGradientLanes(_ x: Vector, _ g: Vector) -> Vector
 
+    /// Max pooling's running update on lanes (``MaxPool2D``'s rule): where
+    /// `best` is not NaN and `candidate` is not `<=` it (greater, or the first
+    /// NaN), `best` and `bestIndex` take `candidate` and `candidateIndex`.
+    static func maxPoolLanes(_ best: inout Vector, _ bestIndex: inout Vector, _ candidate: Vector, _ candidateIndex: Vector)
+
+    /// Writes each lane of `v`, a whole number in `0 ..< 2^24`, to `target` as an `Int32`.
+    static func storeWholeLanes(_ v: Vector, to target: UnsafeMutablePointer<Int32>)
 
     /// Row-major `C = alpha * op(A) * op(B) + beta * C` through BLAS
     /// (Kernels/GEMM.swift: `cblas_sgemm`, `cblas_dgemm`).
@@ -56,6 +63,20 @@ extension Float: TensorElement {
     public static func reluGradientLanes(_ x: SIMD8<Float>, _ g: SIMD8<Float>) -> SIMD8<Float> {
         g.replacing(with: 0, where: x .<= 0)
     }
+
+    @inlinable @inline(__always)
+    public static func maxPoolLanes(_ best: inout SIMD8<Float>, _ bestIndex: inout SIMD8<Float>,
+                                    _ candidate: SIMD8<Float>, _ candidateIndex: SIMD8<Float>) {
+        let take = (best .== best) .& .!(candidate .<= best)
+        best.replace(with: candidate, where: take)
+        bestIndex.replace(with: candidateIndex, where: take)
+    }
+
+    @inlinable @inline(__always)
+    public static func storeWholeLanes(_ v: SIMD8<Float>, to target: UnsafeMutablePointer<Int32>) {
+        // Lane by lane: the SIMD rounding initialiser takes a generic slow path.
+        for lane in 0..<8 { target[lane] = Int32(v[lane]) }
+    }
 }
 
 extension Double: TensorElement {
@@ -69,5 +90,19 @@ extension Double: TensorElement {
     @inlinable @inline(__always)
     public static func reluGradientLanes(_ x: SIMD4<Double>, _ g: SIMD4<Double>) -> SIMD4<Double> {
         g.replacing(with: 0, where: x .<= 0)
+    }
+
+    @inlinable @inline(__always)
+    public static func maxPoolLanes(_ best: inout SIMD4<Double>, _ bestIndex: inout SIMD4<Double>,
+                                    _ candidate: SIMD4<Double>, _ candidateIndex: SIMD4<Double>) {
+        let take = (best .== best) .& .!(candidate .<= best)
+        best.replace(with: candidate, where: take)
+        bestIndex.replace(with: candidateIndex, where: take)
+    }
+
+    @inlinable @inline(__always)
+    public static func storeWholeLanes(_ v: SIMD4<Double>, to target: UnsafeMutablePointer<Int32>) {
+        // Lane by lane: the SIMD rounding initialiser takes a generic slow path.
+        for lane in 0..<4 { target[lane] = Int32(v[lane]) }
     }
 }
