@@ -169,9 +169,10 @@ final class ConvolutionTests: XCTestCase {
     }
 
     /// Forward and backward with seeded weights, input and output gradient.
-    private func run(_ conv: Conv2D<Float>, input: Shape, pool: WorkerPool, seed: UInt64 = 40) throws -> Run {
+    private func run(_ conv: Conv2D<Float>, input: Shape, pool: WorkerPool, seed: UInt64 = 40,
+                     needsInputGradient: Bool = true) throws -> Run {
         T.randomise(conv, seed: seed)
-        let context = PassContext(pool: pool, mode: .training)
+        let context = PassContext(pool: pool, mode: .training, needsInputGradient: needsInputGradient)
         let x: Tensor<Float> = T.random(input, seed: seed + 10)
         let y = try conv.forward(x, context: context)
         let dy: Tensor<Float> = T.random(y.shape, seed: seed + 20)
@@ -196,6 +197,20 @@ final class ConvolutionTests: XCTestCase {
             XCTAssertTrue(other.inputGradient.isBitwiseEqual(to: reference.inputGradient), "input gradient, \(workers) workers")
             XCTAssertTrue(other.weightGradient.isBitwiseEqual(to: reference.weightGradient), "weight gradient, \(workers) workers")
             XCTAssertTrue(other.biasGradient.isBitwiseEqual(to: reference.biasGradient), "bias gradient, \(workers) workers")
+        }
+    }
+
+    /// A first layer's backward without its input gradient (training: nobody
+    /// reads the image's) returns `[0]` and the same parameter-gradient bits,
+    /// with one image per product and with several (7x7 planes).
+    func testSkippedInputGradientLeavesParameterGradientsBitwiseTheSame() throws {
+        for input: Shape in [[11, 4, 9, 9], [6, 4, 7, 7]] {
+            let full = try run(try groupedConv(), input: input, pool: WorkerPool(workerCount: 2))
+            let skipped = try run(try groupedConv(), input: input, pool: WorkerPool(workerCount: 2), needsInputGradient: false)
+            XCTAssertEqual(skipped.inputGradient.shape, [0])
+            XCTAssertEqual(full.inputGradient.shape, Shape(input.dims))
+            XCTAssertTrue(skipped.weightGradient.isBitwiseEqual(to: full.weightGradient), "weight gradient, \(input)")
+            XCTAssertTrue(skipped.biasGradient.isBitwiseEqual(to: full.biasGradient), "bias gradient, \(input)")
         }
     }
 

@@ -105,14 +105,28 @@ final class LinearTests: XCTestCase {
         }
     }
 
-    private func run(splits: Int, input: Shape = [5, 600], outputs: Int = 520, pool: WorkerPool) throws -> Run {
+    private func run(splits: Int, input: Shape = [5, 600], outputs: Int = 520, pool: WorkerPool,
+                     needsInputGradient: Bool = true) throws -> Run {
         let fc = try Linear<Float>(name: "det", inputFeatures: input.dims.dropFirst().reduce(1, *),
                                    outputFeatures: outputs, outputSplits: splits)
         T.randomise(fc, seed: 50)
-        let context = PassContext(pool: pool, mode: .training)
+        let context = PassContext(pool: pool, mode: .training, needsInputGradient: needsInputGradient)
         let y = try fc.forward(T.random(input, seed: 51), context: context)
         let dx = try fc.backward(T.random(y.shape, seed: 52), context: context)
         return Run(output: y, inputGradient: dx, weightGradient: fc.weight.gradient, biasGradient: fc.bias!.gradient)
+    }
+
+    /// A first layer's backward without its input gradient returns `[0]` and
+    /// the same parameter-gradient bits.
+    func testSkippedInputGradientLeavesParameterGradientsBitwiseTheSame() throws {
+        for splits in [1, 2] {
+            let full = try run(splits: splits, pool: WorkerPool(workerCount: 2))
+            let skipped = try run(splits: splits, pool: WorkerPool(workerCount: 2), needsInputGradient: false)
+            XCTAssertEqual(skipped.inputGradient.shape, [0])
+            XCTAssertEqual(full.inputGradient.shape, [5, 600])
+            XCTAssertTrue(skipped.weightGradient.isBitwiseEqual(to: full.weightGradient), "weight gradient, splits \(splits)")
+            XCTAssertTrue(skipped.biasGradient.isBitwiseEqual(to: full.biasGradient), "bias gradient, splits \(splits)")
+        }
     }
 
     /// 600 inputs and 520 outputs make several tiles each way; the results are

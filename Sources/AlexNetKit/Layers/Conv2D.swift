@@ -411,8 +411,12 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
         try requireParameterShapes()
         let g = try geometry(for: input.shape)
         let batch = input.shape[0]
-        var inputGradient = Tensor<Element>.gradientBuffer(&inputGradientBuffer, shape: input.shape, zeroed: true, context: context)
-        defer { if context.gradientBuffers == nil { inputGradientBuffer = inputGradient } }
+        // Without needsInputGradient, only the parameter gradients are computed and `[0]` is returned.
+        let needsInputGradient = context.needsInputGradient
+        var inputGradient = needsInputGradient
+            ? Tensor<Element>.gradientBuffer(&inputGradientBuffer, shape: input.shape, zeroed: true, context: context)
+            : Tensor<Element>(shape: [0])
+        defer { if context.gradientBuffers == nil && needsInputGradient { inputGradientBuffer = inputGradient } }
         if batch == 0 {
             // No images: the gradients of a sum over no images are zero.
             weight.gradient = Tensor(shape: weight.value.shape)
@@ -444,7 +448,8 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
             weight.value.withUnsafeBufferPointer { w in
                 outputGradient.withUnsafeBufferPointer { dy in
                     inputGradient.withUnsafeMutableBufferPointer { dx in
-                        let (xp, wp, dyp, dxp) = (x.baseAddress!, w.baseAddress!, dy.baseAddress!, dx.baseAddress!)
+                        let (xp, wp, dyp) = (x.baseAddress!, w.baseAddress!, dy.baseAddress!)
+                        let dxp = dx.baseAddress  // nil when the input gradient is skipped
 
                         /// dY_p of a block's images for the piece's rows, as one [rows, columns]
                         /// matrix with its row stride: in place for one image, gathered otherwise.
@@ -465,7 +470,7 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
 
                         // Input gradient, one task per block of images. dx starts zeroed, as
                         // col2im accumulates overlapping windows into it.
-                        pool.parallelFor(blocks.count) { task, worker in
+                        pool.parallelFor(needsInputGradient ? blocks.count : 0) { task, worker in
                             let images = blocks[task]
                             let columns = images.count * plane
                             let col = scratch[worker], gathered = col + colCount, partial = gathered + gatherCount
@@ -478,7 +483,7 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
                                                  a: wp + rows.lowerBound * g.patchSize, lda: g.patchSize,
                                                  b: dY, ldb: ldy, beta: 0, c: col, ldc: columns)
                                     for (j, n) in images.enumerated() {
-                                        let dGroup = dxp + n * imageCount + group * groupImage
+                                        let dGroup = dxp! + n * imageCount + group * groupImage
                                         if index == 0 {
                                             col2im(col: col + j * plane, geometry: g, image: dGroup, columnStride: columns)
                                         } else {

@@ -18,13 +18,28 @@ public struct PassContext: Sendable {
     /// ``GradientBuffers`` of the element type (training, where no one keeps
     /// the gradients), or nil for each layer's own buffer kept between passes.
     public var gradientBuffers: (any AnyObject & Sendable)?
+    /// Whether backward must compute dLoss/dInput. A network that keeps no
+    /// gradients clears it for its first layer, whose input is the image and
+    /// whose input gradient nobody reads: a layer may then skip that work and
+    /// return an empty tensor (shape `[0]`); its parameter gradients are the
+    /// same either way. ``Conv2D`` and ``Linear`` skip it; on the paper net
+    /// that saves conv1's largest product and its stride-4 col2im.
+    public var needsInputGradient: Bool
 
     public init(pool: WorkerPool = .serial, mode: PassMode = .inference, step: UInt64 = 0,
-                gradientBuffers: (any AnyObject & Sendable)? = nil) {
+                gradientBuffers: (any AnyObject & Sendable)? = nil, needsInputGradient: Bool = true) {
         self.pool = pool
         self.mode = mode
         self.step = step
         self.gradientBuffers = gradientBuffers
+        self.needsInputGradient = needsInputGradient
+    }
+
+    /// This context with ``needsInputGradient`` set to `needed`.
+    public func needingInputGradient(_ needed: Bool) -> PassContext {
+        var copy = self
+        copy.needsInputGradient = needed
+        return copy
     }
 }
 

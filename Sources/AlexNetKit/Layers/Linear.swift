@@ -208,8 +208,12 @@ public final class Linear<Element: TensorElement>: WeightedLayer {
         let input = try requireBackwardState(cachedInput: cachedInput, outputGradient: outputGradient)
         try requireParameterShapes()
         let batch = input.shape[0]
-        var inputGradient = Tensor<Element>.gradientBuffer(&inputGradientBuffer, shape: input.shape, zeroed: false, context: context)
-        defer { if context.gradientBuffers == nil { inputGradientBuffer = inputGradient } }
+        // Without needsInputGradient, only the parameter gradients are computed and `[0]` is returned.
+        let needsInputGradient = context.needsInputGradient
+        var inputGradient = needsInputGradient
+            ? Tensor<Element>.gradientBuffer(&inputGradientBuffer, shape: input.shape, zeroed: false, context: context)
+            : Tensor<Element>(shape: [0])
+        defer { if context.gradientBuffers == nil && needsInputGradient { inputGradientBuffer = inputGradient } }
         for parameter in parameters where parameter.gradient.shape != parameter.value.shape {
             parameter.gradient = Tensor(shape: parameter.value.shape)  // replaced by someone; start afresh
         }
@@ -253,6 +257,7 @@ public final class Linear<Element: TensorElement>: WeightedLayer {
                 }
 
                 // Input gradient, per input tile: the blocks' partials added in block order.
+                guard needsInputGradient else { return }
                 weight.value.withUnsafeBufferPointer { w in
                     inputGradient.withUnsafeMutableBufferPointer { dx in
                         let (wp, dxp) = (w.baseAddress!, dx.baseAddress!)

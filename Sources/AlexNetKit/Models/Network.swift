@@ -91,7 +91,9 @@ public final class Network<Element: TensorElement> {
     /// Runs every layer's backward pass from dLoss/dScores, filling each
     /// parameter's gradient and ``gradients``.
     /// - Parameter scoreGradient: `[N, classes]`, e.g. from ``loss``'s backward.
-    /// - Returns: dLoss/dInput, `[N, C, H, W]`.
+    /// - Returns: dLoss/dInput, `[N, C, H, W]`; with ``keepsGradients`` off,
+    ///   possibly an empty tensor, since the first layer may skip it
+    ///   (``PassContext/needsInputGradient``).
     @discardableResult
     public func backward(_ scoreGradient: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
         guard activations.count == layers.count + 1 else {
@@ -101,12 +103,13 @@ public final class Network<Element: TensorElement> {
         if !keepsGradients {
             let buffers = context.gradientBuffers as? GradientBuffers<Element>
             var gradient = scoreGradient
-            for layer in layers.reversed() {
-                let below = try layer.backward(gradient, context: context)
+            // Nobody reads the image's gradient here: the first layer may skip it.
+            for (index, layer) in layers.enumerated().reversed() {
+                let below = try layer.backward(gradient, context: context.needingInputGradient(index > 0))
                 buffers?.give(gradient)
                 gradient = below
             }
-            buffers?.give(gradient)
+            if gradient.count > 0 { buffers?.give(gradient) }
             return gradient
         }
         var reversed = [scoreGradient]

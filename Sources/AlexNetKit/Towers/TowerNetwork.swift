@@ -179,7 +179,9 @@ public final class TowerNetwork<Element: TensorElement> {
         for index in spec.layers.indices.reversed() {
             let upstream = current
             current = try onEachTower { tower in
-                let below = try self.layers[tower][index].backward(upstream[tower], context: self.context(tower, context))
+                // Without kept gradients nobody reads the image's: the first layer may skip it.
+                let layerContext = self.context(tower, context).needingInputGradient(keeps || index > 0 || self.plan.crossesBefore(index))
+                let below = try self.layers[tower][index].backward(upstream[tower], context: layerContext)
                 if recycles { self.towerBuffers[tower].give(upstream[tower]) }
                 return below
             }
