@@ -116,6 +116,26 @@ final class LinearTests: XCTestCase {
         return Run(output: y, inputGradient: dx, weightGradient: fc.weight.gradient, biasGradient: fc.bias!.gradient)
     }
 
+    /// A one-row batch runs as a matrix-vector product: the same bits for 1, 2
+    /// and 4 workers, and each output within rounding of the same row computed
+    /// inside a batch of five by the matrix-matrix product.
+    func testOneRowBatchIsDeterministicAndAgreesWithTheBatchedProduct() throws {
+        let fc = try Linear<Float>(name: "row", inputFeatures: 600, outputFeatures: 520)
+        T.randomise(fc, seed: 60)
+        let batch: Tensor<Float> = T.random([5, 600], seed: 61)
+        let row = try Tensor<Float>(shape: [1, 600], values: Array(batch.storage[0..<600]))
+        let batched = try fc.forward(batch, context: PassContext(pool: WorkerPool(workerCount: 2)))
+        let reference = try fc.forward(row, context: PassContext(pool: WorkerPool(workerCount: 1)))
+        for workers in [2, 4] {
+            let other = try fc.forward(row, context: PassContext(pool: WorkerPool(workerCount: workers)))
+            XCTAssertTrue(other.isBitwiseEqual(to: reference), "\(workers) workers")
+        }
+        for o in 0..<520 {
+            let (a, b) = (reference.storage[o], batched.storage[o])
+            XCTAssertLessThanOrEqual(abs(a - b), 1e-4 * max(1, abs(b)), "output \(o)")
+        }
+    }
+
     /// A first layer's backward without its input gradient returns `[0]` and
     /// the same parameter-gradient bits.
     func testSkippedInputGradientLeavesParameterGradientsBitwiseTheSame() throws {

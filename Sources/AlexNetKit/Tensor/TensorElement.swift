@@ -49,6 +49,12 @@ where Vector.Scalar == Self {
         beta: Self,
         c: UnsafeMutablePointer<Self>, ldc: Int
     )
+
+    /// Row-major `y = alpha * A * x + beta * y` through BLAS (`cblas_sgemv` /
+    /// `cblas_dgemv`): `A` is `[m, n]` with row stride `lda`, `x` has `n`
+    /// elements and `y` has `m`, both contiguous.
+    static func gemv(m: Int, n: Int, alpha: Self, a: UnsafePointer<Self>, lda: Int,
+                     x: UnsafePointer<Self>, beta: Self, y: UnsafeMutablePointer<Self>)
 }
 
 extension Float: TensorElement {
