@@ -260,12 +260,12 @@ func maxPoolPlane<T: TensorElement>(
             let source = input + h * width, target = phases + h * phaseRow
             for r in 0..<s {
                 // Padded column q * s + r is input column q * s + r - pw.
-                let phase = target + r * lanes.phaseLength
-                var q = r >= pw ? 0 : (pw - r + s - 1) / s
-                while q * s + r - pw < width {
-                    phase[q] = source[q * s + r - pw]
-                    q += 1
-                }
+                let first = r >= pw ? 0 : (pw - r + s - 1) / s
+                let end = (width - 1 + pw - r) / s + 1
+                guard width - 1 + pw - r >= 0, end > first else { continue }
+                // Wrapping arithmetic: the bounds above keep every index in the row.
+                let from = source + (first * s + r - pw), to = target + r * lanes.phaseLength + first
+                for k in 0..<(end - first) { to[k] = from[k &* s] }
             }
         }
     }
@@ -280,9 +280,14 @@ func maxPoolPlane<T: TensorElement>(
             let ow0 = min(next, full.upperBound - laneCount)
             var best = T.Vector(), bestIndex = T.Vector()
             for h in h0..<h1 {
+                // Window column j of lane 0: input column ow0 * s - pw + j, or phase j % s at ow0 + j / s
+                // (the phase and its offset stepped along with j, no division per column).
+                let row = s == 1 ? input + h * width + ow0 - pw : UnsafePointer(phases!) + h * phaseRow + ow0
+                var (phase, step) = (0, 0)
                 for j in 0..<kw {
-                    let source = s == 1 ? input + h * width + ow0 - pw + j
-                                        : UnsafePointer(phases!) + h * phaseRow + (j % s) * lanes.phaseLength + ow0 + j / s
+                    let source = s == 1 ? row + j : row + phase * lanes.phaseLength + step
+                    phase += 1
+                    if phase == s { (phase, step) = (0, step + 1) }
                     let v = UnsafeRawPointer(source).loadUnaligned(as: T.Vector.self)
                     let index = T.Vector(repeating: T(h * width + ow0 * s - pw + j)) + laneSteps
                     if h == h0 && j == 0 {
