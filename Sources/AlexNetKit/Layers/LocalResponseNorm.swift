@@ -74,7 +74,7 @@ public enum LRNConvention: Sendable, Equatable, CustomStringConvertible {
 /// `s^-beta` from the forward pass, and recomputes `b = a * s^-beta` exactly
 /// as the forward did.
 ///
-/// Work is split one task per image, so results are bitwise the same for any
+/// Work is split one task per (image, channel group), so results are bitwise the same for any
 /// worker count.
 public final class LocalResponseNorm<Element: TensorElement>: Layer {
     /// The layer's name in errors and reports, e.g. `"norm1"`.
@@ -237,16 +237,18 @@ public final class LocalResponseNorm<Element: TensorElement>: Layer {
                         guard let a = a.baseAddress, let b = b.baseAddress, let s = s.baseAddress else { return }
                         let p = keepsPower ? p.baseAddress : nil
                         let imageSize = channels * plane
+                        let groups = self.groups
                         let groupChannels = channels / groups, groupSize = groupChannels * plane
-                        context.pool.parallelFor(images) { image, worker in
-                            for group in 0..<self.groups {
-                                let offset = image * imageSize + group * groupSize
-                                let powerOut: UnsafeMutablePointer<Element>? = p.map { $0 + offset }
-                                lrnForwardImage(input: a + offset, output: b + offset, scale: s + offset,
-                                                scalePower: powerOut, ring: rings + worker * n * plane,
-                                                channels: groupChannels, plane: plane, size: n,
-                                                k: k, coefficient: coefficient, power: power)
-                            }
+                        // One task per (image, group): each is independent, so a batch of one
+                        // still spreads over the workers, and the arithmetic is the same.
+                        context.pool.parallelFor(images * groups) { task, worker in
+                            let (image, group) = (task / groups, task % groups)
+                            let offset = image * imageSize + group * groupSize
+                            let powerOut: UnsafeMutablePointer<Element>? = p.map { $0 + offset }
+                            lrnForwardImage(input: a + offset, output: b + offset, scale: s + offset,
+                                            scalePower: powerOut, ring: rings + worker * n * plane,
+                                            channels: groupChannels, plane: plane, size: n,
+                                            k: k, coefficient: coefficient, power: power)
                         }
                     }
                 }
@@ -292,17 +294,18 @@ public final class LocalResponseNorm<Element: TensorElement>: Layer {
                                   let da = da.baseAddress else { return }
                             let p = recomputesPower ? nil : p.baseAddress
                             let imageSize = channels * plane
+                            let groups = self.groups
                             let groupChannels = channels / groups, groupSize = groupChannels * plane
-                            context.pool.parallelFor(images) { image, worker in
-                                for group in 0..<self.groups {
-                                    let offset = image * imageSize + group * groupSize
-                                    let powerIn: UnsafePointer<Element>? = p.map { UnsafePointer($0 + offset) }
-                                    lrnBackwardImage(input: a + offset, outputGradient: g + offset, scale: s + offset,
-                                                     scalePower: powerIn, inputGradient: da + offset,
-                                                     ring: rings + worker * n * plane,
-                                                     channels: groupChannels, plane: plane, size: n,
-                                                     coefficient: coefficient)
-                                }
+                            // One task per (image, group), as in forward.
+                            context.pool.parallelFor(images * groups) { task, worker in
+                                let (image, group) = (task / groups, task % groups)
+                                let offset = image * imageSize + group * groupSize
+                                let powerIn: UnsafePointer<Element>? = p.map { UnsafePointer($0 + offset) }
+                                lrnBackwardImage(input: a + offset, outputGradient: g + offset, scale: s + offset,
+                                                 scalePower: powerIn, inputGradient: da + offset,
+                                                 ring: rings + worker * n * plane,
+                                                 channels: groupChannels, plane: plane, size: n,
+                                                 coefficient: coefficient)
                             }
                         }
                     }
