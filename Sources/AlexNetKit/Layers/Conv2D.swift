@@ -332,7 +332,7 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
     /// Forward for a batch of fewer one-image blocks than workers (batch 1, say):
     /// the work a block task would do in order (im2col per group, then one
     /// product per piece of output rows, then the bias) is spread over the
-    /// workers as (image, group) unrollings and then (image, group, piece)
+    /// workers as (image, group, channel) unrollings and then (image, group, piece)
     /// products, so more than one worker runs. Every product has the arguments
     /// the block path gives it, so the output is bitwise the same.
     private func forwardSmallBatch(_ input: Tensor<Element>, geometry g: ConvGeometry, output: inout Tensor<Element>,
@@ -353,10 +353,17 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
                     output.withUnsafeMutableBufferPointer { y in
                         columns.withUnsafeMutableBufferPointer { c in
                             let (xp, wp, yp, cp) = (x.baseAddress!, w.baseAddress!, y.baseAddress!, c.baseAddress!)
-                            pool.parallelFor(batch * groups) { task, _ in
-                                let (n, group) = (task / groups, task % groups)
-                                im2col(image: xp + n * imageCount + group * groupImage, geometry: g,
-                                       col: cp + task * columnsSize, columnStride: plane)
+                            // One unrolling task per (image, group, input channel): a pure copy, so
+                            // any split gives the same matrix, and conv1's three channels use both workers.
+                            var channelGeometry = g
+                            channelGeometry.channels = 1
+                            let channelRows = g.kernelHeight * g.kernelWidth
+                            pool.parallelFor(batch * groups * g.channels) { task, _ in
+                                let (matrix, c) = (task / g.channels, task % g.channels)
+                                let (n, group) = (matrix / groups, matrix % groups)
+                                im2col(image: xp + n * imageCount + group * groupImage + c * g.height * g.width,
+                                       geometry: channelGeometry,
+                                       col: cp + matrix * columnsSize + c * channelRows * plane, columnStride: plane)
                             }
                             pool.parallelFor(products.count) { task, _ in
                                 let (n, group, rows) = products[task]
