@@ -292,22 +292,18 @@ struct TrainCommand: ParsableCommand {
         let warn: ([DataWarning]) -> Void = { for warning in $0 { display.note("warning: skipped \(warning)") } }
         let test = try run.evaluate(data.test, progress: { display.evaluation($0, of: data.testSet.count) }, skipped: warn)
         display.finishLine()
-        var members: [(String, String)] = [("event", "\"end\""), ("reason", "\"\(reason.rawValue)\""), ("epoch", "\(p.epoch)"),
-                                           ("step", "\(p.step)"), ("test_loss", TrainingLog.number(test.loss)),
-                                           ("test_top1", TrainingLog.number(test.top1Error)),
-                                           ("test_top5", TrainingLog.number(test.top5Error))]
+        var end = EndRecord(reason: reason, epoch: p.epoch, step: p.step, test: EndRecord.Figures(test))
         print(String(format: "test (one crop): top-1 error %.2f%% (accuracy %.4f), top-5 error %.2f%%, loss %.4f",
                      100 * test.top1Error, 1 - test.top1Error, 100 * test.top5Error, test.loss))
         if config.tenCrop {
             display.note("evaluating \(data.testSet.count) test images with ten crops each")
             let ten = try run.evaluateTenCrop(data.testSet, progress: { display.evaluation($0, of: data.testSet.count) }, skipped: warn)
             display.finishLine()
-            members += [("test_ten_crop_loss", TrainingLog.number(ten.loss)), ("test_ten_crop_top1", TrainingLog.number(ten.top1Error)),
-                        ("test_ten_crop_top5", TrainingLog.number(ten.top5Error))]
+            end.tenCrop = EndRecord.Figures(ten)
             print(String(format: "test (ten crops): top-1 error %.2f%% (accuracy %.4f), top-5 error %.2f%%, loss %.4f",
                          100 * ten.top1Error, 1 - ten.top1Error, 100 * ten.top5Error, ten.loss))
         }
         print(test.report(classNames: data.classNames), terminator: "")
-        try run.trainer.log.append(TrainingLog.line(members))
+        try run.trainer.log.append(end.jsonLine())
     }
 }

@@ -27,6 +27,8 @@ final class CommittedFilesTests: XCTestCase {
                     XCTAssertEqual(try decoder.decode(EpochRecord.self).jsonLine(), String(line), path)
                 } else if line.contains("\"event\": \"steps\"") {
                     XCTAssertEqual(try decoder.decode(StepsRecord.self).jsonLine(), String(line), path)
+                } else if line.contains("\"event\": \"end\"") {
+                    XCTAssertEqual(try decoder.decode(EndRecord.self).jsonLine(), String(line), path)
                 }
             }
         }

@@ -114,6 +114,38 @@ final class OracleStepsTests: XCTestCase {
         XCTAssertTrue(report.table().contains("2 steps replayed"), report.table())
     }
 
+    /// The JSON report reads back with the library's strict parser (which refuses
+    /// duplicate keys, NaN and trailing commas), and its values are the report's.
+    func testTheJSONReportReadsBackWithTheStrictParser() throws {
+        var steps = try Self.stepsTrace(Float.self, steps: 2, form: .pytorch)
+        steps.sgd?.form = .paper
+        let stepsReport = try Oracle.check(steps)
+        let excerpt = try StrictJSONDecoder(bytes: Array(stepsReport.jsonString().utf8)).decode(ReportExcerpt.self)
+        XCTAssertEqual(excerpt.format, "alexnet-oracle-report/1")
+        XCTAssertEqual(excerpt.steps, 2)
+        XCTAssertEqual(excerpt.blasCore, BLAS.core.name)
+        XCTAssertEqual(excerpt.exitStatus, 1)
+        XCTAssertEqual(excerpt.firstDivergence?.tensor, "step2.updated.conv1.weight")
+        XCTAssertEqual(excerpt.firstDivergence?.step, 2)
+        XCTAssertEqual(excerpt.firstDivergence?.layer, "conv1")
+        XCTAssertEqual(excerpt.tensors.map(\.name), stepsReport.entries.map(\.name))
+        XCTAssertEqual(excerpt.tensors.first?.step, 1)
+        XCTAssertEqual(excerpt.tensors.filter(\.fails).count, stepsReport.entries.filter(stepsReport.fails).count)
+        XCTAssertEqual(excerpt.absent, [])
+
+        // A one-step trace without its forward tensors: they are listed as absent, not compared.
+        var trace = try OracleFixtures.trace(try OracleFixtures.smallPaperNet(), Float.self)
+        for name in trace.names where name.hasPrefix("forward.") { trace.remove(name) }
+        let report = try Oracle.check(trace, options: OracleOptions(compare: [.loss, .grad, .updated]))
+        let read = try StrictJSONDecoder(bytes: Array(report.jsonString().utf8)).decode(ReportExcerpt.self)
+        XCTAssertNil(read.steps)
+        XCTAssertNil(read.firstDivergence)
+        XCTAssertEqual(read.exitStatus, 0)
+        XCTAssertEqual(read.absent, report.absent)
+        XCTAssertTrue(read.absent.contains("forward.conv1"), "\(read.absent)")
+        XCTAssertFalse(read.tensors.contains { $0.name.hasPrefix("forward.") })
+    }
+
     func testOptionsWorkPerStep() throws {
         let trace = try Self.stepsTrace(Float.self, steps: 3)
         let forward = try Oracle.check(trace, options: OracleOptions(compare: [.forward]))
@@ -276,3 +308,30 @@ final class OracleStepsTests: XCTestCase {
     }
 }
 
+/// The members of a JSON report (`alexnet-oracle-report/1`) the tests read back.
+private struct ReportExcerpt: Decodable {
+    struct Divergence: Decodable {
+        var tensor: String
+        var layer: String?
+        var step: Int?
+    }
+
+    struct Tensor: Decodable {
+        var name: String
+        var step: Int?
+        var fails: Bool
+    }
+
+    var format: String
+    var steps: Int?
+    var blasCore: String
+    var exitStatus: Int
+    var firstDivergence: Divergence?
+    var tensors: [Tensor]
+    var absent: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case format, steps, blasCore = "blas_core", exitStatus = "exit_status", firstDivergence = "first_divergence"
+        case tensors, absent
+    }
+}

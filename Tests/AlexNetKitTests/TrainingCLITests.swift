@@ -49,11 +49,34 @@ final class TrainingCLITests: XCTestCase {
         }
         XCTAssertTrue(log[2].hasPrefix(#"{"event": "end", "reason": "epochs", "epoch": 2, "step": 12, "test_loss": "#), log[2])
         XCTAssertTrue(log[2].contains("\"test_ten_crop_top1\": "), log[2])
+        // The end line reads back with the strict reader and is written again byte for byte.
+        let end = try StrictJSONDecoder(bytes: Array(log[2].utf8)).decode(EndRecord.self)
+        XCTAssertEqual(end.jsonLine(), log[2])
+        XCTAssertEqual(end.reason, .epochs)
+        XCTAssertNotNil(end.tenCrop)
         for line in log {
             XCTAssertNoThrow(try JSONSerialization.jsonObject(with: Data(line.utf8)), line)
         }
         XCTAssertTrue(FileManager.default.fileExists(atPath: workspace + "/ck/last.safetensors"))
         XCTAssertTrue(FileManager.default.fileExists(atPath: workspace + "/ck/best.safetensors"))
+    }
+
+    /// The documented end line (Docs/training.md), and without test images: `null` figures, no ten-crop keys.
+    func testTheEndLineKeepsTheDocumentedKeysAndOrder() throws {
+        let documented = #"{"event": "end", "reason": "epochs", "epoch": 10, "step": 4690, "test_loss": 0.25147671496200125, "#
+            + #""test_top1": 0.0911, "test_top5": 0.0009, "test_ten_crop_loss": 0.2500392843105934, "test_ten_crop_top1": 0.0917, "#
+            + #""test_ten_crop_top5": 0.0008}"#
+        let end = EndRecord(reason: .epochs, epoch: 10, step: 4690,
+                            test: EndRecord.Figures(loss: 0.25147671496200125, top1: 0.0911, top5: 0.0009),
+                            tenCrop: EndRecord.Figures(loss: 0.2500392843105934, top1: 0.0917, top5: 0.0008))
+        XCTAssertEqual(end.jsonLine(), documented)
+        XCTAssertEqual(try StrictJSONDecoder(bytes: Array(documented.utf8)).decode(EndRecord.self), end)
+
+        let empty = EndRecord(reason: .maxSteps, epoch: 0, step: 3, test: EndRecord.Figures(EvaluationResult(classes: 2)))
+        let line = #"{"event": "end", "reason": "max-steps", "epoch": 0, "step": 3, "test_loss": null, "test_top1": null, "test_top5": null}"#
+        XCTAssertEqual(empty.jsonLine(), line)
+        let read = try StrictJSONDecoder(bytes: Array(line.utf8)).decode(EndRecord.self)
+        XCTAssertTrue(read.test.loss.isNaN && read.tenCrop == nil, "\(read)")
     }
 
     func testConfigFileWithCommandLineOverrides() throws {

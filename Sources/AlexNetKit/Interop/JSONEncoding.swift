@@ -32,11 +32,29 @@ extension KeyedEncodingContainer {
 }
 
 extension JSONValue {
+    /// Which arrays ``formatted(expandedLevels:oneLineArrays:)`` keeps on one
+    /// line at any level (an empty array always is `[]`).
+    enum OneLineArrays {
+        /// Arrays holding no object or array: a spec's shapes, a run's seeds, lists of names.
+        case withoutContainers
+        /// Arrays of numbers only; an array of strings is written one a line
+        /// (the oracle report's shapes stay short, its notes and tensor names read down the page).
+        case ofNumbers
+
+        /// Whether an array of `items` is written on one line.
+        func keepsOnOneLine(_ items: [JSONValue]) -> Bool {
+            switch self {
+            case .withoutContainers: return !items.contains(where: \.isContainer)
+            case .ofNumbers: return items.allSatisfy { if case .number = $0 { return true } else { return false } }
+            }
+        }
+    }
+
     /// The value as indented text: containers at the top `expandedLevels`
     /// levels are written one member (or element) per line, indented by two
-    /// spaces a level; an array of numbers or strings always stays on one
-    /// line, and so does everything deeper (as ``compactText``). A model spec
-    /// uses 2 levels: one layer a line.
+    /// spaces a level; an array `oneLineArrays` names (by default one of
+    /// numbers or strings) always stays on one line, and so does everything
+    /// deeper (as ``compactText``). A model spec uses 2 levels: one layer a line.
     ///
     ///     {
     ///       "input": [1, 28, 28],
@@ -45,28 +63,28 @@ extension JSONValue {
     ///         ...
     ///       ]
     ///     }
-    func formatted(expandedLevels: Int) -> String {
-        formatted(level: 0, expandedLevels: expandedLevels)
+    func formatted(expandedLevels: Int, oneLineArrays: OneLineArrays = .withoutContainers) -> String {
+        formatted(level: 0, expandedLevels: expandedLevels, oneLineArrays: oneLineArrays)
     }
 
-    private func formatted(level: Int, expandedLevels: Int) -> String {
+    private func formatted(level: Int, expandedLevels: Int, oneLineArrays: OneLineArrays) -> String {
         let inner = String(repeating: "  ", count: level + 1)
         let outer = String(repeating: "  ", count: level)
         guard level < expandedLevels else { return compactText }
         switch self {
         case .object(let members) where !members.isEmpty:
             let lines = members.map { inner + JSONValue.encode(string: $0.key) + ": "
-                + $0.value.formatted(level: level + 1, expandedLevels: expandedLevels) }
+                + $0.value.formatted(level: level + 1, expandedLevels: expandedLevels, oneLineArrays: oneLineArrays) }
             return "{\n" + lines.joined(separator: ",\n") + "\n" + outer + "}"
-        case .array(let items) where items.contains(where: \.isContainer):
-            let lines = items.map { inner + $0.formatted(level: level + 1, expandedLevels: expandedLevels) }
+        case .array(let items) where !oneLineArrays.keepsOnOneLine(items):
+            let lines = items.map { inner + $0.formatted(level: level + 1, expandedLevels: expandedLevels, oneLineArrays: oneLineArrays) }
             return "[\n" + lines.joined(separator: ",\n") + "\n" + outer + "]"
         default:
             return compactText
         }
     }
 
-    private var isContainer: Bool {
+    fileprivate var isContainer: Bool {
         switch self {
         case .object, .array: return true
         default: return false

@@ -247,72 +247,22 @@ public struct OracleReport: Sendable {
 
     /// The report as JSON (`alexnet check --report`): metadata, the verdict,
     /// the first divergence, and every tensor's numbers alone and end to end.
-    /// Non-finite numbers are written as strings (`"inf"`, `"nan"`), which JSON cannot hold as numbers.
-    public func jsonString() -> String {
-        var tensors: [ReportJSON] = []
-        for entry in entries {
-            var members: [(String, ReportJSON)] = [
-                ("name", .string(entry.name)),
-                ("layer", entry.role.layer.map(ReportJSON.string) ?? .null),
-                ("phase", .string(entry.role.phase.rawValue)),
-                ("tower", entry.role.tower.map { .integer($0) } ?? .null),
-                ("step", entry.step.map { .integer($0) } ?? .null),
-                ("verdict", .string(entry.verdict.rawValue)),
-                ("fails", .bool(fails(entry))),
-                ("alone", entry.alone.map(Self.json) ?? .null),
-                ("end_to_end", entry.endToEnd.map(Self.json) ?? .null),
-            ]
-            if let why = entry.aloneUnavailable { members.append(("alone_unavailable", .string(why))) }
-            members.append(("findings", .array(entry.findings.map(Self.json))))
-            tensors.append(.object(members))
-        }
-        let first: ReportJSON = firstDivergence.map { entry in
-            .object([("tensor", .string(entry.name)), ("layer", entry.role.layer.map(ReportJSON.string) ?? .null),
-                     ("phase", .string(entry.role.phase.rawValue)), ("tower", entry.role.tower.map { .integer($0) } ?? .null),
-                     ("step", entry.step.map { .integer($0) } ?? .null),
-                     ("findings", .array(entry.findings.map(Self.json)))])
-        } ?? .null
-        let root: ReportJSON = .object([
-            ("format", .string("alexnet-oracle-report/1")),
-            ("trace", .string(source)),
-            ("kind", .string(kind.rawValue)),
-            ("subject", .string(subject)),
-            ("dtype", .string(dtype == .float64 ? "f64" : "f32")),
-            ("mode", .string(mode == .training ? "training" : "inference")),
-            ("producer", producer.map(ReportJSON.string) ?? .null),
-            ("batch", .integer(batch)),
-            ("steps", steps.map { .integer($0) } ?? .null),
-            ("blas_core", .string(blasCore)),
-            ("tolerance_rule", .string(toleranceRule)),
-            ("required", .string(required)),
-            ("passed", .bool(passed)),
-            ("exit_status", .integer(Int(exitStatus))),
-            ("verdict", .string(verdictLine)),
-            ("first_divergence", first),
-            ("compared", .integer(entries.count)),
-            ("failing", .integer(entries.filter(fails).count)),
-            ("tensors", .array(tensors)),
-            ("absent", .array(absent.map(ReportJSON.string))),
-            ("ignored", .array(ignored.map(ReportJSON.string))),
-            ("notes", .array(notes.map(ReportJSON.string))),
-        ])
-        return root.render(indent: 0) + "\n"
-    }
+    /// Non-finite numbers are written as strings (`"inf"`, `"-inf"`, `"nan"`), which JSON cannot hold as numbers.
+    public func jsonString() -> String { Self.render(ReportDocument(report: self)) }
 
     /// The JSON report of a check that could not run (exit status 2): the
     /// trace, the reason, no tensors. Written so a CI artifact step always finds a report.
     public static func unusableJSON(trace: String, problem: String) -> String {
-        ReportJSON.object([
-            ("format", .string("alexnet-oracle-report/1")),
-            ("trace", .string(trace)),
-            ("blas_core", .string(BLAS.core.name)),
-            ("passed", .bool(false)),
-            ("exit_status", .integer(2)),
-            ("verdict", .string("UNUSABLE: " + problem)),
-            ("error", .string(problem)),
-            ("compared", .integer(0)),
-            ("tensors", .array([])),
-        ]).render(indent: 0) + "\n"
+        render(UnusableReportDocument(trace: trace, problem: problem))
+    }
+
+    /// A report document as text: one member or element a line at every level,
+    /// but shapes and positions (arrays of numbers) on one line, the layout
+    /// users' scripts and diffs have seen since the format's first version.
+    private static func render<Document: Encodable>(_ document: Document) -> String {
+        // Encoding cannot fail: the documents hold strings, numbers, booleans and nulls.
+        // swiftlint:disable:next force_try
+        try! StrictJSONEncoder().encode(document).formatted(expandedLevels: .max, oneLineArrays: .ofNumbers) + "\n"
     }
 
     /// The JUnit report of a check that could not run: one test case with an `<error>`.
@@ -326,46 +276,6 @@ public struct OracleReport: Sendable {
                 "    </testcase>",
                 "  </testsuite>",
                 "</testsuites>"].joined(separator: "\n") + "\n"
-    }
-
-    static func json(_ c: TensorComparison) -> ReportJSON {
-        var members: [(String, ReportJSON)] = [
-            ("reference_shape", .array(c.referenceShape.dims.map { .integer($0) })),
-            ("our_shape", .array(c.oursShape.dims.map { .integer($0) })),
-            ("passed", .bool(c.passed)),
-            ("rtol", .number(c.tolerance.rtol)),
-            ("atol", .number(c.tolerance.atol)),
-            ("exact", .bool(c.tolerance.exact)),
-        ]
-        if !c.shapesDiffer {
-            members += [
-                ("count", .integer(c.count)),
-                ("rms_reference", .number(c.scale)),
-                ("max_abs_error", .number(c.maxAbsoluteError)),
-                ("median_rel_error", .number(c.medianRelativeError)),
-                ("p99_rel_error", .number(c.p99RelativeError)),
-                ("max_rel_error", .number(c.maxRelativeError)),
-                ("max_ulps", .number(c.maxULPs)),
-                ("cosine", .number(c.cosine)),
-                ("out_of_tolerance", .integer(c.outOfTolerance)),
-                ("bitwise_equal", .integer(c.bitwiseEqual)),
-                ("mean_error", .number(c.meanError)),
-                ("rms_error", .number(c.rmsError)),
-            ]
-            if let bad = c.firstBad {
-                members.append(("first_bad", .object([
-                    ("index", .integer(bad.index)), ("position", .array(bad.position.map { .integer($0) })),
-                    ("ours", .number(bad.ours)), ("reference", .number(bad.reference)),
-                ])))
-            } else {
-                members.append(("first_bad", .null))
-            }
-        }
-        return .object(members)
-    }
-
-    static func json(_ f: OracleFinding) -> ReportJSON {
-        .object([("code", .string(f.code)), ("layer", f.layer.map(ReportJSON.string) ?? .null), ("message", .string(f.message))])
     }
 
     // MARK: JUnit
@@ -449,38 +359,152 @@ public struct OracleReport: Sendable {
     }
 }
 
-/// A small JSON value for the report writer: ordered keys, and numbers that
-/// are always valid JSON (non-finite ones become strings).
-enum ReportJSON {
-    case object([(String, ReportJSON)])
-    case array([ReportJSON])
-    case string(String)
-    case number(Double)
-    case integer(Int)
-    case bool(Bool)
-    case null
+// MARK: - The JSON documents
 
-    func render(indent: Int) -> String {
-        let pad = String(repeating: "  ", count: indent + 1), close = String(repeating: "  ", count: indent)
-        switch self {
-        case .object(let members):
-            if members.isEmpty { return "{}" }
-            return "{\n" + members.map { pad + JSONValue.encode(string: $0.0) + ": " + $0.1.render(indent: indent + 1) }
-                .joined(separator: ",\n") + "\n" + close + "}"
-        case .array(let items):
-            if items.isEmpty { return "[]" }
-            if items.allSatisfy({ if case .integer = $0 { return true } else { return false } }) {
-                return "[" + items.map { $0.render(indent: 0) }.joined(separator: ", ") + "]"
-            }
-            return "[\n" + items.map { pad + $0.render(indent: indent + 1) }.joined(separator: ",\n") + "\n" + close + "]"
-        case .string(let s): return JSONValue.encode(string: s)
-        case .number(let x):
-            if x.isNaN { return "\"nan\"" }
-            if x.isInfinite { return x > 0 ? "\"inf\"" : "\"-inf\"" }
-            return x.description
-        case .integer(let n): return String(n)
-        case .bool(let b): return b ? "true" : "false"
-        case .null: return "null"
+/// The keys of the report's top level (`alexnet-oracle-report/1`).
+private enum ReportKey: String, CodingKey {
+    case format, trace, kind, subject, dtype, mode, producer, batch, steps
+    case blasCore = "blas_core", toleranceRule = "tolerance_rule", required, passed
+    case exitStatus = "exit_status", verdict, error
+    case firstDivergence = "first_divergence", compared, failing, tensors, absent, ignored, notes
+}
+
+/// What ``OracleReport/jsonString()`` writes, member for member in the file's order.
+private struct ReportDocument: Encodable {
+    let report: OracleReport
+
+    func encode(to encoder: Encoder) throws {
+        let r = report
+        var c = encoder.container(keyedBy: ReportKey.self)
+        try c.encode([
+            (.format, "alexnet-oracle-report/1"), (.trace, r.source), (.kind, r.kind.rawValue), (.subject, r.subject),
+            (.dtype, r.dtype == .float64 ? "f64" : "f32"), (.mode, r.mode == .training ? "training" : "inference"),
+            (.producer, r.producer), (.batch, r.batch), (.steps, r.steps), (.blasCore, r.blasCore),
+            (.toleranceRule, r.toleranceRule), (.required, r.required), (.passed, r.passed), (.exitStatus, Int(r.exitStatus)),
+            (.verdict, r.verdictLine), (.firstDivergence, r.firstDivergence.map(DivergenceJSON.init)),
+            (.compared, r.entries.count), (.failing, r.entries.filter(r.fails).count),
+            (.tensors, r.entries.map { EntryJSON(entry: $0, fails: r.fails($0)) }),
+            (.absent, r.absent), (.ignored, r.ignored), (.notes, r.notes),
+        ])
+    }
+}
+
+/// What ``OracleReport/unusableJSON(trace:problem:)`` writes: the same format, no tensors.
+private struct UnusableReportDocument: Encodable {
+    let trace: String
+    let problem: String
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: ReportKey.self)
+        try c.encode([
+            (.format, "alexnet-oracle-report/1"), (.trace, trace), (.blasCore, BLAS.core.name), (.passed, false),
+            (.exitStatus, 2), (.verdict, "UNUSABLE: " + problem), (.error, problem), (.compared, 0),
+            (.tensors, [EntryJSON]()),
+        ])
+    }
+}
+
+/// The report's `first_divergence`: where it is and why.
+private struct DivergenceJSON: Encodable {
+    let entry: OracleEntry
+
+    enum CodingKeys: String, CodingKey { case tensor, layer, phase, tower, step, findings }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode([(.tensor, entry.name), (.layer, entry.role.layer), (.phase, entry.role.phase.rawValue),
+                      (.tower, entry.role.tower), (.step, entry.step), (.findings, entry.findings.map(FindingJSON.init))])
+    }
+}
+
+/// One element of the report's `tensors`.
+private struct EntryJSON: Encodable {
+    let entry: OracleEntry
+    /// Whether it counts as a mismatch (a report's policy, not the entry's).
+    let fails: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case name, layer, phase, tower, step, verdict, fails, alone
+        case endToEnd = "end_to_end", aloneUnavailable = "alone_unavailable", findings
+    }
+
+    /// `alone_unavailable` is written only when there is a reason.
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode([(.name, entry.name), (.layer, entry.role.layer), (.phase, entry.role.phase.rawValue),
+                      (.tower, entry.role.tower), (.step, entry.step), (.verdict, entry.verdict.rawValue), (.fails, fails),
+                      (.alone, entry.alone.map(ComparisonJSON.init)), (.endToEnd, entry.endToEnd.map(ComparisonJSON.init))])
+        try c.encodeIfPresent(entry.aloneUnavailable, forKey: .aloneUnavailable)
+        try c.encode(entry.findings.map(FindingJSON.init), forKey: .findings)
+    }
+}
+
+/// A tensor's `alone` or `end_to_end` numbers.
+private struct ComparisonJSON: Encodable {
+    let comparison: TensorComparison
+
+    enum CodingKeys: String, CodingKey {
+        case referenceShape = "reference_shape", ourShape = "our_shape", passed, rtol, atol, exact, count
+        case rmsReference = "rms_reference", maxAbsError = "max_abs_error", medianRelError = "median_rel_error"
+        case p99RelError = "p99_rel_error", maxRelError = "max_rel_error", maxULPs = "max_ulps", cosine
+        case outOfTolerance = "out_of_tolerance", bitwiseEqual = "bitwise_equal", meanError = "mean_error"
+        case rmsError = "rms_error", firstBad = "first_bad"
+        case index, position, ours, reference
+    }
+
+    /// Shapes and the tolerance always; the error figures only when the shapes agree (there are none otherwise).
+    func encode(to encoder: Encoder) throws {
+        let t = comparison
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode([(.referenceShape, t.referenceShape.dims), (.ourShape, t.oursShape.dims), (.passed, t.passed),
+                      (.rtol, ReportNumber(t.tolerance.rtol)), (.atol, ReportNumber(t.tolerance.atol)), (.exact, t.tolerance.exact)])
+        guard !t.shapesDiffer else { return }
+        try c.encode([
+            (.count, t.count), (.rmsReference, ReportNumber(t.scale)), (.maxAbsError, ReportNumber(t.maxAbsoluteError)),
+            (.medianRelError, ReportNumber(t.medianRelativeError)), (.p99RelError, ReportNumber(t.p99RelativeError)),
+            (.maxRelError, ReportNumber(t.maxRelativeError)), (.maxULPs, ReportNumber(t.maxULPs)), (.cosine, ReportNumber(t.cosine)),
+            (.outOfTolerance, t.outOfTolerance), (.bitwiseEqual, t.bitwiseEqual), (.meanError, ReportNumber(t.meanError)),
+            (.rmsError, ReportNumber(t.rmsError)),
+        ])
+        if let bad = t.firstBad {
+            var b = c.nestedContainer(keyedBy: CodingKeys.self, forKey: .firstBad)
+            try b.encode([(.index, bad.index), (.position, bad.position), (.ours, ReportNumber(bad.ours)),
+                          (.reference, ReportNumber(bad.reference))])
+        } else {
+            try c.encodeNil(forKey: .firstBad)
+        }
+    }
+}
+
+/// One finding of a tensor or of the first divergence.
+private struct FindingJSON: Encodable {
+    let finding: OracleFinding
+
+    enum CodingKeys: String, CodingKey { case code, layer, message }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode([(.code, finding.code), (.layer, finding.layer), (.message, finding.message)])
+    }
+}
+
+/// A figure of the report. JSON has no infinity or NaN, and the strict
+/// encoder would write `null` for them; the report writes the strings
+/// `"inf"`, `"-inf"` and `"nan"` instead (Docs/oracle.md), so a script
+/// can tell an infinite error from a missing one.
+private struct ReportNumber: Encodable {
+    let value: Double
+
+    init(_ value: Double) { self.value = value }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        if value.isNaN {
+            try c.encode("nan")
+        } else if value.isInfinite {
+            try c.encode(value > 0 ? "inf" : "-inf")
+        } else {
+            try c.encode(value)
         }
     }
 }

@@ -77,6 +77,62 @@ public struct StepsRecord: Equatable, Sendable {
     public func jsonLine() -> String { TrainingLog.jsonLine(self) }
 }
 
+/// The log's last line, written by `alexnet train` after the test
+/// evaluation: why training stopped, where, and the test figures.
+///
+/// ```json
+/// {"event": "end", "reason": "epochs", "epoch": 10, "step": 4690, "test_loss": 0.2515, "test_top1": 0.0911,
+///  "test_top5": 0.0009, "test_ten_crop_loss": 0.25, "test_ten_crop_top1": 0.0917, "test_ten_crop_top5": 0.0008}
+/// ```
+/// The `test_ten_crop_*` keys are there only with `--ten-crop`; a figure
+/// that is not a number (no test images) is `null`.
+public struct EndRecord: Equatable, Sendable {
+    /// Why training stopped: `epochs`, `max-steps` or `time-limit`.
+    public var reason: StopReason
+    /// Epochs completed.
+    public var epoch: Int
+    /// SGD steps taken in the whole run.
+    public var step: Int
+    /// The test split with one (centre) crop.
+    public var test: Figures
+    /// The test split with ten crops, or nil when not evaluated.
+    public var tenCrop: Figures?
+
+    /// Loss and errors of one test evaluation (errors are fractions).
+    public struct Figures: Equatable, Sendable {
+        /// Mean loss per image.
+        public var loss: Double
+        /// Top-1 error.
+        public var top1: Double
+        /// Top-5 error.
+        public var top5: Double
+
+        /// Creates the figures; see the properties.
+        public init(loss: Double, top1: Double, top5: Double) {
+            self.loss = loss
+            self.top1 = top1
+            self.top5 = top5
+        }
+
+        /// The figures of an evaluation.
+        public init(_ result: EvaluationResult) {
+            self.init(loss: result.loss, top1: result.top1Error, top5: result.top5Error)
+        }
+    }
+
+    /// Creates the record; see the properties.
+    public init(reason: StopReason, epoch: Int, step: Int, test: Figures, tenCrop: Figures? = nil) {
+        self.reason = reason
+        self.epoch = epoch
+        self.step = step
+        self.test = test
+        self.tenCrop = tenCrop
+    }
+
+    /// The record as one line of JSON (no trailing newline).
+    public func jsonLine() -> String { TrainingLog.jsonLine(self) }
+}
+
 /// The JSON-lines training log: the lines written so far, kept in memory (a
 /// checkpoint stores them) and, with a path, appended to a file as they come.
 public final class TrainingLog {
@@ -118,18 +174,6 @@ public final class TrainingLog {
     static func jsonLine<T: Encodable>(_ record: T) -> String {
         // swiftlint:disable:next force_try
         try! StrictJSONEncoder().encode(record).compactText
-    }
-
-    /// A number as JSON: Swift's shortest round-trip form, `null` for nil or non-finite.
-    /// (For the command line's `end` line; the records encode themselves.)
-    public static func number(_ x: Double?) -> String {
-        guard let x, x.isFinite else { return "null" }
-        return x.description
-    }
-
-    /// `{"k": v, ...}` from already-encoded values, in the given order (the command line's `end` line).
-    public static func line(_ members: [(String, String)]) -> String {
-        "{" + members.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
     }
 }
 
@@ -197,6 +241,41 @@ extension StepsRecord: Codable {
         try c.encode([(.event, "steps"), (.epoch, epoch), (.batch, batch), (.batches, batches), (.step, step),
                       (.epochImages, epochImages), (.epochCorrect, epochCorrect), (.epochLossSum, epochLossSum),
                       (.trainSeconds, rounded(trainSeconds, 1000))])
+    }
+}
+
+extension EndRecord: Codable {
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case event, reason, epoch, step
+        case testLoss = "test_loss", testTop1 = "test_top1", testTop5 = "test_top5"
+        case tenCropLoss = "test_ten_crop_loss", tenCropTop1 = "test_ten_crop_top1", tenCropTop5 = "test_ten_crop_top5"
+    }
+
+    /// Reads an `end` line: the one-crop figures are required (`null` reads as NaN,
+    /// as it was written), the ten-crop ones come all three or not at all.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.logLine(keyedBy: CodingKeys.self, event: "end")
+        guard let reason = StopReason(rawValue: try c.decode(String.self, forKey: .reason)) else {
+            throw c.invalid(.reason, "expected \"epochs\", \"max-steps\" or \"time-limit\"")
+        }
+        func figure(_ key: CodingKeys) throws -> Double { try c.decode(Double?.self, forKey: key) ?? .nan }
+        var tenCrop: Figures?
+        if c.contains(.tenCropLoss) || c.contains(.tenCropTop1) || c.contains(.tenCropTop5) {
+            tenCrop = Figures(loss: try figure(.tenCropLoss), top1: try figure(.tenCropTop1), top5: try figure(.tenCropTop5))
+        }
+        self.init(reason: reason, epoch: try c.decode(Int.self, forKey: .epoch), step: try c.decode(Int.self, forKey: .step),
+                  test: Figures(loss: try figure(.testLoss), top1: try figure(.testTop1), top5: try figure(.testTop5)),
+                  tenCrop: tenCrop)
+    }
+
+    /// Writes the line's keys in the documented order; a NaN figure (no test images) as `null`.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode([(.event, "end"), (.reason, reason.rawValue), (.epoch, epoch), (.step, step),
+                      (.testLoss, test.loss), (.testTop1, test.top1), (.testTop5, test.top5)])
+        if let tenCrop {
+            try c.encode([(.tenCropLoss, tenCrop.loss), (.tenCropTop1, tenCrop.top1), (.tenCropTop5, tenCrop.top5)])
+        }
     }
 }
 
