@@ -164,51 +164,53 @@ struct TrainCommand: ParsableCommand {
     @discardableResult
     func apply(to config: inout TrainingConfiguration) throws -> [String] {
         var set: [String] = []
-        func put<T>(_ value: T?, _ key: String, _ path: WritableKeyPath<TrainingConfiguration, T>) {
-            if let value { config[keyPath: path] = value; set.append(key) }
+        // Each property's key comes from the configuration's own table, so it is spelled once.
+        func mark(_ path: PartialKeyPath<TrainingConfiguration>) { set.append(TrainingConfiguration.key(for: path)!) }
+        func put<T>(_ value: T?, _ path: WritableKeyPath<TrainingConfiguration, T>) {
+            if let value { config[keyPath: path] = value; mark(path) }
         }
-        func putOptional<T>(_ value: T?, _ key: String, _ path: WritableKeyPath<TrainingConfiguration, T?>) {
-            if let value { config[keyPath: path] = value; set.append(key) }
+        func putOptional<T>(_ value: T?, _ path: WritableKeyPath<TrainingConfiguration, T?>) {
+            if let value { config[keyPath: path] = value; mark(path) }
         }
-        put(model, "model", \.model)
-        putOptional(size.towers, "towers", \.towers)
-        putOptional(size.classes, "classes", \.classes)
-        putOptional(shape.input?.dims, "input", \.input)
-        put(data, "data", \.data)
-        put(format, "format", \.format)
-        put(epochs, "epochs", \.epochs)
-        put(batch, "batch", \.batch)
-        put(lr, "lr", \.lr)
-        put(schedule, "schedule", \.schedule)
-        put(lrFactor, "lr_factor", \.lrFactor)
-        put(sgd, "sgd", \.sgd)
-        put(momentum, "momentum", \.momentum)
-        put(weightDecay, "weight_decay", \.weightDecay)
-        put(self.`init`, "init", \.initialisation)
-        putOptional(weights, "weights", \.weights)
-        put(seed, "seed", \.seed)
-        put(threads, "threads", \.threads)
-        putOptional(checkpoint, "checkpoint", \.checkpoint)
-        put(checkpointEvery, "checkpoint_every", \.checkpointEvery)
-        putOptional(log, "log", \.log)
-        putOptional(maxSteps, "max_steps", \.maxSteps)
-        put(logEvery, "log_every", \.logEvery)
+        put(model, \.model)
+        putOptional(size.towers, \.towers)
+        putOptional(size.classes, \.classes)
+        putOptional(shape.input?.dims, \.input)
+        put(data, \.data)
+        put(format, \.format)
+        put(epochs, \.epochs)
+        put(batch, \.batch)
+        put(lr, \.lr)
+        put(schedule, \.schedule)
+        put(lrFactor, \.lrFactor)
+        put(sgd, \.sgd)
+        put(momentum, \.momentum)
+        put(weightDecay, \.weightDecay)
+        put(self.`init`, \.initialisation)
+        putOptional(weights, \.weights)
+        put(seed, \.seed)
+        put(threads, \.threads)
+        putOptional(checkpoint, \.checkpoint)
+        put(checkpointEvery, \.checkpointEvery)
+        putOptional(log, \.log)
+        putOptional(maxSteps, \.maxSteps)
+        put(logEvery, \.logEvery)
         if let modelChanges {
             config.modelChanges = try ModelVariant.parse(json: modelChanges)
-            set.append("model_changes")
+            mark(\.modelChanges)
         }
-        if let timeLimit { config.timeLimit = try Self.seconds(timeLimit); set.append("time_limit") }
-        putOptional(holdout, "holdout", \.holdout)
-        putOptional(holdoutSeed, "holdout_seed", \.holdoutSeed)
-        putOptional(trainLimit, "train_limit", \.trainLimit)
-        put(mean, "mean", \.mean)
-        putOptional(scale, "scale", \.scale)
-        putOptional(cropPadding, "crop_padding", \.cropPadding)
-        put(flip, "flip", \.flip)
-        put(pca, "pca", \.pca)
-        putOptional(resize, "resize", \.resize)
-        putOptional(statisticsLimit, "statistics_limit", \.statisticsLimit)
-        if tenCrop { config.tenCrop = true; set.append("ten_crop") }
+        if let timeLimit { config.timeLimit = try Self.seconds(timeLimit); mark(\.timeLimit) }
+        putOptional(holdout, \.holdout)
+        putOptional(holdoutSeed, \.holdoutSeed)
+        putOptional(trainLimit, \.trainLimit)
+        put(mean, \.mean)
+        putOptional(scale, \.scale)
+        putOptional(cropPadding, \.cropPadding)
+        put(flip, \.flip)
+        put(pca, \.pca)
+        putOptional(resize, \.resize)
+        putOptional(statisticsLimit, \.statisticsLimit)
+        if tenCrop { config.tenCrop = true; mark(\.tenCrop) }
         return set
     }
 

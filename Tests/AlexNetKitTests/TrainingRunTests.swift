@@ -63,6 +63,18 @@ final class TrainingRunTests: XCTestCase {
         XCTAssertEqual(TrainingFixtures.withoutTiming(logA), TrainingFixtures.withoutTiming(logB))
     }
 
+    /// The command line names the settings it sets through the configuration's
+    /// own key table: every key has a property, and a property that is no
+    /// setting has no key.
+    func testEverySettingsKeyIsFoundFromItsProperty() {
+        XCTAssertEqual(TrainingConfiguration.key(for: \TrainingConfiguration.lrFactor), "lr_factor")
+        XCTAssertEqual(TrainingConfiguration.key(for: \TrainingConfiguration.initialisation), "init")
+        XCTAssertEqual(TrainingConfiguration.key(for: \TrainingConfiguration.towers), "towers")
+        XCTAssertEqual(Set(TrainingConfiguration.entries.compactMap { TrainingConfiguration.key(for: $0.path) }),
+                       Set(TrainingConfiguration.keys))
+        XCTAssertNil(TrainingConfiguration.key(for: \TrainingConfiguration.jsonValue))
+    }
+
     func testResumeIsBitwiseIdenticalOneTower() throws {
         try assertResumeIsBitwiseIdentical(towers: 1, stops: [4, 6, 9])
     }

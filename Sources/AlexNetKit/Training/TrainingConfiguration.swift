@@ -268,9 +268,18 @@ extension TrainingConfiguration: Codable {
     /// Every key, in the order ``jsonString()`` writes them.
     public static let keys: [String] = CodingKeys.allCases.map(\.stringValue)
 
+    /// The run-config key of the setting at `path` (`\.lrFactor` gives
+    /// `"lr_factor"`), so a command line that sets a property names it the
+    /// way files do without spelling the key again; nil for a property that
+    /// is no setting.
+    public static func key(for path: PartialKeyPath<TrainingConfiguration>) -> String? {
+        entries.first { $0.path == path }?.key.stringValue
+    }
+
     /// One key and the property it sets: the only place a key meets its property.
     struct Entry {
         let key: CodingKeys
+        let path: PartialKeyPath<TrainingConfiguration>
         let decode: (KeyedDecodingContainer<CodingKeys>, inout TrainingConfiguration) throws -> Void
         let encode: (inout KeyedEncodingContainer<CodingKeys>, TrainingConfiguration) throws -> Void
         let copy: (TrainingConfiguration, inout TrainingConfiguration) -> Void
@@ -278,7 +287,7 @@ extension TrainingConfiguration: Codable {
 
     /// A setting stored as its JSON value (`null` for nil).
     private static func value<T: Codable>(_ key: CodingKeys, _ path: WritableKeyPath<TrainingConfiguration, T>) -> Entry {
-        Entry(key: key,
+        Entry(key: key, path: path,
               decode: { c, config in config[keyPath: path] = try c.decode(T.self, forKey: key) },
               encode: { c, config in try c.encode(config[keyPath: path], forKey: key) },
               copy: { from, to in to[keyPath: path] = from[keyPath: path] })
@@ -286,7 +295,7 @@ extension TrainingConfiguration: Codable {
 
     /// A setting stored as its text form (``SettingValue``: `sgd`, `init`, `schedule`, ...).
     private static func setting<T: SettingValue>(_ key: CodingKeys, _ path: WritableKeyPath<TrainingConfiguration, T>) -> Entry {
-        Entry(key: key,
+        Entry(key: key, path: path,
               decode: { c, config in
                   let text = try c.decode(String.self, forKey: key, missing: "", expected: "expected a string: \(T.acceptedList)")
                   do {
