@@ -221,24 +221,18 @@ public struct Trace {
             }
             throw fail("format", "unknown format '\(format)': expected \(Trace.format) (Docs/oracle.md)")
         }
-        let kindText = try required("kind", "expected network or layer")
-        guard let kind = TraceKind(rawValue: kindText) else {
-            throw fail("kind", "expected network or layer, got '\(kindText)'")
+        /// The value of `key` among `options` (its spelling in the metadata, then the value).
+        func choice<T>(_ key: String, _ options: [(String, T)]) throws -> T {
+            let names = options.map(\.0).joined(separator: " or ")
+            let text = try required(key, "expected \(names)")
+            guard let value = options.first(where: { $0.0 == text })?.1 else {
+                throw fail(key, "expected \(names), got '\(text)'")
+            }
+            return value
         }
-        let dtypeText = try required("dtype", "expected f32 or f64")
-        let dtype: DType
-        switch dtypeText {
-        case "f32": dtype = .float32
-        case "f64": dtype = .float64
-        default: throw fail("dtype", "expected f32 or f64, got '\(dtypeText)'")
-        }
-        let modeText = try required("mode", "expected training or inference")
-        let mode: PassMode
-        switch modeText {
-        case "training": mode = .training
-        case "inference": mode = .inference
-        default: throw fail("mode", "expected training or inference, got '\(modeText)'")
-        }
+        let kind = try choice("kind", TraceKind.allCases.map { ($0.rawValue, $0) })
+        let dtype = try choice("dtype", [("f32", DType.float32), ("f64", .float64)])
+        let mode = try choice("mode", PassMode.allCases.map { ($0.rawValue, $0) })
 
         var sgd: TraceSGD?
         let sgdKeys = ["sgd_form", "learning_rate", "momentum", "weight_decay"]
