@@ -39,8 +39,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Images per batch.")
     var batch: Int = 32
 
-    @Option(help: "Worker threads in all (default: one per core).")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var workers: WorkerThreadsOption
 
     @Option(help: "pool (the grouped network on one pool) or towers (the two-tower executor).")
     var executor: Executor = .pool
@@ -63,7 +62,6 @@ struct BenchCommand: ParsableCommand {
 
     func validate() throws {
         try checkRange(batch, 1...InputLimits.batch, "--batch")
-        guard (1...1024).contains(threads) else { throw ValidationError("--threads must be 1 to 1024, got \(threads)") }
         guard (1...1000).contains(repetitions) else {
             throw ValidationError("--repetitions must be 1 to 1000, got \(repetitions)")
         }
@@ -77,7 +75,7 @@ struct BenchCommand: ParsableCommand {
                                  + "(--towers 2 makes one where the model allows)")
         }
         let settings = ThroughputBenchmark.Settings(
-            batch: batch, threads: threads, towers: executor == .towers ? 2 : 1, warmup: warmup,
+            batch: batch, threads: workers.count, towers: executor == .towers ? 2 : 1, warmup: warmup,
             repetitions: repetitions, perLayer: !noLayers)
         let benchmark = try ThroughputBenchmark(spec: spec, settings: settings)
         let quiet = json

@@ -88,8 +88,7 @@ struct CheckCommand: ParsableCommand {
     @Flag(help: "Print only the verdict line.")
     var quiet = false
 
-    @Option(help: "Worker threads (results are identical for any count).")
-    var threads: Int = 1
+    @OptionGroup var workers: WorkerThreadsOption
 
     @Option(help: ArgumentHelp("Write one layer of a network trace to --output as a layer trace (its input, parameters, "
                                + "mask, upstream gradient and what the producer computed), then check that layer alone. "
@@ -102,7 +101,6 @@ struct CheckCommand: ParsableCommand {
     var output: String?
 
     func validate() throws {
-        try checkRange(threads, 1...InputLimits.threads, "--threads")
         if let rtol, !(rtol >= 0 && rtol.isFinite) { throw ValidationError("--rtol must be a finite number >= 0, got \(rtol)") }
         guard atol >= 0, atol.isFinite else { throw ValidationError("--atol must be a finite number >= 0, got \(atol)") }
         _ = try overrides()
@@ -136,7 +134,7 @@ struct CheckCommand: ParsableCommand {
 
     func run() throws {
         let policy = TolerancePolicy(exact: exact, rtol: rtol, atol: atol, overrides: try overrides())
-        let options = OracleOptions(tolerances: policy, failOnEndToEnd: endToEnd, diagnose: !noDiagnosis, workers: threads,
+        let options = OracleOptions(tolerances: policy, failOnEndToEnd: endToEnd, diagnose: !noDiagnosis, workers: workers.count,
                                     compare: try groups())
         let result: OracleReport
         do {

@@ -24,7 +24,9 @@ struct DataBenchCommand: ParsableCommand {
 
     @OptionGroup var source: DataSourceOptions
 
-    @Option(help: "Thread counts to measure (default: 1 and 2).")
+    // Not WorkerThreadsOption: a list of counts to sweep, each one measurement, not one run's workers.
+    @Option(help: ArgumentHelp("Thread counts to sweep, one measurement each (repeat the option: --threads 1 --threads 4). "
+            + "Unlike other commands' --threads, not one run's workers. (default: 1 and 2)"))
     var threads: [Int] = []
 
     @Option(help: "Images per measurement (the data set is repeated if it is smaller).")
@@ -40,7 +42,7 @@ struct DataBenchCommand: ParsableCommand {
         try checkRange(count, 1...InputLimits.examples, "--count")
         try checkRange(batch, 1...InputLimits.batch, "--batch")
         try checkRange(repetitions, 1...1000, "--repetitions")
-        for count in threads { try checkRange(count, 1...InputLimits.threads, "--threads") }
+        for count in threads { try WorkerThreadsOption.check(count) }
     }
 
     func run() throws {

@@ -22,16 +22,14 @@ struct DataInspectCommand: ParsableCommand {
     @Option(help: "JPEG folders: decode at most this many images (evenly spread).")
     var limit: Int?
 
-    @Option(help: "Decoding threads.")
-    var threads: Int = 2
+    @OptionGroup var workers: WorkerThreadsOption
 
     func validate() throws {
-        try checkRange(threads, 1...InputLimits.threads, "--threads")
         try checkRange(limit, 0...InputLimits.examples, "--limit")
     }
 
     func run() throws {
-        let report = DatasetReport.make(dataset: try source.open(), limit: limit, threads: threads)
+        let report = DatasetReport.make(dataset: try source.open(), limit: limit, threads: workers.count)
         print(report.text)
         if !report.problems.isEmpty && !source.skipBadFiles { throw ExitCode(1) }
     }

@@ -34,8 +34,7 @@ struct DataMeanCommand: ParsableCommand {
     @Option(help: "Use only the first N examples.")
     var limit: Int?
 
-    @Option(help: "Threads.")
-    var threads: Int = 2
+    @OptionGroup var workers: WorkerThreadsOption
 
     @Flag(help: "Replace the --output file if it exists.")
     var force = false
@@ -44,7 +43,6 @@ struct DataMeanCommand: ParsableCommand {
         guard (output as NSString).pathExtension.lowercased() == "npz" else {
             throw ValidationError("--output \(output): the statistics are written as an .npz file")
         }
-        try checkRange(threads, 1...InputLimits.threads, "--threads")
         try checkRange(resize, 1...InputLimits.imageSide, "--resize")
         try checkRange(limit, 1...InputLimits.examples, "--limit")
     }
@@ -55,7 +53,7 @@ struct DataMeanCommand: ParsableCommand {
         let side = resize ?? PipelineDefaults.resize(storedSize: dataset.storedSize, inputSide: 227)
         let pipeline = ImagePipeline(resizeShorterSide: side, greyToRGB: greyToRGB)
         let start = Date()
-        let (statistics, skipped) = try DatasetStatistics.compute(dataset: dataset, pipeline: pipeline, threads: threads, limit: limit)
+        let (statistics, skipped) = try DatasetStatistics.compute(dataset: dataset, pipeline: pipeline, threads: workers.count, limit: limit)
         try statistics.write(to: output)
         for warning in skipped { print("warning: skipped \(warning)") }
         func list(_ values: [Double]) -> String { values.map { String(format: "%.4f", $0) }.joined(separator: ", ") }

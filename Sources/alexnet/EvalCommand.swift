@@ -13,12 +13,7 @@ struct TrainedWeightsOptions: ParsableArguments {
     @Option(help: "The data set (default: the checkpoint's, or /usr/share/datasets/fashion-mnist).")
     var data: String?
 
-    @Option(help: "Worker threads (results are identical for any count).")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
-
-    func validate() throws {
-        try checkRange(threads, 1...InputLimits.threads, "--threads")
-    }
+    @OptionGroup var workers: WorkerThreadsOption
 
     /// Loads the weights: a checkpoint as it is, plain weights into `--model` with the default pipeline on `--data`.
     func load(progress: (String) -> Void) throws -> InferenceModel {
@@ -30,7 +25,7 @@ struct TrainedWeightsOptions: ParsableArguments {
                     throw CommandFailure(message: "\(weights) is a training checkpoint, which names its own model; leave out --model")
                 }
                 let checkpoint = try TrainingCheckpoint.decode(tensors: tensors, metadata: metadata, source: weights)
-                return try InferenceModel(checkpoint: checkpoint, source: weights, threads: threads)
+                return try InferenceModel(checkpoint: checkpoint, source: weights, threads: workers.count)
             }
             return try loadPlain(tensors, progress: progress)
         }
@@ -43,7 +38,7 @@ struct TrainedWeightsOptions: ParsableArguments {
         }
         var config = TrainingConfiguration()
         config.model = model
-        config.threads = threads
+        config.threads = workers.count
         if let data { config.data = data }
         return try InferenceModel(weights: tensors, source: weights, configuration: config, progress: progress)
     }

@@ -40,7 +40,9 @@ struct ExperimentCommand: ParsableCommand {
     @Option(help: "Runs at the same time.")
     var jobs: Int = 1
 
-    @Option(help: "Worker threads per run (results are identical for any count). (default: the cores divided by --jobs)")
+    // Not WorkerThreadsOption: the count is per run, and its default depends on --jobs.
+    @Option(help: ArgumentHelp("\(WorkerThreadsOption.summary) Per run: --jobs runs at a time each get this many. "
+            + "(default: the cores divided by --jobs, at least 1)"))
     var threads: Int?
 
     @Option(help: "Run only these arms (repeat the option or separate with commas).")
@@ -83,7 +85,7 @@ struct ExperimentCommand: ParsableCommand {
 
     func validate() throws {
         try checkRange(jobs, 1...64, "--jobs")
-        try checkRange(threads, 1...InputLimits.threads, "--threads")
+        try WorkerThreadsOption.check(threads)
         try checkRange(runIndex, 1...1_000_000, "--run-index")
         if runID != nil && runIndex != nil { throw ValidationError("give --run or --run-index, not both") }
         if report && (runID != nil || runIndex != nil) { throw ValidationError("--report writes the report only; it does not take --run") }

@@ -24,12 +24,10 @@ struct GradCheckCommand: ParsableCommand {
     @Option(help: "Seed for weights, inputs and the projection.")
     var seed: UInt64 = 1
 
-    @Option(help: "Worker threads (results are identical for any count).")
-    var threads: Int = 1
+    @OptionGroup var workers: WorkerThreadsOption
 
     func run() throws {
-        try checkRange(threads, 1...InputLimits.threads, "--threads")
-        let cases = try LayerCheckSuite.run(seed: seed, pool: WorkerPool(workerCount: threads))
+        let cases = try LayerCheckSuite.run(seed: seed, pool: WorkerPool(workerCount: workers.count))
         let width = cases.map(\.description.count).max() ?? 10
         print("layer".padding(toLength: width, withPad: " ", startingAt: 0) + "  tensor                         checked  max rel. error")
         var failures = 0

@@ -71,6 +71,37 @@ struct InitialisationOption: ParsableArguments {
     var scheme: Initialisation = .paper
 }
 
+/// `--threads N`: the worker threads of one run, one per core unless given.
+/// The one declaration of the option in every command where it means that
+/// (`bench`, `check`, `data inspect`, `data mean`, `eval`, `predict`,
+/// `gradcheck`, `trace`): one help text, one default, one check (a count
+/// outside 1...``InputLimits/threads`` exits 64: `--threads must be in
+/// 1...1024, got 0`). The commands whose `--threads` means something else
+/// declare their own, sharing ``summary`` and ``check(_:)``: `train` (nil: the
+/// run config's threads, else one per core), `experiment` (per run; default the
+/// cores divided by `--jobs`) and `data bench` (a list of counts to sweep).
+struct WorkerThreadsOption: ParsableArguments {
+    /// The help's first sentence, the same in every command with a `--threads`.
+    static let summary = "Worker threads (results are bitwise identical for any count)."
+
+    /// As given; nil: one per core. Optional so that the help says "one per
+    /// core" rather than this machine's count; read ``count``.
+    @Option(help: "\(summary) (default: one per core)")
+    var threads: Int?
+
+    /// The worker count of the run: `--threads`, or one per core.
+    var count: Int { threads ?? Self.perCore }
+
+    /// One worker per core, the default.
+    static var perCore: Int { ProcessInfo.processInfo.activeProcessorCount }
+
+    func validate() throws { try Self.check(threads) }
+
+    /// The one check of a `--threads` value (nil passes).
+    /// - Throws: `ValidationError` (exit 64): `--threads must be in 1...1024, got 0`.
+    static func check(_ value: Int?) throws { try checkRange(value, 1...InputLimits.threads, "--threads") }
+}
+
 /// `C,H,W`: one image's shape as three positive integers. ``parse(_:)`` is
 /// the one parser of every `--input` and `--input-shape` option: ArgumentParser
 /// refuses anything else naming the option and the form (exit 64).

@@ -86,8 +86,7 @@ struct TraceCommand: ParsableCommand {
     @Flag(help: "Replace the output if it exists.")
     var force = false
 
-    @Option(help: "Worker threads (results are identical for any count).")
-    var threads: Int = 1
+    @OptionGroup var workers: WorkerThreadsOption
 
     func validate() throws {
         let extensionName = (output as NSString).pathExtension.lowercased()
@@ -96,7 +95,6 @@ struct TraceCommand: ParsableCommand {
                                   + "not .\(extensionName)")
         }
         try checkRange(batch, 1...InputLimits.batch, "--batch")
-        try checkRange(threads, 1...InputLimits.threads, "--threads")
         for (name, value) in [("--lr", lr), ("--momentum", momentum), ("--weight-decay", weightDecay)] where !value.isFinite {
             throw ValidationError("\(name) must be a finite number, got \(value)")
         }
@@ -175,7 +173,7 @@ struct TraceCommand: ParsableCommand {
         }
         var trace = try TraceRecorder.record(network: network, input: images, labels: labelValues,
                                              mode: mode, sgd: step,
-                                             towerTensors: towersTensors, workers: threads)
+                                             towerTensors: towersTensors, workers: workers.count)
         if let layer {
             do {
                 trace = try TraceRecorder.layerTrace(trace, layer: layer)

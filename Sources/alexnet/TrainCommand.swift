@@ -80,7 +80,11 @@ struct TrainCommand: ParsableCommand {
     @Option(help: trainingHelp("Seed of weights, epoch order, augmentation and dropout.", default: \.seed))
     var seed: UInt64?
 
-    @Option(help: "Worker threads (results are identical for any count). (default: one per core)")
+    // Not WorkerThreadsOption: here nil means "not given", so the run config
+    // (--config, or the checkpoint with --resume) keeps its own threads, and
+    // only a given --threads overrides it. The group's help would state the
+    // wrong default; the text and the check are the group's.
+    @Option(help: "\(WorkerThreadsOption.summary) (default: the --config file's, or the resumed checkpoint's, else one per core)")
     var threads: Int?
 
     @Option(help: "Directory for last.safetensors and best.safetensors.")
@@ -151,6 +155,7 @@ struct TrainCommand: ParsableCommand {
         if resume != nil, config != nil {
             throw ValidationError("--resume takes every setting from the checkpoint; it cannot be combined with --config")
         }
+        try WorkerThreadsOption.check(threads)
         var given = TrainingConfiguration()
         do {
             try apply(to: &given)

@@ -168,6 +168,39 @@ final class OptionValueErrorTests: XCTestCase {
         }
     }
 
+    /// One `--threads` (WorkerThreadsOption): every command with it refuses 0
+    /// the same way (exit 64, naming the option), before reading any file; the
+    /// one-run commands share one help text and default, and the others
+    /// (train, experiment, data bench) say how theirs differs.
+    func testEveryThreadsOptionRefusesZeroAlikeAndOneRunCommandsShareTheHelp() throws {
+        let directory = FileManager.default.temporaryDirectory
+        let oneRun: [[String]] = [["bench", "--model", "paper"], ["check", "t.safetensors"], ["data", "inspect", "d"],
+                                  ["data", "mean", "d", "-o", "m.npz"], ["eval", "--weights", "w.safetensors"], ["gradcheck"],
+                                  ["trace", "--model", "paper", "-o", "t"], ["predict", "a.jpg", "--weights", "w.safetensors"]]
+        let others: [([String], String)] = [(["train"], "resumed checkpoint's"), (["experiment", "e.json"], "divided by --jobs"),
+                                            (["data", "bench", "d"], "to sweep")]
+        for arguments in oneRun + others.map(\.0) {
+            for value in ["0", "-3", "1025"] {
+                let result = try CLI.run(arguments + ["--threads", value], in: directory)
+                XCTAssertEqual(result.status, 64, "\(arguments) --threads \(value): \(result.error)")
+                let first = result.error.split(separator: "\n").first.map(String.init) ?? ""
+                XCTAssertEqual(first, "Error: --threads must be in 1...1024, got \(value)", "\(arguments)")
+            }
+        }
+        let shared = "Worker threads (results are bitwise identical for any count). (default: one per core)"
+        for arguments in oneRun {
+            let command = Array(arguments.prefix(arguments[0] == "data" ? 2 : 1))
+            let help = Self.unwrapped(try CLI.run(command + ["--help"], in: directory).output)
+            XCTAssertTrue(help.contains("--threads <threads> " + shared), "\(command): \(help)")
+        }
+        for (arguments, difference) in others {
+            let command = Array(arguments.prefix(arguments[0] == "data" ? 2 : 1))
+            let help = Self.unwrapped(try CLI.run(command + ["--help"], in: directory).output)
+            XCTAssertFalse(help.contains(shared), "\(command)")
+            XCTAssertTrue(help.contains(difference), "\(command): \(help)")
+        }
+    }
+
     /// Train's help takes its defaults from the library, not from text typed by hand.
     func testTrainsHelpShowsTheLibrarysDefaults() throws {
         let help = Self.unwrapped(try CLI.run(["train", "--help"], in: FileManager.default.temporaryDirectory).output)
