@@ -102,9 +102,10 @@ final class Im2ColTests: XCTestCase {
 
     // MARK: The vectorised copies against the plain definition
 
-    /// The definition, one element at a time: row `(c, i, j)`, column `(oh, ow)`
-    /// holds pixel `(c, oh*sh - ph + i, ow*sw - pw + j)`, 0 outside the image.
-    private static func plainIm2col<T: TensorElement>(_ image: [T], _ g: ConvGeometry, columnStride: Int, into col: inout [T]) {
+    /// Every entry of the im2col matrix in the definition's order (c, i, j, oh, ow):
+    /// its index in a matrix with row stride `columnStride`, and the index of
+    /// pixel `(c, oh*sh - ph + i, ow*sw - pw + j)` in the image, nil in the padding.
+    private static func forEachEntry(_ g: ConvGeometry, columnStride: Int, _ body: (Int, Int?) -> Void) {
         for c in 0..<g.channels {
             for i in 0..<g.kernelHeight {
                 for j in 0..<g.kernelWidth {
@@ -113,7 +114,7 @@ final class Im2ColTests: XCTestCase {
                         for ow in 0..<g.outputWidth {
                             let h = oh * g.strideHeight - g.paddingHeight + i, w = ow * g.strideWidth - g.paddingWidth + j
                             let inside = h >= 0 && h < g.height && w >= 0 && w < g.width
-                            col[row * columnStride + oh * g.outputWidth + ow] = inside ? image[(c * g.height + h) * g.width + w] : 0
+                            body(row * columnStride + oh * g.outputWidth + ow, inside ? (c * g.height + h) * g.width + w : nil)
                         }
                     }
                 }
@@ -121,22 +122,15 @@ final class Im2ColTests: XCTestCase {
         }
     }
 
-    /// The adjoint's definition: every entry added onto its pixel in (c, i, j, oh, ow) order.
+    /// The definition, one element at a time: each entry is its pixel, 0 outside the image.
+    private static func plainIm2col<T: TensorElement>(_ image: [T], _ g: ConvGeometry, columnStride: Int, into col: inout [T]) {
+        forEachEntry(g, columnStride: columnStride) { entry, pixel in col[entry] = pixel.map { image[$0] } ?? 0 }
+    }
+
+    /// The adjoint's definition: every entry added onto its pixel in the definition's order.
     private static func plainCol2im<T: TensorElement>(_ col: [T], _ g: ConvGeometry, columnStride: Int, into image: inout [T]) {
-        for c in 0..<g.channels {
-            for i in 0..<g.kernelHeight {
-                for j in 0..<g.kernelWidth {
-                    let row = (c * g.kernelHeight + i) * g.kernelWidth + j
-                    for oh in 0..<g.outputHeight {
-                        for ow in 0..<g.outputWidth {
-                            let h = oh * g.strideHeight - g.paddingHeight + i, w = ow * g.strideWidth - g.paddingWidth + j
-                            if h >= 0 && h < g.height && w >= 0 && w < g.width {
-                                image[(c * g.height + h) * g.width + w] += col[row * columnStride + oh * g.outputWidth + ow]
-                            }
-                        }
-                    }
-                }
-            }
+        forEachEntry(g, columnStride: columnStride) { entry, pixel in
+            if let pixel { image[pixel] += col[entry] }
         }
     }
 
