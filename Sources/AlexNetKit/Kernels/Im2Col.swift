@@ -50,7 +50,7 @@ public func im2col<T: TensorElement>(image: UnsafePointer<T>, geometry g: ConvGe
 /// The adjoint of ``im2col(image:geometry:col:columnStride:)``: adds every column
 /// entry back onto the input pixel it came from (entries from padding are dropped).
 ///
-/// Each channel is accumulated in a zero-bordered plane that starts as the
+/// Each channel is accumulated in a padded plane whose middle starts as the
 /// channel's current values; the padding's entries land in the border and are
 /// thrown away. Every pixel receives its additions in the order of the plain
 /// definition (channel, kernel row, kernel column, output position), one
@@ -110,7 +110,8 @@ struct PaddedPlane<T: TensorElement> {
     /// zero for every channel: only the middle is ever rewritten).
     static func withPlanes<R>(_ g: ConvGeometry, _ body: (PaddedPlane<T>) -> R) -> R {
         if g.paddingHeight == 0 && g.paddingWidth == 0 { return body(PaddedPlane(geometry: g, buffer: nil)) }
-        let count = (g.height + 2 * g.paddingHeight) * (g.width + 2 * g.paddingWidth)
+        let shape = PaddedPlane(geometry: g, buffer: nil)
+        let count = shape.paddedHeight * shape.paddedWidth
         return withUnsafeTemporaryAllocation(of: T.self, capacity: count) { scratch in
             let base = scratch.baseAddress!
             base.initialize(repeating: 0, count: count)
@@ -123,17 +124,17 @@ struct PaddedPlane<T: TensorElement> {
     @inline(__always)
     func load(channel: UnsafePointer<T>) -> (UnsafePointer<T>, Int) {
         guard let buffer else { return (channel, geometry.width) }
-        copyMiddle(from: channel)
+        for h in 0..<geometry.height { middleRow(h, of: buffer).update(from: channel + h * geometry.width, count: geometry.width) }
         return (UnsafePointer(buffer), paddedWidth)
     }
 
-    /// As ``load(channel:)``, for accumulating: the border is zeroed again,
-    /// since the last channel's padding entries landed in it.
+    /// As ``load(channel:)``, for accumulating. The border is not cleared
+    /// between channels: the padding's entries add up there, and nothing
+    /// ever reads the border back (``store(into:)`` copies only the middle).
     @inline(__always)
     func loadMutable(channel: UnsafeMutablePointer<T>) -> (UnsafeMutablePointer<T>, Int) {
         guard let buffer else { return (channel, geometry.width) }
-        buffer.update(repeating: 0, count: paddedHeight * paddedWidth)
-        copyMiddle(from: channel)
+        _ = load(channel: channel)
         return (buffer, paddedWidth)
     }
 
@@ -142,21 +143,13 @@ struct PaddedPlane<T: TensorElement> {
     @inline(__always)
     func store(into channel: UnsafeMutablePointer<T>) {
         guard let buffer else { return }
-        let g = geometry
-        for h in 0..<g.height {
-            (channel + h * g.width).update(from: buffer + (h + g.paddingHeight) * paddedWidth + g.paddingWidth,
-                                          count: g.width)
-        }
+        for h in 0..<geometry.height { (channel + h * geometry.width).update(from: middleRow(h, of: buffer), count: geometry.width) }
     }
 
+    /// Where input row `h` starts inside the plane.
     @inline(__always)
-    func copyMiddle(from channel: UnsafePointer<T>) {
-        guard let buffer else { return }
-        let g = geometry
-        for h in 0..<g.height {
-            (buffer + (h + g.paddingHeight) * paddedWidth + g.paddingWidth).update(from: channel + h * g.width,
-                                                                                 count: g.width)
-        }
+    func middleRow(_ h: Int, of buffer: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<T> {
+        buffer + (h + geometry.paddingHeight) * paddedWidth + geometry.paddingWidth
     }
 }
 
