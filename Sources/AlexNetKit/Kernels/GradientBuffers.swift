@@ -50,4 +50,12 @@ extension Tensor {
         }
         return recycling(&slot, shape: shape, zeroed: zeroed)
     }
+
+    /// As ``gradientBuffer(_:shape:zeroed:context:)``, for a layer that skips
+    /// its input gradient when the context does not need it
+    /// (``PassContext/needsInputGradient``): then an empty tensor `[0]`, and
+    /// `slot` keeps what it held.
+    static func inputGradientBuffer(_ slot: inout Tensor?, shape: Shape, zeroed: Bool, context: PassContext) -> Tensor {
+        context.needsInputGradient ? gradientBuffer(&slot, shape: shape, zeroed: zeroed, context: context) : Tensor(shape: [0])
+    }
 }

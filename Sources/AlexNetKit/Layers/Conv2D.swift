@@ -420,9 +420,8 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
         let batch = input.shape[0]
         // Without needsInputGradient, only the parameter gradients are computed and `[0]` is returned.
         let needsInputGradient = context.needsInputGradient
-        var inputGradient = needsInputGradient
-            ? Tensor<Element>.gradientBuffer(&inputGradientBuffer, shape: input.shape, zeroed: true, context: context)
-            : Tensor<Element>(shape: [0])
+        var inputGradient = Tensor<Element>.inputGradientBuffer(&inputGradientBuffer, shape: input.shape, zeroed: true,
+                                                                context: context)
         defer { if context.gradientBuffers == nil && needsInputGradient { inputGradientBuffer = inputGradient } }
         if batch == 0 {
             // No images: the gradients of a sum over no images are zero.

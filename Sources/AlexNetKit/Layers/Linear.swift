@@ -223,9 +223,8 @@ public final class Linear<Element: TensorElement>: WeightedLayer {
         let batch = input.shape[0]
         // Without needsInputGradient, only the parameter gradients are computed and `[0]` is returned.
         let needsInputGradient = context.needsInputGradient
-        var inputGradient = needsInputGradient
-            ? Tensor<Element>.gradientBuffer(&inputGradientBuffer, shape: input.shape, zeroed: false, context: context)
-            : Tensor<Element>(shape: [0])
+        var inputGradient = Tensor<Element>.inputGradientBuffer(&inputGradientBuffer, shape: input.shape, zeroed: false,
+                                                                context: context)
         defer { if context.gradientBuffers == nil && needsInputGradient { inputGradientBuffer = inputGradient } }
         for parameter in parameters where parameter.gradient.shape != parameter.value.shape {
             parameter.gradient = Tensor(shape: parameter.value.shape)  // replaced by someone; start afresh
