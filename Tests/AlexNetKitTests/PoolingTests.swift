@@ -214,39 +214,44 @@ final class PoolingTests: XCTestCase {
             ((3, 2), (3, 1), (0, 1), .floor), ((2, 2), (2, 2), (0, 0), .ceil), ((3, 3), (1, 1), (1, 1), .floor),
             ((3, 3), (2, 2), (0, 0), .ceil), ((2, 4), (2, 3), (1, 2), .ceil),
         ]
-        for (h, w) in [(11, 13), (9, 40), (6, 28)] {
+        // 17 and 18 wide: a stride-2 row holds exactly one vector of outputs (its even/odd loads
+        // end at the row's end); 55: the paper's conv1 output, a scalar column after the vectors.
+        for (h, w) in [(11, 13), (9, 40), (6, 28), (5, 17), (4, 18), (7, 55)] {
             for (kernel, stride, padding, rounding) in windows {
-                let (n, c) = (2, 3)
-                let x = try Tensor<T>(shape: [n, c, h, w],
-                                      values: (0..<(n * c * h * w)).map { values[($0 * 7 + $0 / 5) % values.count] })
-                let layer = try MaxPool2D<T>(name: "p", kernel: kernel, stride: stride, padding: padding, rounding: rounding)
-                let y = try layer.forward(x, context: PassContext(pool: WorkerPool(workerCount: 2)))
-                let (oh, ow) = (y.shape[2], y.shape[3])
-                let gradient = try Tensor<T>(shape: y.shape, values: (0..<y.count).map { T($0 % 5 + 1) })
-                let dx = try layer.backward(gradient, context: PassContext(pool: WorkerPool(workerCount: 2)))
-                var expected = [T](repeating: 0, count: x.count)
-                let label = "\(T.self) \(h)x\(w), kernel \(kernel), stride \(stride), padding \(padding), \(rounding)"
-                for plane in 0..<(n * c) {
-                    for i in 0..<oh {
-                        for j in 0..<ow {
-                            var best: T?, at = 0
-                            scan: for r in max(0, i * stride.0 - padding.0)..<min(h, i * stride.0 - padding.0 + kernel.0) {
-                                for q in max(0, j * stride.1 - padding.1)..<min(w, j * stride.1 - padding.1 + kernel.1) {
-                                    let v = x.storage[plane * h * w + r * w + q]
-                                    if best == nil || v > best! || v.isNaN {
-                                        best = v
-                                        at = r * w + q
-                                        if v.isNaN { break scan }
+                // Training keeps the argmax in forward; inference computes it in backward.
+                for mode in [PassMode.training, .inference] {
+                    let (n, c) = (2, 3)
+                    let x = try Tensor<T>(shape: [n, c, h, w],
+                                          values: (0..<(n * c * h * w)).map { values[($0 * 7 + $0 / 5) % values.count] })
+                    let layer = try MaxPool2D<T>(name: "p", kernel: kernel, stride: stride, padding: padding, rounding: rounding)
+                    let y = try layer.forward(x, context: PassContext(pool: WorkerPool(workerCount: 2), mode: mode))
+                    let (oh, ow) = (y.shape[2], y.shape[3])
+                    let gradient = try Tensor<T>(shape: y.shape, values: (0..<y.count).map { T($0 % 5 + 1) })
+                    let dx = try layer.backward(gradient, context: PassContext(pool: WorkerPool(workerCount: 2)))
+                    var expected = [T](repeating: 0, count: x.count)
+                    let label = "\(T.self) \(h)x\(w), kernel \(kernel), stride \(stride), padding \(padding), \(rounding), \(mode)"
+                    for plane in 0..<(n * c) {
+                        for i in 0..<oh {
+                            for j in 0..<ow {
+                                var best: T?, at = 0
+                                scan: for r in max(0, i * stride.0 - padding.0)..<min(h, i * stride.0 - padding.0 + kernel.0) {
+                                    for q in max(0, j * stride.1 - padding.1)..<min(w, j * stride.1 - padding.1 + kernel.1) {
+                                        let v = x.storage[plane * h * w + r * w + q]
+                                        if best == nil || v > best! || v.isNaN {
+                                            best = v
+                                            at = r * w + q
+                                            if v.isNaN { break scan }
+                                        }
                                     }
                                 }
+                                let o = plane * oh * ow + i * ow + j
+                                XCTAssertEqual(y.storage[o].rawBits, best!.rawBits, "output \(o), \(label)")
+                                expected[plane * h * w + at] += gradient.storage[o]
                             }
-                            let o = plane * oh * ow + i * ow + j
-                            XCTAssertEqual(y.storage[o].rawBits, best!.rawBits, "output \(o), \(label)")
-                            expected[plane * h * w + at] += gradient.storage[o]
                         }
                     }
+                    XCTAssertEqual(dx.storage, expected, label)
                 }
-                XCTAssertEqual(dx.storage, expected, label)
             }
         }
     }

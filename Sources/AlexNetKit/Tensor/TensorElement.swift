@@ -27,13 +27,33 @@ where Vector.Scalar == Self {
     /// ReLU's backward on one vector: `x <= 0 ? 0 : g` in each lane.
     static func reluGradientLanes(_ x: Vector, _ g: Vector) -> Vector
 
+    /// Max pooling's argmax lanes: `Vector`'s mask storage (`SIMD8<Int32>` for
+    /// Float, `SIMD4<Int64>` for Double), so a comparison's mask selects values
+    /// and indices alike.
+    typealias IndexLanes = Vector.MaskStorage
+
     /// Max pooling's running update on lanes (``MaxPool2D``'s rule): where
     /// `best` is not NaN and `candidate` is not `<=` it (greater, or the first
     /// NaN), `best` and `bestIndex` take `candidate` and `candidateIndex`.
-    static func maxPoolLanes(_ best: inout Vector, _ bestIndex: inout Vector, _ candidate: Vector, _ candidateIndex: Vector)
+    static func maxPoolLanes(_ best: inout Vector, _ bestIndex: inout IndexLanes, _ candidate: Vector,
+                             _ candidateIndex: IndexLanes)
 
-    /// Writes each lane of `v`, a whole number in `0 ..< 2^24`, to `target` as an `Int32`.
-    static func storeWholeLanes(_ v: Vector, to target: UnsafeMutablePointer<Int32>)
+    /// ``maxPoolLanes(_:_:_:_:)`` without the argmax (inference): the same values.
+    static func maxPoolValueLanes(_ best: inout Vector, _ candidate: Vector)
+
+    /// The index lanes `start, start + step, start + 2 * step, ...`.
+    static func indexLanes(start: Int32, step: Int32) -> IndexLanes
+
+    /// Writes each index lane to `target` as an `Int32` (each fits: planes hold
+    /// fewer than 2^31 cells).
+    static func storeIndexLanes(_ v: IndexLanes, to target: UnsafeMutablePointer<Int32>)
+
+    /// Loads `2 * Vector.scalarCount` consecutive elements from `source` and
+    /// splits them into the even-numbered and the odd-numbered ones: the window
+    /// columns `j` and `j + 1` of adjacent stride-2 pooling outputs. Written out
+    /// lane by lane for the concrete types; the SIMD protocol's `evenHalf` ran
+    /// 5x slower than the scalar scan it was to replace.
+    static func loadEvenOddLanes(_ source: UnsafePointer<Self>) -> (even: Vector, odd: Vector)
 
     /// Row-major `C = alpha * op(A) * op(B) + beta * C` through BLAS
     /// (Kernels/GEMM.swift: `cblas_sgemm`, `cblas_dgemm`).
@@ -71,17 +91,33 @@ extension Float: TensorElement {
     }
 
     @inlinable @inline(__always)
-    public static func maxPoolLanes(_ best: inout SIMD8<Float>, _ bestIndex: inout SIMD8<Float>,
-                                    _ candidate: SIMD8<Float>, _ candidateIndex: SIMD8<Float>) {
+    public static func maxPoolLanes(_ best: inout SIMD8<Float>, _ bestIndex: inout SIMD8<Int32>,
+                                    _ candidate: SIMD8<Float>, _ candidateIndex: SIMD8<Int32>) {
         let take = (best .== best) .& .!(candidate .<= best)
         best.replace(with: candidate, where: take)
         bestIndex.replace(with: candidateIndex, where: take)
     }
 
     @inlinable @inline(__always)
-    public static func storeWholeLanes(_ v: SIMD8<Float>, to target: UnsafeMutablePointer<Int32>) {
-        // Lane by lane: the SIMD rounding initialiser takes a generic slow path.
-        for lane in 0..<8 { target[lane] = Int32(v[lane]) }
+    public static func maxPoolValueLanes(_ best: inout SIMD8<Float>, _ candidate: SIMD8<Float>) {
+        best.replace(with: candidate, where: (best .== best) .& .!(candidate .<= best))
+    }
+
+    @inlinable @inline(__always)
+    public static func indexLanes(start: Int32, step: Int32) -> SIMD8<Int32> {
+        SIMD8<Int32>(repeating: start) &+ SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) &* step
+    }
+
+    @inlinable @inline(__always)
+    public static func storeIndexLanes(_ v: SIMD8<Int32>, to target: UnsafeMutablePointer<Int32>) {
+        UnsafeMutableRawPointer(target).storeBytes(of: v, as: SIMD8<Int32>.self)
+    }
+
+    @inlinable @inline(__always)
+    public static func loadEvenOddLanes(_ source: UnsafePointer<Float>) -> (even: SIMD8<Float>, odd: SIMD8<Float>) {
+        let v = UnsafeRawPointer(source).loadUnaligned(as: SIMD16<Float>.self)
+        return (SIMD8(v[0], v[2], v[4], v[6], v[8], v[10], v[12], v[14]),
+                SIMD8(v[1], v[3], v[5], v[7], v[9], v[11], v[13], v[15]))
     }
 }
 
@@ -99,16 +135,31 @@ extension Double: TensorElement {
     }
 
     @inlinable @inline(__always)
-    public static func maxPoolLanes(_ best: inout SIMD4<Double>, _ bestIndex: inout SIMD4<Double>,
-                                    _ candidate: SIMD4<Double>, _ candidateIndex: SIMD4<Double>) {
+    public static func maxPoolLanes(_ best: inout SIMD4<Double>, _ bestIndex: inout SIMD4<Int64>,
+                                    _ candidate: SIMD4<Double>, _ candidateIndex: SIMD4<Int64>) {
         let take = (best .== best) .& .!(candidate .<= best)
         best.replace(with: candidate, where: take)
         bestIndex.replace(with: candidateIndex, where: take)
     }
 
     @inlinable @inline(__always)
-    public static func storeWholeLanes(_ v: SIMD4<Double>, to target: UnsafeMutablePointer<Int32>) {
-        // Lane by lane: the SIMD rounding initialiser takes a generic slow path.
-        for lane in 0..<4 { target[lane] = Int32(v[lane]) }
+    public static func maxPoolValueLanes(_ best: inout SIMD4<Double>, _ candidate: SIMD4<Double>) {
+        best.replace(with: candidate, where: (best .== best) .& .!(candidate .<= best))
+    }
+
+    @inlinable @inline(__always)
+    public static func indexLanes(start: Int32, step: Int32) -> SIMD4<Int64> {
+        SIMD4<Int64>(repeating: Int64(start)) &+ SIMD4<Int64>(0, 1, 2, 3) &* Int64(step)
+    }
+
+    @inlinable @inline(__always)
+    public static func storeIndexLanes(_ v: SIMD4<Int64>, to target: UnsafeMutablePointer<Int32>) {
+        for lane in 0..<4 { target[lane] = Int32(truncatingIfNeeded: v[lane]) }
+    }
+
+    @inlinable @inline(__always)
+    public static func loadEvenOddLanes(_ source: UnsafePointer<Double>) -> (even: SIMD4<Double>, odd: SIMD4<Double>) {
+        let v = UnsafeRawPointer(source).loadUnaligned(as: SIMD8<Double>.self)
+        return (SIMD4(v[0], v[2], v[4], v[6]), SIMD4(v[1], v[3], v[5], v[7]))
     }
 }
