@@ -71,12 +71,23 @@ final class DropoutTests: XCTestCase {
         let dropout = try Dropout<Float>(rate: 0.5, scaling: .paper, seed: 42, stream: 6)
         let mask = dropout.generatedMask(shape: [4, 50_000], step: 3)
         let stream = RandomStream(seed: 42, step: 3, stream: 6)
-        for i in [0, 1, 5, 199_999] {
-            XCTAssertEqual(mask.storage[i], stream.uniform(i) >= 0.5 ? 1 : 0)
-        }
+        XCTAssertEqual(mask.storage, (0..<mask.count).map { stream.uniform($0) >= 0.5 ? 1 : 0 })
         let kept = mask.storage.reduce(0, +) / Float(mask.count)
         XCTAssertEqual(kept, 0.5, accuracy: 0.005)
         XCTAssertFalse(mask.isBitwiseEqual(to: dropout.generatedMask(shape: [4, 50_000], step: 4)), "each step draws anew")
+    }
+
+    /// A tower's slice draws element (n, j) from number n * rowLength + offset + j: checked
+    /// for every element with rows that start inside Philox blocks (offset 3, 7 per image,
+    /// rows of 13), on one and three workers.
+    func testSlicedMaskFollowsTheDocumentedKeyForEveryElement() throws {
+        let dropout = try Dropout<Float>(rate: 0.4, scaling: .inverted, seed: 5, stream: 2, slice: (offset: 3, rowLength: 13))
+        let stream = RandomStream(seed: 5, step: 9, stream: 2)
+        let expected: [Float] = (0..<(5 * 7)).map { i in stream.uniform((i / 7) * 13 + 3 + i % 7) >= 0.4 ? 1 : 0 }
+        for workers in [1, 3] {
+            let mask = dropout.generatedMask(shape: [5, 7], step: 9, pool: WorkerPool(workerCount: workers))
+            XCTAssertEqual(mask.storage, expected, "\(workers) worker(s)")
+        }
     }
 
     func testMaskIsTheSameForAnyThreadCount() throws {

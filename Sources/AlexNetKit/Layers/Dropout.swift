@@ -85,9 +85,17 @@ public final class Dropout<Element: TensorElement>: Layer {
         mask.withUnsafeMutableBufferPointer { m in
             let base = m.baseAddress!
             Elementwise.forEachSpan(count: m.count, pool: pool) { range in
-                for i in range {
-                    let index = (i / perImage) * rowLength + offset + i % perImage
-                    base[i] = random.uniform(index) >= threshold ? 1 : 0
+                // Element i draws number (i / perImage) * rowLength + offset + i % perImage:
+                // consecutive within an image's row, so each run shares its Philox blocks.
+                var i = range.lowerBound
+                while i < range.upperBound {
+                    let (image, column) = i.quotientAndRemainder(dividingBy: perImage)
+                    let run = min(range.upperBound - i, perImage - column)
+                    let target = base + i
+                    random.forEachUniform(from: image * rowLength + offset + column, count: run) { k, u in
+                        target[k] = u >= threshold ? 1 : 0
+                    }
+                    i += run
                 }
             }
         }

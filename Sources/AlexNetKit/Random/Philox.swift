@@ -87,4 +87,28 @@ public struct RandomStream: Sendable {
     /// Uniform number in [0, 1) for element `index` (24 random bits).
     @inlinable
     public func uniform(_ index: Int) -> Double { Philox4x32.unitInterval(word(index)) }
+
+    /// Calls `body(k, uniform(start + k))` for `k` in `0 ..< count`, in order,
+    /// computing each Philox block once for the four elements it serves
+    /// (``uniform(_:)`` computes one block per element).
+    @inlinable
+    public func forEachUniform(from start: Int, count: Int, _ body: (_ k: Int, _ u: Double) -> Void) {
+        var index = start
+        let end = start + count
+        while index < end {
+            let words = block(index >> 2)
+            let blockEnd = min(end, (index | 3) + 1)
+            while index < blockEnd {
+                let bits: UInt32
+                switch index & 3 {
+                case 0: bits = words.0
+                case 1: bits = words.1
+                case 2: bits = words.2
+                default: bits = words.3
+                }
+                body(index - start, Philox4x32.unitInterval(bits))
+                index += 1
+            }
+        }
+    }
 }
