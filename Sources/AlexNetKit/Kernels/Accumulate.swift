@@ -41,6 +41,25 @@ enum Accumulate {
         }
     }
 
+    /// `target[i] = source[i] + value`: a copy followed by adding `value`, in
+    /// one pass and with the same bits.
+    @inline(__always)
+    static func add<T: TensorElement>(_ value: T, to source: UnsafePointer<T>, into target: UnsafeMutablePointer<T>,
+                                      count: Int) {
+        let width = T.Vector.scalarCount
+        let splat = T.Vector(repeating: value)
+        var i = 0
+        while i + width <= count {
+            let a = UnsafeRawPointer(source + i).loadUnaligned(as: T.Vector.self)
+            UnsafeMutableRawPointer(target + i).storeBytes(of: a + splat, as: T.Vector.self)
+            i += width
+        }
+        while i < count {
+            target[i] = source[i] + value
+            i += 1
+        }
+    }
+
     /// The sum of `source[0..<count]` in a fixed order: lane `l` of a vector
     /// accumulator sums elements `l, l + width, l + 2 width, ...`; the lanes are
     /// then added in lane order, then the scalar tail in index order. Fixed by

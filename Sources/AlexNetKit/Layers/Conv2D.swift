@@ -279,16 +279,22 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
                                                  m: rows.count, n: columns, k: g.patchSize, alpha: 1,
                                                  a: weights, lda: g.patchSize, b: col, ldb: columns, beta: 0,
                                                  c: product, ldc: columns)
+                                    // The bias is added in the same pass (the bits of a copy, then addBias).
                                     for (j, n) in images.enumerated() {
                                         for r in 0..<rows.count {
-                                            (yp + n * outputImageCount + (rows.lowerBound + r) * plane)
-                                                .update(from: product + r * columns + j * plane, count: plane)
+                                            let target = yp + n * outputImageCount + (rows.lowerBound + r) * plane
+                                            let source = product + r * columns + j * plane
+                                            if let b {
+                                                Accumulate.add(b[rows.lowerBound + r], to: source, into: target, count: plane)
+                                            } else {
+                                                target.update(from: source, count: plane)
+                                            }
                                         }
                                     }
                                 }
                             }
                             // Not folded into the product with beta = 1 (see addBias).
-                            if let b { self.addBias(b, images: images, output: yp, plane: plane) }
+                            if let b, images.count == 1 { self.addBias(b, images: images, output: yp, plane: plane) }
                         }
                     }
                 }
