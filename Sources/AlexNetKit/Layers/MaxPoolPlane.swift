@@ -73,23 +73,30 @@ func maxPoolPlane<T: TensorElement>(
     output: UnsafeMutablePointer<T>, argmax: UnsafeMutablePointer<Int32>?,
     lanes: MaxPoolLanes, phases: UnsafeMutablePointer<T>?
 ) {
-    // Two copies of the scan: `indexed` is a constant in each after inlining, so
+    // Two specialised copies of the scan: `Recording.kept` is a constant in each, so
     // the inference copy carries no index work.
     if argmax != nil {
         maxPoolPlaneScan(input: input, width: width, rows: rows, columns: columns, output: output,
-                         argmax: argmax, lanes: lanes, phases: phases, indexed: true)
+                         argmax: argmax, lanes: lanes, phases: phases, KeptArgmax.self)
     } else {
         maxPoolPlaneScan(input: input, width: width, rows: rows, columns: columns, output: output,
-                         argmax: nil, lanes: lanes, phases: phases, indexed: false)
+                         argmax: nil, lanes: lanes, phases: phases, NoArgmax.self)
     }
 }
 
-@inline(__always)
-private func maxPoolPlaneScan<T: TensorElement>(
+/// Whether a max-pooling scan records the argmax, as a type, so that each
+/// specialisation of the scan has it as a constant (a Bool argument was not:
+/// the scan is too large to inline, and the branches stayed in its inner loops).
+private protocol ArgmaxRecording { static var kept: Bool { get } }
+private enum KeptArgmax: ArgmaxRecording { static var kept: Bool { true } }
+private enum NoArgmax: ArgmaxRecording { static var kept: Bool { false } }
+
+private func maxPoolPlaneScan<T: TensorElement, Recording: ArgmaxRecording>(
     input: UnsafePointer<T>, width: Int, rows: PoolWindows, columns: PoolWindows,
     output: UnsafeMutablePointer<T>, argmax: UnsafeMutablePointer<Int32>?,
-    lanes: MaxPoolLanes, phases: UnsafeMutablePointer<T>?, indexed: Bool
+    lanes: MaxPoolLanes, phases: UnsafeMutablePointer<T>?, _: Recording.Type
 ) {
+    let indexed = Recording.kept
     @inline(__always) func scalarOutput(_ oh: Int, _ ow: Int) {
         let h0 = rows.start[oh], h1 = rows.end[oh]
         let w0 = columns.start[ow], w1 = columns.end[ow]
