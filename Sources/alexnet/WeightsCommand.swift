@@ -32,12 +32,11 @@ struct WeightsOutputOptions: ParsableArguments {
     @Option(help: "Layout: grouped, or towers (per-tower tensors; two-tower models only).")
     var layout: WeightLayout = .grouped
 
-    @Flag(help: "Replace the output file if it exists.")
-    var force = false
+    @OptionGroup var force: ForceFlag<WeightsOutputOptions>
 
     /// Refuses to replace an existing file without --force, so nothing already written is lost.
     func checkOutput() throws {
-        try checkOutputFile(output, option: "--output", force: force)
+        try checkOutputFile(output, option: "--output", force: force.isSet)
     }
 
     func write<T: TensorElement>(_ network: Network<T>, metadata: [String: String]) throws {
@@ -46,6 +45,10 @@ struct WeightsOutputOptions: ParsableArguments {
         let count = network.namedParameters.reduce(0) { $0 + $1.parameter.value.count }
         print("wrote \(output): \(tensors.count) tensors, \(count) parameters, \(T.dtypeName), \(names.rawValue) names, \(layout.rawValue) layout")
     }
+}
+
+extension WeightsOutputOptions: ForceHelp {
+    static let forceHelp = "Replace the output file if it exists."
 }
 
 extension ParameterNaming: ExpressibleByArgument {}
