@@ -295,6 +295,7 @@ private struct MetadataKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingCont
     // No null in metadata: a nil value is an absent key.
     mutating func encodeNil(forKey key: Key) throws { box.values[key.stringValue] = nil }
 
+    // An optional's nil (`encode(_:forKey:)` of an `Optional`) is an absent key too.
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
         box.values[key.stringValue] = try MetadataValueEncoder.text(of: value, codingPath: [key])
     }
@@ -315,10 +316,11 @@ private struct MetadataKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingCont
     }
 }
 
-/// What one value becomes: one text, or a list of texts (written comma-separated).
+/// What one value becomes: one text, a list of texts (written comma-separated), or nil.
 private final class ValueSlot {
     var text: String?
     var items: [String]?
+    var isNil = false
 }
 
 private struct MetadataValueEncoder: Encoder {
@@ -326,8 +328,8 @@ private struct MetadataValueEncoder: Encoder {
     let codingPath: [CodingKey]
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
-    /// The metadata text of `value`: the form ``MetadataValueDecoder`` reads.
-    static func text<T: Encodable>(of value: T, codingPath: [CodingKey]) throws -> String {
+    /// The metadata text of `value`: the form ``MetadataValueDecoder`` reads; nil for an optional's nil.
+    static func text<T: Encodable>(of value: T, codingPath: [CodingKey]) throws -> String? {
         switch value {
         case let text as String: return text
         case let b as Bool: return b ? "true" : "false"
@@ -339,6 +341,7 @@ private struct MetadataValueEncoder: Encoder {
             try value.encode(to: MetadataValueEncoder(slot: slot, codingPath: codingPath))
             if let items = slot.items { return items.joined(separator: ",") }
             guard let text = slot.text else {
+                if slot.isNil { return nil }
                 throw EncodingError.invalidValue(value, .init(codingPath: codingPath, debugDescription: "the value encodes nothing"))
             }
             return text
@@ -368,7 +371,7 @@ private struct MetadataListEncodingContainer: UnkeyedEncodingContainer {
 
     mutating func encode<T: Encodable>(_ value: T) throws {
         let path = codingPath + [JSONKey(intValue: count)]
-        let text = try MetadataValueEncoder.text(of: value, codingPath: path)
+        guard let text = try MetadataValueEncoder.text(of: value, codingPath: path) else { try encodeNil(); return }
         // A comma would split the item in two when read back.
         guard !text.contains(",") else {
             throw EncodingError.invalidValue(value, .init(codingPath: path, debugDescription: "a list item cannot hold a comma"))
@@ -391,11 +394,9 @@ private struct MetadataSingleEncodingContainer: SingleValueEncodingContainer {
     let slot: ValueSlot
     let codingPath: [CodingKey]
 
-    mutating func encodeNil() throws {
-        throw EncodingError.invalidValue(Optional<Int>.none as Any, .init(codingPath: codingPath, debugDescription: "a value cannot be nil"))
-    }
+    mutating func encodeNil() throws { slot.isNil = true }
 
     mutating func encode<T: Encodable>(_ value: T) throws {
-        slot.text = try MetadataValueEncoder.text(of: value, codingPath: codingPath)
+        if let text = try MetadataValueEncoder.text(of: value, codingPath: codingPath) { slot.text = text } else { slot.isNil = true }
     }
 }

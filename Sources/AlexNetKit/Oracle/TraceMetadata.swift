@@ -152,22 +152,14 @@ struct TraceMetadata: Codable, Equatable {
         var kept = encoder.container(keyedBy: JSONKey.self)
         for (key, value) in extra { try kept.encode(value, forKey: JSONKey(key)) }
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(steps == nil ? Trace.format : Trace.formatSteps, forKey: .format)
-        try c.encode(kind.rawValue, forKey: .kind)
-        try c.encode(dtype.traceSpelling, forKey: .dtype)
-        try c.encode(mode.rawValue, forKey: .mode)
-        try c.encodeIfPresent(spec, forKey: .spec)
-        try c.encodeIfPresent(layer, forKey: .layer)
-        if let sgd {
-            try c.encode(sgd.form.rawValue, forKey: .sgdForm)
-            try c.encode(sgd.learningRate, forKey: .learningRate)
-            try c.encode(sgd.momentum, forKey: .momentum)
-            try c.encode(sgd.weightDecay, forKey: .weightDecay)
-        }
-        try c.encodeIfPresent(towers, forKey: .towers)
-        try c.encodeIfPresent(producer, forKey: .producer)
-        try c.encodeIfPresent(steps, forKey: .steps)
-        try c.encodeIfPresent(learningRates, forKey: .learningRates)
+        // A nil value writes no key.
+        try c.encode([
+            (.format, steps == nil ? Trace.format : Trace.formatSteps), (.kind, kind.rawValue),
+            (.dtype, dtype.traceSpelling), (.mode, mode.rawValue), (.spec, spec), (.layer, layer),
+            (.sgdForm, sgd?.form.rawValue), (.learningRate, sgd?.learningRate), (.momentum, sgd?.momentum),
+            (.weightDecay, sgd?.weightDecay), (.towers, towers), (.producer, producer), (.steps, steps),
+            (.learningRates, learningRates),
+        ])
     }
 }
 
