@@ -188,7 +188,7 @@ struct TraceCommand: ParsableCommand {
             throw CommandFailure(message: error.description)
         }
         let perTower = trace.names.filter { $0.hasPrefix("tower") }.count
-        print("wrote \(output): \(trace.kind.rawValue) trace of \(trace.subjectName), \(dtype.rawValue), \(mode), batch \(count), "
+        print("wrote \(output): \(trace.kind.rawValue) trace of \(trace.subjectName), \(dtype.spelling), \(mode), batch \(count), "
               + "\(trace.tensors.count) tensors" + (perTower > 0 ? " (\(perTower) per tower)" : ""))
     }
 }
