@@ -82,11 +82,9 @@ struct CheckCommand: ParsableCommand {
     @Option(help: "Write a JUnit XML report (one testcase per tensor) to this file.")
     var junit: String?
 
-    @Flag(help: "Replace existing --report and --junit files.")
-    var force = false
+    @OptionGroup var force: ForceFlag<CheckCommand>
 
-    @Flag(help: "Print only the verdict line.")
-    var quiet = false
+    @OptionGroup var quiet: QuietFlag<CheckCommand>
 
     @OptionGroup var workers: WorkerThreadsOption
 
@@ -138,9 +136,9 @@ struct CheckCommand: ParsableCommand {
                                     compare: try groups())
         let result: OracleReport
         do {
-            if let report { try checkOutputFile(report, option: "--report", force: force) }
-            if let junit { try checkOutputFile(junit, option: "--junit", force: force) }
-            if let output { try checkOutputFile(output, option: "--output", force: force) }
+            if let report { try checkOutputFile(report, option: "--report", force: force.isSet) }
+            if let junit { try checkOutputFile(junit, option: "--junit", force: force.isSet) }
+            if let output { try checkOutputFile(output, option: "--output", force: force.isSet) }
             let loaded = try Trace.read(path: trace)
             try checkToleranceNames(against: loaded)
             // A trace lacking a required tensor, or holding none to compare, throws a TraceError.
@@ -166,7 +164,7 @@ struct CheckCommand: ParsableCommand {
             // value) makes the trace unusable: exit 1 means a mismatch only.
             throw unusable("\(trace): \(error)")
         }
-        print(quiet ? result.verdictLine : result.table(), terminator: quiet ? "\n" : "")
+        print(quiet.isSet ? result.verdictLine : result.table(), terminator: quiet.isSet ? "\n" : "")
         do {
             if let report { try write(result.jsonString(), to: report) }
             if let junit { try write(result.junitXML(), to: junit) }
@@ -183,7 +181,7 @@ struct CheckCommand: ParsableCommand {
         FileHandle.standardError.write(Data(("error: " + message + "\n").utf8))
         for (path, text) in [(report, OracleReport.unusableJSON(trace: trace, problem: message)),
                              (junit, OracleReport.unusableJUnitXML(trace: trace, problem: message))] {
-            guard let path, (try? checkOutputFile(path, option: "", force: force)) != nil else { continue }
+            guard let path, (try? checkOutputFile(path, option: "", force: force.isSet)) != nil else { continue }
             try? writeOutputFile(Array(text.utf8), to: path)
         }
         return ExitCode(2)
@@ -250,4 +248,9 @@ struct CheckCommand: ParsableCommand {
     private func write(_ text: String, to path: String) throws {
         try writeOutputFile(Array(text.utf8), to: path)
     }
+}
+
+extension CheckCommand: ForceHelp, QuietHelp {
+    static let forceHelp = "Replace existing --report, --junit and --output files."
+    static let quietHelp = "Print only the verdict line."
 }

@@ -31,8 +31,7 @@ struct DataGridCommand: ParsableCommand {
     @Option(help: "Enlarge each pixel this many times (default: so that an image is about 96 pixels wide).")
     var zoom: Int?
 
-    @Flag(help: "Replace the --output file if it exists.")
-    var force = false
+    @OptionGroup var force: ForceFlag<DataGridCommand>
 
     func validate() throws {
         let extensionName = (output as NSString).pathExtension.lowercased()
@@ -44,7 +43,7 @@ struct DataGridCommand: ParsableCommand {
     }
 
     func run() throws {
-        try checkOutputFile(output, option: "--output", force: force)
+        try checkOutputFile(output, option: "--output", force: force.isSet)
         let dataset = try source.open()
         let (pipeline, statistics) = try augmentation.pipeline(for: dataset, meanSubtraction: .none, threads: 2)
         let loader = try BatchLoader(dataset: dataset, pipeline: pipeline, statistics: statistics,
@@ -77,4 +76,8 @@ struct DataGridCommand: ParsableCommand {
         }
         print("wrote \(output) (\(width)x\(height))")
     }
+}
+
+extension DataGridCommand: ForceHelp {
+    static let forceHelp = "Replace the --output file if it exists."
 }

@@ -25,8 +25,7 @@ struct DataMeanCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "The .npz file to write.")
     var output: String
 
-    @Option(help: "Rescale so the shorter side is this many pixels, then keep the central square (default: 256 for JPEG folders).")
-    var resize: Int?
+    @OptionGroup var resize: ResizeOption
 
     @Flag(help: "Copy grey images into three channels first.")
     var greyToRGB = false
@@ -36,21 +35,19 @@ struct DataMeanCommand: ParsableCommand {
 
     @OptionGroup var workers: WorkerThreadsOption
 
-    @Flag(help: "Replace the --output file if it exists.")
-    var force = false
+    @OptionGroup var force: ForceFlag<DataMeanCommand>
 
     func validate() throws {
         guard (output as NSString).pathExtension.lowercased() == "npz" else {
             throw ValidationError("--output \(output): the statistics are written as an .npz file")
         }
-        try checkRange(resize, 1...InputLimits.imageSide, "--resize")
         try checkRange(limit, 1...InputLimits.examples, "--limit")
     }
 
     func run() throws {
-        try checkOutputFile(output, option: "--output", force: force)
+        try checkOutputFile(output, option: "--output", force: force.isSet)
         let dataset = try source.open()
-        let side = resize ?? PipelineDefaults.resize(storedSize: dataset.storedSize, inputSide: 227)
+        let side = resize.side ?? PipelineDefaults.resize(storedSize: dataset.storedSize, inputSide: 227)
         let pipeline = ImagePipeline(resizeShorterSide: side, greyToRGB: greyToRGB)
         let start = Date()
         let (statistics, skipped) = try DatasetStatistics.compute(dataset: dataset, pipeline: pipeline, threads: workers.count, limit: limit)
@@ -66,4 +63,8 @@ struct DataMeanCommand: ParsableCommand {
         if !skipped.isEmpty { print("warning: \(skipped.count) bad file(s) skipped") }
         print("wrote \(output)")
     }
+}
+
+extension DataMeanCommand: ForceHelp {
+    static let forceHelp = "Replace the --output file if it exists."
 }

@@ -31,8 +31,7 @@ struct AugmentOptions: ParsableArguments {
                                + "(PCA colour); or none.", valueName: "list"))
     var augment: String = "crop,flip"
 
-    @Option(help: "Rescale so the shorter side is this many pixels, then keep the central square (default: 256 for JPEG folders, none otherwise).")
-    var resize: Int?
+    @OptionGroup var resize: ResizeOption
 
     @Option(help: "Crop size (default: 227 after resizing to 256, otherwise the image size, with --padding).")
     var crop: Int?
@@ -57,7 +56,6 @@ struct AugmentOptions: ParsableArguments {
 
     func validate() throws {
         _ = try names()
-        try checkRange(resize, 1...InputLimits.imageSide, "--resize")
         try checkRange(crop, 1...InputLimits.imageSide, "--crop")
         try checkRange(padding, 0...InputLimits.cropPadding, "--padding")
         guard pcaStd >= 0 && pcaStd.isFinite else { throw ValidationError("--pca-std must be finite and not negative, got \(pcaStd)") }
@@ -78,7 +76,7 @@ struct AugmentOptions: ParsableArguments {
     func pipeline(for dataset: any ImageDataset, meanSubtraction: ImagePipeline.MeanSubtraction,
                   threads: Int) throws -> (ImagePipeline, DatasetStatistics?) {
         let names = try names()
-        let resize = resize ?? PipelineDefaults.resize(storedSize: dataset.storedSize, inputSide: crop ?? 227)
+        let resize = self.resize.side ?? PipelineDefaults.resize(storedSize: dataset.storedSize, inputSide: crop ?? 227)
         var pipeline = ImagePipeline(resizeShorterSide: resize, meanSubtraction: meanSubtraction)
         let side = resize ?? dataset.storedSize.map { min($0.height, $0.width) } ?? 256
         if names.contains("crop") {

@@ -67,8 +67,7 @@ struct ExperimentCommand: ParsableCommand {
     @Option(help: "Copy the finished runs of another output folder of this experiment (from another machine) into --output first.")
     var merge: [String] = []
 
-    @Flag(help: "Start again any run whose folder holds other settings (or, with --run, the given run) instead of refusing.")
-    var force = false
+    @OptionGroup var force: ForceFlag<ExperimentCommand>
 
     @Flag(help: ArgumentHelp("Started by the runner: ignore SIGINT (the runner stops runs with SIGTERM).", visibility: .hidden))
     var supervised = false
@@ -137,7 +136,7 @@ struct ExperimentCommand: ParsableCommand {
             let selected = try selectedRuns(experiment)
             // Check every run's folder before any starts: a changed experiment file fails at once.
             for run in selected {
-                try out.prepare(run, threads: threads ?? max(1, cores / jobs), restarting: force)
+                try out.prepare(run, threads: threads ?? max(1, cores / jobs), restarting: force.isSet)
             }
             let status = try ExperimentSupervisor(output: out, file: file, data: data, jobs: jobs,
                                                   threads: threads ?? max(1, cores / jobs)).run(selected)
@@ -171,11 +170,11 @@ struct ExperimentCommand: ParsableCommand {
     private func runOne(_ run: ExperimentRun, out: ExperimentOutput, threads: Int) throws {
         if supervised { InterruptHandler.ignored.insert(SIGINT); signal(SIGINT, SIG_IGN) }
         let state = out.state(of: run)
-        guard state != .finished || force else {
+        guard state != .finished || force.isSet else {
             print("\(run.id) is finished; its folder is \(out.folder(of: run)) (--force runs it again)")
             return
         }
-        if force && !supervised && state != .notStarted { try FileManager.default.removeItem(atPath: out.folder(of: run)) }
+        if force.isSet && !supervised && state != .notStarted { try FileManager.default.removeItem(atPath: out.folder(of: run)) }
         try out.prepare(run, threads: threads)
         let folder = out.folder(of: run)
         guard FileManager.default.changeCurrentDirectoryPath(folder) else {
@@ -198,4 +197,8 @@ struct ExperimentCommand: ParsableCommand {
         print("\(run.id): test top-1 error \(String(format: "%.2f", 100 * analysis.testTop1))%; pictures "
               + analysis.pictures.joined(separator: ", "))
     }
+}
+
+extension ExperimentCommand: ForceHelp {
+    static let forceHelp = "Start again any run whose folder holds other settings (or, with --run, the given run) instead of refusing."
 }

@@ -131,8 +131,22 @@ struct CommandFailure: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-/// `--dtype f32|f64`.
-enum ElementType: String, ExpressibleByArgument, CaseIterable {
+/// `--dtype f32|f64`: a network's element type, spelt as trace metadata and
+/// reports spell it (``DType/traceSpelling``, the one place of the spelling).
+enum ElementType: ExpressibleByArgument, CaseIterable {
     case f32, f64
-    var size: Int { self == .f32 ? 4 : 8 }
+
+    /// The file element type.
+    var dtype: DType { self == .f32 ? .float32 : .float64 }
+    /// Bytes per element.
+    var size: Int { dtype.itemSize }
+    /// `f32` or `f64`.
+    var spelling: String { dtype.traceSpelling }
+
+    init?(argument: String) {
+        guard let match = Self.allCases.first(where: { $0.spelling == argument }) else { return nil }
+        self = match
+    }
+    static var allValueStrings: [String] { allCases.map(\.spelling) }
+    var defaultValueDescription: String { spelling }
 }

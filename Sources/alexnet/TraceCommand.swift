@@ -83,8 +83,7 @@ struct TraceCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Where to write: a .safetensors file, or a directory (.npy files and metadata.json).")
     var output: String
 
-    @Flag(help: "Replace the output if it exists.")
-    var force = false
+    @OptionGroup var force: ForceFlag<TraceCommand>
 
     @OptionGroup var workers: WorkerThreadsOption
 
@@ -102,14 +101,14 @@ struct TraceCommand: ParsableCommand {
 
     func run() throws {
         if output.lowercased().hasSuffix(".safetensors") {
-            try checkOutputFile(output, option: "--output", force: force)
+            try checkOutputFile(output, option: "--output", force: force.isSet)
         } else {
-            if FileManager.default.fileExists(atPath: output) && !force {
+            if FileManager.default.fileExists(atPath: output) && !force.isSet {
                 throw CommandFailure(message: "--output \(output): exists; pass --force to replace it")
             }
             do {
                 try OutputFiles.checkDirectory(output, what: "--output")
-            } catch let error as OutputFileError where !force || !FileManager.default.fileExists(atPath: output) {
+            } catch let error as OutputFileError where !force.isSet || !FileManager.default.fileExists(atPath: output) {
                 throw CommandFailure(message: error.description)
             }
         }
@@ -189,7 +188,11 @@ struct TraceCommand: ParsableCommand {
             throw CommandFailure(message: error.description)
         }
         let perTower = trace.names.filter { $0.hasPrefix("tower") }.count
-        print("wrote \(output): \(trace.kind.rawValue) trace of \(trace.subjectName), \(dtype.rawValue), \(mode), batch \(count), "
+        print("wrote \(output): \(trace.kind.rawValue) trace of \(trace.subjectName), \(dtype.spelling), \(mode), batch \(count), "
               + "\(trace.tensors.count) tensors" + (perTower > 0 ? " (\(perTower) per tower)" : ""))
     }
+}
+
+extension TraceCommand: ForceHelp {
+    static let forceHelp = "Replace the output if it exists."
 }

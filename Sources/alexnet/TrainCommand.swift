@@ -132,8 +132,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: trainingHelp("PCA colour augmentation standard deviation (the paper: 0.1; 0: off).", default: \.pca))
     var pca: Double?
 
-    @Option(help: "Rescale images' shorter side to this and keep the centre square. (default: 256 for image folders)")
-    var resize: Int?
+    @OptionGroup var resize: ResizeOption
 
     @Option(help: "Images used for the mean and scale. (default: all training images)")
     var statisticsLimit: Int?
@@ -141,11 +140,9 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Also evaluate the test split with ten crops at the end.")
     var tenCrop = false
 
-    @Flag(help: "Print only the epoch lines and the result, no progress.")
-    var quiet = false
+    @OptionGroup var quiet: QuietFlag<TrainCommand>
 
-    @Flag(help: "Replace an existing --log file, and another run's checkpoints in --checkpoint DIR.")
-    var force = false
+    @OptionGroup var force: ForceFlag<TrainCommand>
 
     /// Refuses a bad option value before any work, as a usage error (exit 64):
     /// the options laid over the defaults must pass the library's own checks
@@ -213,7 +210,7 @@ struct TrainCommand: ParsableCommand {
         putOptional(cropPadding, \.cropPadding)
         put(flip, \.flip)
         put(pca, \.pca)
-        putOptional(resize, \.resize)
+        putOptional(resize.side, \.resize)
         putOptional(statisticsLimit, \.statisticsLimit)
         if tenCrop { config.tenCrop = true; mark(\.tenCrop) }
         return set
@@ -231,13 +228,13 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        let display = ProgressDisplay(quiet: quiet)
+        let display = ProgressDisplay(quiet: quiet.isSet)
         let run: TrainingRun
         if let resume {
             guard FileManager.default.fileExists(atPath: resume) else { throw CommandFailure(message: "\(resume): no such file") }
             var given = TrainingConfiguration()
             let keys = try apply(to: &given)
-            run = try TrainingRun(resuming: resume, change: { $0.copy(keys, from: given) }, replacingOutputs: force,
+            run = try TrainingRun(resuming: resume, change: { $0.copy(keys, from: given) }, replacingOutputs: force.isSet,
                                   progress: display.note)
             let p = run.trainer.progress
             display.note("resuming \(resume): epoch \(p.epoch + 1), batch \(p.batch + 1), step \(p.step)")
@@ -246,7 +243,7 @@ struct TrainCommand: ParsableCommand {
             if let config { configuration = try TrainingConfiguration.load(path: config) }
             try apply(to: &configuration)
             try configuration.validate()
-            run = try TrainingRun(configuration: configuration, replacingOutputs: force, progress: display.note)
+            run = try TrainingRun(configuration: configuration, replacingOutputs: force.isSet, progress: display.note)
         }
         try train(run, display: display)
     }
@@ -313,4 +310,9 @@ struct TrainCommand: ParsableCommand {
         print(test.report(classNames: data.classNames), terminator: "")
         try run.trainer.log.append(end.jsonLine())
     }
+}
+
+extension TrainCommand: ForceHelp, QuietHelp {
+    static let forceHelp = "Replace an existing --log file, and another run's checkpoints in --checkpoint DIR."
+    static let quietHelp = "Print only the epoch lines and the result, no progress."
 }

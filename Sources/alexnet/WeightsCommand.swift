@@ -21,10 +21,15 @@ struct WeightsCommand: ParsableCommand {
     )
 }
 
-/// Options for writing a weights file.
+/// How `weights init` and `weights convert` write their file: where, in
+/// which names, layout and element type, and whether an existing file may be
+/// replaced. One declaration, so both commands spell and check them alike.
 struct WeightsOutputOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: "The file to write: .safetensors or .npz.")
     var output: String
+
+    @Option(help: "Element type to write: f32 or f64 (f64 weights written as f32 round to nearest).")
+    var dtype: ElementType = .f32
 
     @Option(help: "Parameter names: native or pytorch.")
     var names: ParameterNaming = .native
@@ -32,20 +37,25 @@ struct WeightsOutputOptions: ParsableArguments {
     @Option(help: "Layout: grouped, or towers (per-tower tensors; two-tower models only).")
     var layout: WeightLayout = .grouped
 
-    @Flag(help: "Replace the output file if it exists.")
-    var force = false
+    @OptionGroup var force: ForceFlag<WeightsOutputOptions>
 
     /// Refuses to replace an existing file without --force, so nothing already written is lost.
     func checkOutput() throws {
-        try checkOutputFile(output, option: "--output", force: force)
+        try checkOutputFile(output, option: "--output", force: force.isSet)
     }
 
+    /// Writes `network`'s parameters in the names and layout asked for, with `metadata`, and says what was written.
+    /// - Throws: ``WeightsError`` or ``TensorFileError`` naming the file.
     func write<T: TensorElement>(_ network: Network<T>, metadata: [String: String]) throws {
         let tensors = try StateDict.export(network, naming: names, layout: layout)
         try StateDict.write(tensors, to: output, metadata: metadata)
         let count = network.namedParameters.reduce(0) { $0 + $1.parameter.value.count }
         print("wrote \(output): \(tensors.count) tensors, \(count) parameters, \(T.dtypeName), \(names.rawValue) names, \(layout.rawValue) layout")
     }
+}
+
+extension WeightsOutputOptions: ForceHelp {
+    static let forceHelp = "Replace the output file if it exists."
 }
 
 extension ParameterNaming: ExpressibleByArgument {}
@@ -73,15 +83,12 @@ struct WeightsInitCommand: ParsableCommand {
 
     @OptionGroup var initialisation: InitialisationOption
 
-    @Option(help: "Element type: f32 or f64.")
-    var dtype: ElementType = .f32
-
     func run() throws {
         let spec = try modelOptions.resolve()
         try outputOptions.checkOutput()
         let scheme = initialisation.scheme
         let metadata = ["model": spec.name, "seed": "\(seed)", "initialisation": scheme.description]
-        switch dtype {
+        switch outputOptions.dtype {
         case .f32: try outputOptions.write(try Network<Float>(spec: spec, seed: seed, initialisation: scheme), metadata: metadata)
         case .f64: try outputOptions.write(try Network<Double>(spec: spec, seed: seed, initialisation: scheme), metadata: metadata)
         }
@@ -107,9 +114,6 @@ struct WeightsConvertCommand: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var outputOptions: WeightsOutputOptions
 
-    @Option(help: "Element type to write: f32 or f64 (f64 to f32 rounds to nearest).")
-    var dtype: ElementType = .f32
-
     func run() throws {
         let spec = try modelOptions.resolve()
         try outputOptions.checkOutput()
@@ -117,7 +121,7 @@ struct WeightsConvertCommand: ParsableCommand {
             throw CommandFailure(message: "the output must be another file than the input")
         }
         let tensors = try readWeights(input)
-        switch dtype {
+        switch outputOptions.dtype {
         case .f32: try convert(tensors, Network<Float>(spec: spec))
         case .f64: try convert(tensors, Network<Double>(spec: spec))
         }

@@ -91,6 +91,32 @@ final class CLITests: XCTestCase {
         }
     }
 
+    /// `weights init` and `weights convert` take the same output options
+    /// (`WeightsOutputOptions`): `--dtype` chooses the element type written, `--force` replaces.
+    func testWeightsInitAndConvertShareTheirOutputOptions() throws {
+        let model = ["--model", "layers-80sec", "--input", "1,28,28"]
+        let wide = try CLI.run(["weights", "init"] + model + ["--dtype", "f64", "-o", "w64.safetensors"], in: directory)
+        XCTAssertEqual(wide.status, 0, wide.error)
+        let narrow = try CLI.run(["weights", "convert", "w64.safetensors"] + model + ["--dtype", "f32", "-o", "w32.safetensors"],
+                                 in: directory)
+        XCTAssertEqual(narrow.status, 0, narrow.error)
+        let again = try CLI.run(["weights", "convert", "w64.safetensors"] + model + ["--dtype", "f32", "-o", "w32.safetensors"],
+                                in: directory)
+        XCTAssertEqual(again.status, 1)
+        XCTAssertTrue(again.error.contains("--output w32.safetensors: exists; pass --force to replace it"), again.error)
+        let forced = try CLI.run(["weights", "convert", "w64.safetensors"] + model + ["--dtype", "f32", "--force", "-o", "w32.safetensors"],
+                                 in: directory)
+        XCTAssertEqual(forced.status, 0, forced.error)
+        let f64 = try StateDict.read(path: directory.appendingPathComponent("w64.safetensors").path)
+        let f32 = try StateDict.read(path: directory.appendingPathComponent("w32.safetensors").path)
+        XCTAssertTrue(f64.allSatisfy { $0.dtype == .float64 })
+        XCTAssertTrue(f32.allSatisfy { $0.dtype == .float32 })
+        // f64 to f32 rounds to nearest.
+        let wideWeight = try XCTUnwrap(f64.first { $0.name == "conv1.weight" }).floatTensor(as: Double.self)
+        let narrowWeight = try XCTUnwrap(f32.first { $0.name == "conv1.weight" }).floatTensor(as: Float.self)
+        XCTAssertEqual(narrowWeight.storage, wideWeight.storage.map { Float($0) })
+    }
+
     func testExistingOutputIsNotOverwrittenWithoutForce() throws {
         let path = directory.appendingPathComponent("keep.npz")
         try Data("precious".utf8).write(to: path)

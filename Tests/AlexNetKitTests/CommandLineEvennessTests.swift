@@ -93,6 +93,43 @@ final class CommandLineEvennessTests: XCTestCase {
         XCTAssertTrue(inspect.output.contains("w"), inspect.output)
     }
 
+    /// `--force`, `--quiet` and `--resize` are one declaration each (Sources/alexnet/SharedFlags.swift):
+    /// every command that has one spells it the same and lists it once in its
+    /// help, saying what it does there.
+    func testSharedFlagsAreSpeltTheSameInEveryCommand() throws {
+        let cases: [(command: [String], flags: [(flag: String, help: String)])] = [
+            (["trace"], [("--force", "Replace the output if it exists.")]),
+            (["check"], [("--force", "Replace existing --report, --junit and --output files."),
+                         ("--quiet", "Print only the verdict line.")]),
+            (["train"], [("--force", "Replace an existing --log file"), ("--quiet", "Print only the epoch lines"),
+                         ("--resize <resize>", "Rescale so the shorter side is this many pixels")]),
+            (["experiment"], [("--force", "Start again any run whose folder holds other settings")]),
+            (["weights", "init"], [("--force", "Replace the output file if it exists.")]),
+            (["weights", "convert"], [("--force", "Replace the output file if it exists.")]),
+            (["data", "grid"], [("--force", "Replace the --output file if it exists."),
+                                ("--resize <resize>", "Rescale so the shorter side is this many pixels")]),
+            (["data", "mean"], [("--force", "Replace the --output file if it exists."),
+                                ("--resize <resize>", "Rescale so the shorter side is this many pixels")]),
+        ]
+        for (command, flags) in cases {
+            let result = try CLI.run(["help"] + command, in: directory)
+            XCTAssertEqual(result.status, 0, "\(command): \(result.error)")
+            let lines = result.output.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            for (flag, help) in flags {
+                let entries = lines.filter { $0.hasPrefix(flag + " ") }
+                XCTAssertEqual(entries.count, 1, "\(command) \(flag): \(entries)")
+                XCTAssertTrue(entries.first?.dropFirst(flag.count).trimmingCharacters(in: .whitespaces).hasPrefix(help) ?? false,
+                              "\(command) \(flag): \(entries)")
+            }
+        }
+        // Each group keeps its check: --resize's cap is the same in train and data mean.
+        for command in [["train"], ["data", "mean", "data", "-o", "m.npz"]] {
+            let result = try CLI.run(command + ["--resize", "0"], in: directory)
+            XCTAssertEqual(result.status, 64, "\(command): \(result.error)")
+            XCTAssertTrue(result.error.contains("--resize must be in 1...8192, got 0"), "\(command): \(result.error)")
+        }
+    }
+
     /// `check` exits 2 for a trace it cannot use, whatever the reason; 1 only for a mismatch.
     func testCheckExitsTwoForEveryUnusableTrace() throws {
         let traced = try CLI.run(["trace", "--model", "tiny.json", "--batch", "2", "-o", "t.safetensors"], in: directory)

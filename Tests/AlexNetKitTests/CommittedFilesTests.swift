@@ -58,6 +58,9 @@ final class CommittedFilesTests: XCTestCase {
         XCTAssertEqual(TrainingCheckpoint.jsonText(checkpoint.classNames), metadata["class_names"])
         XCTAssertEqual(TrainingCheckpoint.jsonText(checkpoint.progress), metadata["progress"])
         XCTAssertEqual(checkpoint.spec.jsonString(), metadata["spec"])
+        XCTAssertEqual(checkpoint.blasCore, "Zen")
+        let fields = try StringMetadataDecoder(metadata).decode(CheckpointMetadata.self)
+        XCTAssertEqual(try StringMetadataEncoder().encode(fields), metadata)
     }
 
     /// Damaged metadata values name the file, the key, the column and the problem.
@@ -83,5 +86,9 @@ final class CommittedFilesTests: XCTestCase {
                        "ck: ck (progress): epoch: missing: the checkpoint is damaged")
         XCTAssertEqual(problem("progress", progress.replacingOccurrences(of: #"}"#, with: #", "extra": 1}"#)).prefix(36),
                        "ck: ck (progress):1:252: extra: unkn")
+        var withoutLog = metadata
+        withoutLog["log"] = nil
+        XCTAssertEqual("\(captureError { try TrainingCheckpoint.decode(tensors: tensors, metadata: withoutLog, source: "ck") }!)",
+                       "ck: the checkpoint's metadata has no 'log'")
     }
 }

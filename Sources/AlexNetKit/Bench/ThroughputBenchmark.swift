@@ -181,7 +181,7 @@ public struct ThroughputBenchmark {
         let images = Double(s.batch)
         return Result(
             model: spec.name, input: spec.inputShape.dims, classes: spec.classes, batch: s.batch, threads: s.threads,
-            towers: s.towers, dtype: "f32", blasCore: BLAS.core.name, blasCoreSelection: BLAS.core.selection.rawValue,
+            towers: s.towers, dtype: Float.dtypeName, blasCore: BLAS.core.name, blasCoreSelection: BLAS.core.selection.rawValue,
             cpu: BLAS.core.cpu, warmup: s.warmup, repetitions: s.repetitions,
             inference: .init(secondsPerBatch: Spread(inference), imagesPerSecond: Spread(inference).reciprocal(times: images)),
             trainingStep: .init(secondsPerBatch: Spread(training), imagesPerSecond: Spread(training).reciprocal(times: images)),

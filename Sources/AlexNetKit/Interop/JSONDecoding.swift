@@ -223,9 +223,7 @@ extension KeyedDecodingContainer {
         if let text = try? decode(String.self, forKey: key), let choice = choices.first(where: { $0.0 == text }) {
             return choice.1
         }
-        let names = choices.map { JSONValue.encode(string: $0.0) }
-        let list = names.count <= 1 ? names.joined() : names.dropLast().joined(separator: ", ") + " or " + names.last!
-        throw invalid(key, "expected \(list)")
+        throw invalid(key, "expected " + spelledAlternatives(choices.map { JSONValue.encode(string: $0.0) }))
     }
 
     private func rewordingMismatch<T>(at key: Key, _ expected: String, _ body: () throws -> T) throws -> T {

@@ -25,7 +25,8 @@ struct StrictJSONEncoder {
 
 extension KeyedEncodingContainer {
     /// Writes each value at its key, in order: a record's members as one
-    /// list (`nil` optionals as `null`, which keeps every key in the line).
+    /// list (`nil` optionals as the encoder writes nil: `null` in JSON, which
+    /// keeps every key in the line; no key in string metadata).
     mutating func encode(_ members: [(Key, any Encodable)]) throws {
         for (key, value) in members { try encode(value, forKey: key) }
     }

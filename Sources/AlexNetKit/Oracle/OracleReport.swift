@@ -153,7 +153,7 @@ public struct OracleReport: Sendable {
     /// verdict line.
     public func table() -> String {
         var lines: [String] = []
-        lines.append("trace \(source): \(kind.rawValue) \(subject), \(dtype == .float64 ? "f64" : "f32"), "
+        lines.append("trace \(source): \(kind.rawValue) \(subject), \(dtype.traceSpelling), "
                      + "\(mode == .training ? "training" : "inference"), batch \(batch)"
                      + (producer.map { ", producer \($0)" } ?? "") + (steps.map { ", \($0) steps replayed" } ?? ""))
         lines.append("tolerance: " + toleranceRule)
@@ -378,7 +378,7 @@ private struct ReportDocument: Encodable {
         var c = encoder.container(keyedBy: ReportKey.self)
         try c.encode([
             (.format, "alexnet-oracle-report/1"), (.trace, r.source), (.kind, r.kind.rawValue), (.subject, r.subject),
-            (.dtype, r.dtype == .float64 ? "f64" : "f32"), (.mode, r.mode == .training ? "training" : "inference"),
+            (.dtype, r.dtype.traceSpelling), (.mode, r.mode == .training ? "training" : "inference"),
             (.producer, r.producer), (.batch, r.batch), (.steps, r.steps), (.blasCore, r.blasCore),
             (.toleranceRule, r.toleranceRule), (.required, r.required), (.passed, r.passed), (.exitStatus, Int(r.exitStatus)),
             (.verdict, r.verdictLine), (.firstDivergence, r.firstDivergence.map(DivergenceJSON.init)),

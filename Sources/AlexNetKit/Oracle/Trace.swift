@@ -119,8 +119,9 @@ public struct Trace {
 
     private init(kind: TraceKind, spec: ModelSpec?, layer: LayerSpec?, dtype: DType, mode: PassMode, sgd: TraceSGD?,
                  towers: Int?, producer: String?, tensors: [StoredTensor], source: String) throws {
-        guard dtype.isFloatingPoint else {
-            throw TraceError(file: source, subject: "metadata 'dtype'", problem: "must be f32 or f64, got \(dtype)")
+        guard DType.traceTypes.contains(dtype) else {
+            throw TraceError(file: source, subject: "metadata 'dtype'",
+                             problem: "must be \(spelledAlternatives(DType.traceTypes.map(\.traceSpelling))), got \(dtype)")
         }
         self.kind = kind
         self.spec = spec
@@ -178,117 +179,58 @@ public struct Trace {
 
     /// The metadata as written: every key of the format whose value is set, plus ``extraMetadata``.
     public var metadata: [String: String] {
-        var result = extraMetadata
-        result["format"] = steps == nil ? Trace.format : Trace.formatSteps
-        result["kind"] = kind.rawValue
-        result["dtype"] = dtype == .float64 ? "f64" : "f32"
-        result["mode"] = mode == .training ? "training" : "inference"
-        if let spec { result["spec"] = spec.jsonString() }
-        if let layer { result["layer"] = layer.jsonString() }
-        if let sgd {
-            result["sgd_form"] = sgd.form.rawValue
-            result["learning_rate"] = sgd.learningRate.description
-            result["momentum"] = sgd.momentum.description
-            result["weight_decay"] = sgd.weightDecay.description
-        }
-        if let towers { result["towers"] = "\(towers)" }
-        if let producer { result["producer"] = producer }
-        if let steps { result["steps"] = "\(steps)" }
-        if let learningRates { result["learning_rates"] = learningRates.map(\.description).joined(separator: ",") }
-        return result
+        // Cannot fail: the only list (`learning_rates`) holds numbers, never a comma.
+        // swiftlint:disable:next force_try
+        try! StringMetadataEncoder().encode(TraceMetadata(self))
     }
 
     /// The metadata keys versions 1 and 2 define (`steps` and `learning_rates` are version 2's).
-    public static let metadataKeys = ["format", "kind", "spec", "layer", "dtype", "mode", "sgd_form", "learning_rate",
-                                      "momentum", "weight_decay", "towers", "producer", "steps", "learning_rates"]
+    public static let metadataKeys = TraceMetadata.CodingKeys.allCases.map(\.stringValue)
 
     /// Builds a trace from its tensors and metadata, checking every metadata value.
     /// - Throws: ``TraceError`` naming the key: unknown format or version, a
     ///   missing or unknown kind, dtype or mode, a spec or layer that does not
-    ///   parse, SGD settings that are incomplete or not numbers.
+    ///   parse, SGD settings that are incomplete or not numbers, version 2's
+    ///   `steps` and `learning_rates` (``TraceMetadata``); naming the tensor: a
+    ///   layer trace without `input`, a `step<t>.` tensor outside the steps.
     public static func decode(tensors: [StoredTensor], metadata: [String: String], source: String) throws -> Trace {
-        func fail(_ key: String, _ problem: String) -> TraceError {
-            TraceError(file: source, subject: "metadata '\(key)'", problem: problem)
+        let fields: TraceMetadata
+        do {
+            fields = try StringMetadataDecoder(metadata).decode(TraceMetadata.self)
+        } catch let failure as StringMetadataFailure {
+            throw TraceError(file: source, subject: "metadata '\(failure.key)'", problem: failure.problem)
         }
-        func required(_ key: String, _ why: String) throws -> String {
-            guard let value = metadata[key] else { throw fail(key, "missing; \(why)") }
-            return value
+        func fail(_ key: TraceMetadata.CodingKeys, _ problem: String) -> TraceError {
+            TraceError(file: source, subject: "metadata '\(key.stringValue)'", problem: problem)
         }
-        let format = try required("format", "a trace's metadata must say format = \(Trace.format) (Docs/oracle.md)")
-        guard format == Trace.format || format == Trace.formatSteps else {
-            if format.hasPrefix("alexnet-trace/") {
-                throw fail("format", "unknown version '\(format)': this reader understands \(Trace.format) and \(Trace.formatSteps)")
-            }
-            throw fail("format", "unknown format '\(format)': expected \(Trace.format) (Docs/oracle.md)")
-        }
-        /// The value of `key` among `options` (its spelling in the metadata, then the value).
-        func choice<T>(_ key: String, _ options: [(String, T)]) throws -> T {
-            let names = options.map(\.0).joined(separator: " or ")
-            let text = try required(key, "expected \(names)")
-            guard let value = options.first(where: { $0.0 == text })?.1 else {
-                throw fail(key, "expected \(names), got '\(text)'")
-            }
-            return value
-        }
-        let kind = try choice("kind", TraceKind.allCases.map { ($0.rawValue, $0) })
-        let dtype = try choice("dtype", [("f32", DType.float32), ("f64", .float64)])
-        let mode = try choice("mode", PassMode.allCases.map { ($0.rawValue, $0) })
-
-        var sgd: TraceSGD?
-        let sgdKeys = ["sgd_form", "learning_rate", "momentum", "weight_decay"]
-        if sgdKeys.contains(where: { metadata[$0] != nil }) {
-            for key in sgdKeys where metadata[key] == nil {
-                throw fail(key, "missing; the SGD settings come as a set: " + sgdKeys.joined(separator: ", "))
-            }
-            guard let form = SGDForm(rawValue: metadata["sgd_form"]!) else {
-                throw fail("sgd_form", "expected paper or pytorch, got '\(metadata["sgd_form"]!)'")
-            }
-            func number(_ key: String) throws -> Double {
-                let text = metadata[key]!.trimmingCharacters(in: .whitespaces)
-                guard let value = Double(text), value.isFinite else {
-                    throw fail(key, "expected a finite decimal number, got '\(metadata[key]!)'")
-                }
-                return value
-            }
-            sgd = TraceSGD(form: form, learningRate: try number("learning_rate"), momentum: try number("momentum"),
-                           weightDecay: try number("weight_decay"))
-        }
-
-        var towers: Int?
-        if let text = metadata["towers"] {
-            guard text == "1" || text == "2" else { throw fail("towers", "expected 1 or 2, got '\(text)'") }
-            towers = text == "2" ? 2 : nil
-        }
-
         var trace: Trace
-        switch kind {
+        switch fields.kind {
         case .network:
-            let json = try required("spec", "a network trace carries its model spec as JSON (alexnet summary --json)")
             let spec: ModelSpec
             do {
-                spec = try ModelSpec.parse(json: json, source: "spec")
+                // TraceMetadata refuses a network trace without its spec.
+                spec = try ModelSpec.parse(json: fields.spec!, source: "spec")
             } catch let error as ModelSpecError {
-                throw fail("spec", "does not parse: \(error)")
+                throw fail(.spec, "does not parse: \(error)")
             }
-            if towers == 2 && spec.towers != 2 {
-                throw fail("towers", "is 2 but the spec has \(spec.towers) tower(s)")
+            if fields.towers == 2 && spec.towers != 2 {
+                throw fail(.towers, "is 2 but the spec has \(spec.towers) tower(s)")
             }
-            trace = try Trace(network: spec, dtype: dtype, mode: mode, sgd: sgd, towers: towers,
-                              producer: metadata["producer"], tensors: tensors, source: source)
+            trace = try Trace(network: spec, dtype: fields.dtype, mode: fields.mode, sgd: fields.sgd, towers: fields.towers,
+                              producer: fields.producer, tensors: tensors, source: source)
         case .layer:
-            let json = try required("layer", "a layer trace carries its layer as JSON (one entry of a spec's layers)")
-            if towers != nil { throw fail("towers", "per-tower tensors belong to network traces") }
             guard let input = tensors.first(where: { $0.name == "input" }) else {
                 throw TraceError(file: source, subject: "input", problem: "missing; a layer trace needs the layer's input")
             }
-            let layer = try LayerSpec.parse(json: json, input: input.shape, source: source)
-            trace = try Trace(layer: layer, dtype: dtype, mode: mode, sgd: sgd, producer: metadata["producer"],
+            // TraceMetadata refuses a layer trace without its layer.
+            let layer = try LayerSpec.parse(json: fields.layer!, input: input.shape, source: source)
+            trace = try Trace(layer: layer, dtype: fields.dtype, mode: fields.mode, sgd: fields.sgd, producer: fields.producer,
                               tensors: tensors, source: source)
         }
-        try trace.decodeSteps(metadata: metadata, version2: format == Trace.formatSteps)
-        for (key, value) in metadata where !Trace.metadataKeys.contains(key) {
-            trace.extraMetadata[key] = value
-        }
+        trace.steps = fields.steps
+        trace.learningRates = fields.learningRates
+        trace.extraMetadata = fields.extra
+        try trace.checkStepTensors()
         return trace
     }
 

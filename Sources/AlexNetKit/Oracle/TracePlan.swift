@@ -188,7 +188,7 @@ public struct TracePlan {
                 }
             default:
                 guard tensor.dtype == trace.dtype else {
-                    throw fail(tensor.name, "dtype \(tensor.dtype), but the trace's dtype is \(trace.dtype == .float64 ? "f64" : "f32") "
+                    throw fail(tensor.name, "dtype \(tensor.dtype), but the trace's dtype is \(trace.dtype.traceSpelling) "
                                + "(\(trace.dtype)): every float tensor must have it")
                 }
             }

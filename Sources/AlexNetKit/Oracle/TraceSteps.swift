@@ -30,55 +30,11 @@ extension Trace {
         learningRates?[t - 1] ?? sgd?.learningRate ?? 0
     }
 
-    /// Reads version 2's metadata (`steps`, `learning_rates`) and checks that the tensors fit
-    /// it. Version 1 keeps those keys as metadata it does not define.
-    /// - Throws: ``TraceError`` naming the key or tensor: `steps` missing, not an integer
-    ///   in 1...``maximumSteps``; a version 2 trace that is not a training network trace
-    ///   with SGD settings; `learning_rates` not T finite numbers or not starting with
-    ///   `learning_rate`; a `step<t>.` tensor outside 1...T.
-    mutating func decodeSteps(metadata: [String: String], version2: Bool) throws {
-        guard version2 else {
-            for key in ["steps", "learning_rates"] { if let value = metadata[key] { extraMetadata[key] = value } }
-            return
-        }
-        func fail(_ key: String, _ problem: String) -> TraceError {
-            TraceError(file: source, subject: "metadata '\(key)'", problem: problem)
-        }
-        guard let text = metadata["steps"] else {
-            throw fail("steps", "missing; a \(Trace.formatSteps) trace says how many steps it holds")
-        }
-        guard let steps = Int(text.trimmingCharacters(in: .whitespaces)), steps >= 1, steps <= Trace.maximumSteps else {
-            throw fail("steps", "expected an integer in 1...\(Trace.maximumSteps), got '\(text)'"
-                       + (text.trimmingCharacters(in: .whitespaces) == "0" ? ": a trace of steps holds at least one" : ""))
-        }
-        guard kind == .network else {
-            throw fail("kind", "a \(Trace.formatSteps) trace records a network's training steps; a layer trace is version 1")
-        }
-        guard mode == .training, let sgd else {
-            throw fail(mode == .training ? "sgd_form" : "mode",
-                       "a \(Trace.formatSteps) trace is a training trace with SGD settings (sgd_form, learning_rate, momentum, "
-                       + "weight_decay): they carry one step to the next")
-        }
-        guard towers == nil else {
-            throw fail("towers", "per-tower tensors are version 1 only; write towers = 2 traces one step at a time")
-        }
-        if let list = metadata["learning_rates"] {
-            let items = list.split(separator: ",", omittingEmptySubsequences: false)
-                .map { $0.trimmingCharacters(in: .whitespaces) }
-            let rates = items.compactMap { Double($0) }.filter(\.isFinite)
-            guard rates.count == items.count else {
-                throw fail("learning_rates", "expected \(steps) comma-separated finite numbers, got '\(list)'")
-            }
-            guard rates.count == steps else {
-                throw fail("learning_rates", "holds \(rates.count) rate(s) but steps = \(steps): one per step")
-            }
-            guard rates[0] == sgd.learningRate else {
-                throw fail("learning_rates", "starts with \(rates[0]) but learning_rate = \(sgd.learningRate): "
-                           + "learning_rate is the first step's rate")
-            }
-            learningRates = rates
-        }
-        self.steps = steps
+    /// Refuses a `step<t>.` tensor outside 1...T in a version 2 trace (its
+    /// metadata's rules are ``TraceMetadata``'s).
+    /// - Throws: ``TraceError`` naming the tensor.
+    func checkStepTensors() throws {
+        guard let steps else { return }
         if let stray = tensors.first(where: { Trace.splitStep($0.name).map { !(1...steps).contains($0.step) } ?? false }) {
             throw TraceError(file: source, subject: stray.name,
                              problem: "outside the trace's steps: steps = \(steps), so step tensors are step1. to step\(steps).")

@@ -79,7 +79,7 @@ where Vector.Scalar == Self {
 
 extension Float: TensorElement {
     public typealias Vector = SIMD8<Float>
-    public static var dtypeName: String { "f32" }
+    public static var dtypeName: String { DType.float32.traceSpelling }
     @inlinable public var rawBits: UInt64 { UInt64(bitPattern) }
 
     @inlinable @inline(__always)
@@ -123,7 +123,7 @@ extension Float: TensorElement {
 
 extension Double: TensorElement {
     public typealias Vector = SIMD4<Double>
-    public static var dtypeName: String { "f64" }
+    public static var dtypeName: String { DType.float64.traceSpelling }
     @inlinable public var rawBits: UInt64 { bitPattern }
 
     @inlinable @inline(__always)

@@ -15,10 +15,7 @@ public protocol SettingValue: CustomStringConvertible, Sendable {
 
 public extension SettingValue {
     /// The accepted spellings as a phrase: `paper or pytorch`, `auto, cifar10, idx or folder`.
-    static var acceptedList: String {
-        let forms = acceptedForms
-        return forms.count <= 1 ? forms.joined() : forms.dropLast().joined(separator: ", ") + " or " + forms.last!
-    }
+    static var acceptedList: String { spelledAlternatives(acceptedForms) }
 
     static func parse(_ text: String, key: String) throws -> Self {
         guard let value = Self(settingText: text) else {
@@ -26,6 +23,12 @@ public extension SettingValue {
         }
         return value
     }
+}
+
+/// `names` as the phrase errors and help list them in: `paper or pytorch`,
+/// `auto, cifar10, idx or folder` (one name alone, as it is).
+func spelledAlternatives(_ names: [String]) -> String {
+    names.count <= 1 ? names.joined() : names.dropLast().joined(separator: ", ") + " or " + names.last!
 }
 
 /// The named settings: the raw value is the spelling, the cases are every spelling.

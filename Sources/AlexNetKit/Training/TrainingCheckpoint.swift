@@ -91,12 +91,12 @@ public struct TrainingCheckpoint {
             tensors.append(try StoredTensor(name: Self.statisticsPrefix + "image_count", shape: [1],
                                             integers: [Int64(statistics.imageCount)]))
         }
-        let metadata = ["format": Self.formatName, "version": "1", "config": configuration.jsonString(),
-                        "spec": spec.jsonString(),
-                        "class_names": Self.jsonText(classNames), "progress": Self.jsonText(progress),
-                        "log": log.map { $0 + "\n" }.joined(),
-                        "blas_core": BLAS.core.name]
-        try Safetensors.write(tensors, metadata: metadata, to: path)
+        let metadata = CheckpointMetadata(config: configuration.jsonString(), spec: spec.jsonString(),
+                                          classNames: Self.jsonText(classNames), progress: Self.jsonText(progress),
+                                          log: log.map { $0 + "\n" }.joined(), blasCore: BLAS.core.name)
+        // Cannot fail: every value is a string.
+        // swiftlint:disable:next force_try
+        try Safetensors.write(tensors, metadata: try! StringMetadataEncoder().encode(metadata), to: path)
     }
 
     // MARK: Reading
@@ -119,29 +119,32 @@ public struct TrainingCheckpoint {
             throw fail("not a training checkpoint (its metadata has no \"format\": \"\(formatName)\"); plain weights load with --weights")
         }
         guard metadata["version"] == "1" else { throw fail("checkpoint version \(metadata["version"] ?? "none") is not supported (expected 1)") }
-        func field(_ key: String) throws -> String {
-            guard let value = metadata[key] else { throw fail("the checkpoint's metadata has no '\(key)'") }
-            return value
+        let fields: CheckpointMetadata
+        do {
+            fields = try StringMetadataDecoder(metadata).decode(CheckpointMetadata.self)
+        } catch let failure as StringMetadataFailure {
+            throw fail(failure.problem == "missing" ? "the checkpoint's metadata has no '\(failure.key)'"
+                       : "metadata '\(failure.key)': \(failure.problem)")
         }
         let configuration: TrainingConfiguration
         do {
             // Checkpoints before 0.8 have no holdout_seed: they held out the last examples.
             var legacy = TrainingConfiguration()
             legacy.holdoutSeed = nil
-            configuration = try TrainingConfiguration.parse(json: Array(try field("config").utf8), source: "\(source) (config)",
+            configuration = try TrainingConfiguration.parse(json: Array(fields.config.utf8), source: "\(source) (config)",
                                                             onto: legacy)
         } catch let error as ConfigurationError {
             throw fail(error.description)
         }
         let spec: ModelSpec
         do {
-            spec = try ModelSpec.parse(json: try field("spec"), source: "\(source) (spec)")
+            spec = try ModelSpec.parse(json: fields.spec, source: "\(source) (spec)")
         } catch let error as ModelSpecError {
             throw fail(error.description)
         }
-        let classNames = try decodeMetadata([String].self, try field("class_names"), key: "class_names", source: source)
-        let progress = try decodeMetadata(TrainingProgress.self, try field("progress"), key: "progress", source: source)
-        let log = try field("log").split(separator: "\n").map(String.init)
+        let classNames = try decodeMetadata([String].self, fields.classNames, key: "class_names", source: source)
+        let progress = try decodeMetadata(TrainingProgress.self, fields.progress, key: "progress", source: source)
+        let log = fields.log.split(separator: "\n").map(String.init)
 
         var weights: [(name: String, tensor: Tensor<Float>)] = []
         var velocities: [(name: String, tensor: Tensor<Float>)] = []
@@ -188,7 +191,7 @@ public struct TrainingCheckpoint {
         var checkpoint = TrainingCheckpoint(configuration: configuration, spec: spec, classNames: classNames,
                                             statistics: statistics, weights: weights, velocities: velocities,
                                             progress: progress, log: log)
-        checkpoint.blasCore = metadata["blas_core"]
+        checkpoint.blasCore = fields.blasCore
         return checkpoint
     }
 
