@@ -50,3 +50,17 @@ struct ResizeOption: ParsableArguments {
 
     func validate() throws { try checkRange(side, 1...InputLimits.imageSide, "--resize") }
 }
+
+/// What a command's `--dtype` sets, in its own words.
+protocol DTypeHelp {
+    /// The help of `--dtype`: `Element type: f32 or f64.`
+    static var dtypeHelp: String { get }
+}
+
+/// `--dtype f32|f64`: the element type a command computes or writes in
+/// (`trace`, `summary`, `weights init`, `weights convert`); f32 when not given.
+struct DTypeOption<Command: DTypeHelp>: ParsableArguments {
+    /// The element type, as given.
+    @Option(name: .customLong("dtype"), help: ArgumentHelp(Command.dtypeHelp))
+    var value: ElementType = .f32
+}

@@ -28,8 +28,9 @@ struct SummaryCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
-    @Option(help: "Element type for byte counts: f32 or f64.")
-    var dtype: ElementType = .f32
+    @OptionGroup var dtypeOption: DTypeOption<SummaryCommand>
+    /// The element type of the byte counts.
+    var dtype: ElementType { dtypeOption.value }
 
     @Flag(help: "Print the model spec as JSON (the format --model reads) instead of the table: a start for a custom spec.")
     var json = false
@@ -42,4 +43,8 @@ struct SummaryCommand: ParsableCommand {
             print(try ModelSummary(spec: spec, elementSize: dtype.size).table(), terminator: "")
         }
     }
+}
+
+extension SummaryCommand: DTypeHelp {
+    static let dtypeHelp = "Element type for byte counts: f32 or f64."
 }

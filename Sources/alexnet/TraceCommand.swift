@@ -49,8 +49,9 @@ struct TraceCommand: ParsableCommand {
     @Option(help: "Labels as an .npy file of N integers (default: seeded).")
     var labels: String?
 
-    @Option(help: "Element type: f32 or f64.")
-    var dtype: ElementType = .f32
+    @OptionGroup var dtypeOption: DTypeOption<TraceCommand>
+    /// The element type the trace is computed and stored in.
+    var dtype: ElementType { dtypeOption.value }
 
     @Option(help: "training (dropout masks applied) or inference.")
     var mode: PassMode = .training
@@ -191,6 +192,10 @@ struct TraceCommand: ParsableCommand {
         print("wrote \(output): \(trace.kind.rawValue) trace of \(trace.subjectName), \(dtype.spelling), \(mode), batch \(count), "
               + "\(trace.tensors.count) tensors" + (perTower > 0 ? " (\(perTower) per tower)" : ""))
     }
+}
+
+extension TraceCommand: DTypeHelp {
+    static let dtypeHelp = "Element type: f32 or f64."
 }
 
 extension TraceCommand: ForceHelp {

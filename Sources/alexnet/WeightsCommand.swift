@@ -28,8 +28,9 @@ struct WeightsOutputOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: "The file to write: .safetensors or .npz.")
     var output: String
 
-    @Option(help: "Element type to write: f32 or f64 (f64 weights written as f32 round to nearest).")
-    var dtype: ElementType = .f32
+    @OptionGroup var dtypeOption: DTypeOption<WeightsOutputOptions>
+    /// The element type written.
+    var dtype: ElementType { dtypeOption.value }
 
     @Option(help: "Parameter names: native or pytorch.")
     var names: ParameterNaming = .native
@@ -52,6 +53,10 @@ struct WeightsOutputOptions: ParsableArguments {
         let count = network.namedParameters.reduce(0) { $0 + $1.parameter.value.count }
         print("wrote \(output): \(tensors.count) tensors, \(count) parameters, \(T.dtypeName), \(names.rawValue) names, \(layout.rawValue) layout")
     }
+}
+
+extension WeightsOutputOptions: DTypeHelp {
+    static let dtypeHelp = "Element type to write: f32 or f64 (f64 weights written as f32 round to nearest)."
 }
 
 extension WeightsOutputOptions: ForceHelp {

@@ -98,14 +98,17 @@ final class CommandLineEvennessTests: XCTestCase {
     /// help, saying what it does there.
     func testSharedFlagsAreSpeltTheSameInEveryCommand() throws {
         let cases: [(command: [String], flags: [(flag: String, help: String)])] = [
-            (["trace"], [("--force", "Replace the output if it exists.")]),
+            (["trace"], [("--force", "Replace the output if it exists."), ("--dtype <dtype>", "Element type: f32 or f64.")]),
+            (["summary"], [("--dtype <dtype>", "Element type for byte counts: f32 or f64.")]),
             (["check"], [("--force", "Replace existing --report, --junit and --output files."),
                          ("--quiet", "Print only the verdict line.")]),
             (["train"], [("--force", "Replace an existing --log file"), ("--quiet", "Print only the epoch lines"),
                          ("--resize <resize>", "Rescale so the shorter side is this many pixels")]),
             (["experiment"], [("--force", "Start again any run whose folder holds other settings")]),
-            (["weights", "init"], [("--force", "Replace the output file if it exists.")]),
-            (["weights", "convert"], [("--force", "Replace the output file if it exists.")]),
+            (["weights", "init"], [("--force", "Replace the output file if it exists."),
+                                    ("--dtype <dtype>", "Element type to write: f32 or f64")]),
+            (["weights", "convert"], [("--force", "Replace the output file if it exists."),
+                                    ("--dtype <dtype>", "Element type to write: f32 or f64")]),
             (["data", "grid"], [("--force", "Replace the --output file if it exists."),
                                 ("--resize <resize>", "Rescale so the shorter side is this many pixels")]),
             (["data", "mean"], [("--force", "Replace the --output file if it exists."),
@@ -121,6 +124,12 @@ final class CommandLineEvennessTests: XCTestCase {
                 XCTAssertTrue(entries.first?.dropFirst(flag.count).trimmingCharacters(in: .whitespaces).hasPrefix(help) ?? false,
                               "\(command) \(flag): \(entries)")
             }
+        }
+        // --dtype reads the same values everywhere.
+        for command in [["summary", "--model", "tiny.json"], ["weights", "init", "--model", "tiny.json", "-o", "w.safetensors"]] {
+            let result = try CLI.run(command + ["--dtype", "f16"], in: directory)
+            XCTAssertEqual(result.status, 64, "\(command): \(result.error)")
+            XCTAssertTrue(result.error.contains("f16"), "\(command): \(result.error)")
         }
         // Each group keeps its check: --resize's cap is the same in train and data mean.
         for command in [["train"], ["data", "mean", "data", "-o", "m.npz"]] {
