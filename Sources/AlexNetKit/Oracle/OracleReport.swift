@@ -340,22 +340,22 @@ public struct OracleReport: Sendable {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// `text` for an XML attribute or element: the five entities escaped, and
+    /// control characters other than newline and tab written as `?` (XML 1.0
+    /// allows no others, even escaped).
     static func xmlEscape(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
+        TextEscaping.escape(text) { scalar in
             switch scalar {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            case "\n", "\t": out.unicodeScalars.append(scalar)
-            default:
-                // XML 1.0 allows no other control characters, even escaped.
-                if scalar.value < 0x20 { out += "?" } else { out.unicodeScalars.append(scalar) }
+            case "&": return "&amp;"
+            case "<": return "&lt;"
+            case ">": return "&gt;"
+            case "\"": return "&quot;"
+            case "'": return "&apos;"
+            case "\n", "\t": return nil
+            case _ where scalar.value < 0x20: return "?"
+            default: return nil
             }
         }
-        return out
     }
 }
 
