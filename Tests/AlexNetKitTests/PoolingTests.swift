@@ -215,8 +215,9 @@ final class PoolingTests: XCTestCase {
             ((3, 3), (2, 2), (0, 0), .ceil), ((2, 4), (2, 3), (1, 2), .ceil),
         ]
         // 17 and 18 wide: a stride-2 row holds exactly one vector of outputs (its even/odd loads
-        // end at the row's end); 55: the paper's conv1 output, a scalar column after the vectors.
-        for (h, w) in [(11, 13), (9, 40), (6, 28), (5, 17), (4, 18), (7, 55)] {
+        // end at the row's end); 55: the paper's conv1 output, a scalar column after the vectors;
+        // 14 and 7: the small nets' planes, narrower than a vector of outputs.
+        for (h, w) in [(11, 13), (9, 40), (6, 28), (5, 17), (4, 18), (7, 55), (14, 14), (7, 7)] {
             for (kernel, stride, padding, rounding) in windows {
                 // Training keeps the argmax in forward; inference computes it in backward.
                 for mode in [PassMode.training, .inference] {

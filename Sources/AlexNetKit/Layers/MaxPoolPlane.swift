@@ -97,18 +97,30 @@ private func maxPoolPlaneScan<T: TensorElement, Recording: ArgmaxRecording>(
     lanes: MaxPoolLanes, phases: UnsafeMutablePointer<T>?, _: Recording.Type
 ) {
     let indexed = Recording.kept
+    /// The rule for one later cell `i` of a window.
+    @inline(__always) func visit(_ i: Int, _ best: inout T, _ bestIndex: inout Int) {
+        let v = input[i]
+        let take = best == best && !(v <= best)
+        best = take ? v : best
+        if indexed { bestIndex = take ? i : bestIndex }
+    }
     @inline(__always) func scalarOutput(_ oh: Int, _ ow: Int) {
         let h0 = rows.start[oh], h1 = rows.end[oh]
         let w0 = columns.start[ow], w1 = columns.end[ow]
-        var bestIndex = h0 * width + w0
-        var best = input[bestIndex]
-        for h in h0..<h1 {
-            let row = h * width
-            for w in (h == h0 ? w0 + 1 : w0)..<w1 {
-                let v = input[row + w]
-                let take = best == best && !(v <= best)
-                best = take ? v : best
-                if indexed { bestIndex = take ? row + w : bestIndex }
+        let first = h0 * width + w0
+        var bestIndex = first
+        var best = input[first]
+        if h1 - h0 == 2 && w1 - w0 == 2 {
+            // A whole 2x2 window (the small nets' pooling, whose 14- and 7-wide planes
+            // hold less than a vector of outputs): its other cells in row-major order,
+            // without the general loop's bounds (3-4x faster here).
+            visit(first + 1, &best, &bestIndex)
+            visit(first + width, &best, &bestIndex)
+            visit(first + width + 1, &best, &bestIndex)
+        } else {
+            for h in h0..<h1 {
+                let row = h * width
+                for w in (h == h0 ? w0 + 1 : w0)..<w1 { visit(row + w, &best, &bestIndex) }
             }
         }
         output[oh * columns.count + ow] = best
