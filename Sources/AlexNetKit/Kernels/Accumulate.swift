@@ -27,18 +27,8 @@ enum Accumulate {
     /// `target[i] += value` for `i` in `0..<count`.
     @inline(__always)
     static func add<T: TensorElement>(_ value: T, into target: UnsafeMutablePointer<T>, count: Int) {
-        let width = T.Vector.scalarCount
-        let splat = T.Vector(repeating: value)
-        var i = 0
-        while i + width <= count {
-            let a = UnsafeRawPointer(target + i).loadUnaligned(as: T.Vector.self)
-            UnsafeMutableRawPointer(target + i).storeBytes(of: a + splat, as: T.Vector.self)
-            i += width
-        }
-        while i < count {
-            target[i] += value
-            i += 1
-        }
+        // Element by element, so the source may be the target itself.
+        add(value, to: UnsafePointer(target), into: target, count: count)
     }
 
     /// `target[i] = source[i] + value`: a copy followed by adding `value`, in
