@@ -48,4 +48,50 @@ final class SGDTests: XCTestCase {
             XCTAssertEqual("\(error)", "SGD: w.gradient has shape [2], expected [1]")
         }
     }
+
+    /// The vector loop against the scalar rule written out here, bit for bit, on
+    /// a parameter longer than one span (65,536) and not a multiple of a vector,
+    /// so spans, vectors and the scalar tail all run; and a velocity read between
+    /// steps (a second reference to it) must not change the next step.
+    func testVectorStepsMatchTheScalarRuleBitForBit() throws {
+        let count = Elementwise.spanLength + 11
+        var seed: UInt64 = 7
+        func values() -> [Float] {
+            seed += 1
+            return randomFloatTensor([count], seed: seed).storage
+        }
+        for form in SGDForm.allCases {
+            let start = values()
+            let gradients = [values(), values(), values()]
+            let w = Parameter(name: "w", value: try Tensor<Float>(shape: [count], values: start))
+            let sgd = SGD<Float>(learningRate: 0.01, momentum: 0.9, weightDecay: 0.0005, form: form)
+            var (wRef, vRef) = (start, [Float](repeating: 0, count: count))
+            let (lr, mu, wd) = (Float(0.01), Float(0.9), Float(0.0005))
+            let decayRate = Float(0.0005 * 0.01)
+            var seen: [Tensor<Float>] = []
+            for g in gradients {
+                w.gradient = try Tensor(shape: [count], values: g)
+                try sgd.step([w], pool: WorkerPool(workerCount: 2))
+                seen.append(sgd.velocity(of: w))
+                for i in 0..<count {
+                    switch form {
+                    case .paper:
+                        vRef[i] = mu * vRef[i] - decayRate * wRef[i] - lr * g[i]
+                        wRef[i] = wRef[i] + vRef[i]
+                    case .pytorch:
+                        vRef[i] = mu * vRef[i] + (g[i] + wd * wRef[i])
+                        wRef[i] = wRef[i] - lr * vRef[i]
+                    }
+                }
+                XCTAssertNil(firstBitDifference(w.value.storage, wRef), "\(form) weights: first differing index")
+                XCTAssertNil(firstBitDifference(sgd.velocity(of: w).storage, vRef), "\(form) velocity: first differing index")
+            }
+            XCTAssertNotNil(firstBitDifference(seen[0].storage, seen[1].storage), "\(form): an earlier velocity read must keep its values")
+        }
+    }
+
+    private func firstBitDifference(_ a: [Float], _ b: [Float]) -> Int? {
+        guard a.count == b.count else { return -1 }
+        return a.indices.first { a[$0].bitPattern != b[$0].bitPattern }
+    }
 }

@@ -61,7 +61,9 @@ public final class SGD<Element: TensorElement> {
         let decayRate = Element(weightDecay * learningRate)  // the paper's 0.0005 * lr, rounded once
         for parameter in parameters {
             try parameter.gradient.requireShape(parameter.value.shape, operation: "SGD", argument: parameter.name + ".gradient")
-            var v = velocity(of: parameter)
+            // Taken out of the table while it is updated: a second reference would make
+            // the write below copy the whole velocity (244 MB for the paper net) every step.
+            var v = velocities.removeValue(forKey: ObjectIdentifier(parameter)) ?? Tensor(shape: parameter.value.shape)
             let form = self.form
             parameter.gradient.withUnsafeBufferPointer { g in
                 v.withUnsafeMutableBufferPointer { vb in
@@ -70,21 +72,66 @@ public final class SGD<Element: TensorElement> {
                         Elementwise.forEachSpan(count: w.count, pool: pool) { range in
                             switch form {
                             case .paper:
-                                for i in range {
-                                    vp[i] = mu * vp[i] - decayRate * wp[i] - lr * gp[i]
-                                    wp[i] = wp[i] + vp[i]
-                                }
+                                Self.paperUpdate(g: gp, v: vp, w: wp, range: range, mu: mu, decayRate: decayRate, lr: lr)
                             case .pytorch:
-                                for i in range {
-                                    vp[i] = mu * vp[i] + (gp[i] + wd * wp[i])
-                                    wp[i] = wp[i] - lr * vp[i]
-                                }
+                                Self.pytorchUpdate(g: gp, v: vp, w: wp, range: range, mu: mu, wd: wd, lr: lr)
                             }
                         }
                     }
                 }
             }
             velocities[ObjectIdentifier(parameter)] = v
+        }
+    }
+
+    /// The paper's rule over `range`, a vector at a time: every lane does the
+    /// scalar rule's operations in the scalar rule's order, so the bits are the same.
+    @inline(__always)
+    private static func paperUpdate(g: UnsafePointer<Element>, v: UnsafeMutablePointer<Element>,
+                                    w: UnsafeMutablePointer<Element>, range: Range<Int>,
+                                    mu: Element, decayRate: Element, lr: Element) {
+        let width = Element.Vector.scalarCount
+        let (muV, decayV, lrV) = (Element.Vector(repeating: mu), Element.Vector(repeating: decayRate),
+                                  Element.Vector(repeating: lr))
+        var i = range.lowerBound
+        while i + width <= range.upperBound {
+            let gi = UnsafeRawPointer(g + i).loadUnaligned(as: Element.Vector.self)
+            let vi = UnsafeRawPointer(v + i).loadUnaligned(as: Element.Vector.self)
+            let wi = UnsafeRawPointer(w + i).loadUnaligned(as: Element.Vector.self)
+            let newV = muV * vi - decayV * wi - lrV * gi
+            UnsafeMutableRawPointer(v + i).storeBytes(of: newV, as: Element.Vector.self)
+            UnsafeMutableRawPointer(w + i).storeBytes(of: wi + newV, as: Element.Vector.self)
+            i += width
+        }
+        while i < range.upperBound {
+            v[i] = mu * v[i] - decayRate * w[i] - lr * g[i]
+            w[i] = w[i] + v[i]
+            i += 1
+        }
+    }
+
+    /// PyTorch's rule over `range`, a vector at a time, in the scalar rule's order.
+    @inline(__always)
+    private static func pytorchUpdate(g: UnsafePointer<Element>, v: UnsafeMutablePointer<Element>,
+                                      w: UnsafeMutablePointer<Element>, range: Range<Int>,
+                                      mu: Element, wd: Element, lr: Element) {
+        let width = Element.Vector.scalarCount
+        let (muV, wdV, lrV) = (Element.Vector(repeating: mu), Element.Vector(repeating: wd),
+                               Element.Vector(repeating: lr))
+        var i = range.lowerBound
+        while i + width <= range.upperBound {
+            let gi = UnsafeRawPointer(g + i).loadUnaligned(as: Element.Vector.self)
+            let vi = UnsafeRawPointer(v + i).loadUnaligned(as: Element.Vector.self)
+            let wi = UnsafeRawPointer(w + i).loadUnaligned(as: Element.Vector.self)
+            let newV = muV * vi + (gi + wdV * wi)
+            UnsafeMutableRawPointer(v + i).storeBytes(of: newV, as: Element.Vector.self)
+            UnsafeMutableRawPointer(w + i).storeBytes(of: wi - lrV * newV, as: Element.Vector.self)
+            i += width
+        }
+        while i < range.upperBound {
+            v[i] = mu * v[i] + (g[i] + wd * w[i])
+            w[i] = w[i] - lr * v[i]
+            i += 1
         }
     }
 }
