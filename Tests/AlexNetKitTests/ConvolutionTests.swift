@@ -30,6 +30,18 @@ final class ConvolutionTests: XCTestCase {
                 XCTAssertTrue(one.isBitwiseEqual(to: many), "groups \(groups), splits \(splits), batch \(batch)")
             }
         }
+        // A conv1-like layer (3 channels, 11x11, stride 4, padding 2), whose unrolling is
+        // shared out in bands of output rows.
+        let conv1 = try Conv2D<Float>(name: "conv1", inputChannels: 3, outputChannels: 8, kernel: (11, 11),
+                                      stride: (4, 4), padding: (2, 2), outputSplits: 2)
+        conv1.weight.value = randomFloatTensor(conv1.weight.value.shape, seed: 6)
+        conv1.bias!.value = randomFloatTensor([8], seed: 7)
+        let image = randomFloatTensor([1, 3, 63, 63], seed: 8)
+        let one = try conv1.forward(image, context: PassContext(pool: WorkerPool(workerCount: 1)))
+        for workers in [2, 3, 5] {
+            let many = try conv1.forward(image, context: PassContext(pool: WorkerPool(workerCount: workers)))
+            XCTAssertTrue(one.isBitwiseEqual(to: many), "conv1-like, \(workers) workers")
+        }
     }
 
     func testHandComputedTwoByTwoKernel() throws {

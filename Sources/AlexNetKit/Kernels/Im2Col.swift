@@ -20,18 +20,21 @@
 ///     `outputHeight * outputWidth` for one image's matrix (the default), or
 ///     `m * outputHeight * outputWidth` when `col` is image `j`'s block of the
 ///     columns of `m` images side by side (`col` then points at column `j * plane`).
+///   - outputRows: only the columns of these output rows are written (all by
+///     default), so that one image's unrolling can be shared out between workers.
 public func im2col<T: TensorElement>(image: UnsafePointer<T>, geometry g: ConvGeometry, col: UnsafeMutablePointer<T>,
-                                     columnStride: Int? = nil) {
+                                     columnStride: Int? = nil, outputRows: Range<Int>? = nil) {
     let rowStride = columnStride ?? g.outputPlane
+    let rows = outputRows ?? 0..<g.outputHeight
     PaddedPlane<T>.withPlanes(g) { padded in
-        var row = col
+        var row = col + rows.lowerBound * g.outputWidth
         for c in 0..<g.channels {
             let (plane, width) = padded.load(channel: image + c * g.height * g.width)
             for i in 0..<g.kernelHeight {
                 for j in 0..<g.kernelWidth {
                     var out = row
-                    var source = plane + i * width + j
-                    for _ in 0..<g.outputHeight {
+                    var source = plane + (i + rows.lowerBound * g.strideHeight) * width + j
+                    for _ in rows {
                         if g.strideWidth == 1 {
                             copySpan(from: source, to: out, count: g.outputWidth)
                         } else {

@@ -359,17 +359,23 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
                     output.withUnsafeMutableBufferPointer { y in
                         columns.withUnsafeMutableBufferPointer { c in
                             let (xp, wp, yp, cp) = (x.baseAddress!, w.baseAddress!, y.baseAddress!, c.baseAddress!)
-                            // One unrolling task per (image, group, input channel): a pure copy, so
-                            // any split gives the same matrix, and conv1's three channels use both workers.
+                            // One unrolling task per (image, group, input channel, band of output
+                            // rows): a pure copy, so any split gives the same matrix. The bands keep
+                            // conv1's three channels from leaving one worker of two idle a third of
+                            // the time.
                             var channelGeometry = g
                             channelGeometry.channels = 1
                             let channelRows = g.kernelHeight * g.kernelWidth
-                            pool.parallelFor(batch * groups * g.channels) { task, _ in
-                                let (matrix, c) = (task / g.channels, task % g.channels)
+                            let bands = Partition.ranges(count: g.outputHeight, parts: g.channels < 8 ? 4 : 1)
+                            let unrollings = batch * groups * g.channels
+                            pool.parallelFor(unrollings * bands.count) { task, _ in
+                                let (unrolling, band) = (task / bands.count, task % bands.count)
+                                let (matrix, c) = (unrolling / g.channels, unrolling % g.channels)
                                 let (n, group) = (matrix / groups, matrix % groups)
                                 im2col(image: xp + n * imageCount + group * groupImage + c * g.height * g.width,
                                        geometry: channelGeometry,
-                                       col: cp + matrix * columnsSize + c * channelRows * plane, columnStride: plane)
+                                       col: cp + matrix * columnsSize + c * channelRows * plane, columnStride: plane,
+                                       outputRows: bands[band])
                             }
                             pool.parallelFor(products.count) { task, _ in
                                 let (n, group, rows) = products[task]
