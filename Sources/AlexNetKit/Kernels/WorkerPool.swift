@@ -17,20 +17,32 @@ import Synchronization
 /// pools' callers wait; and because the caller works too, a call always makes
 /// progress. Two pools (the two "virtual GPU" towers) therefore never wait on
 /// each other's workers.
+///
+/// A helper whose block has finished a call waits for the next one for up to
+/// ``helperSpinSeconds`` (yielding its core) before its block returns, and the
+/// caller waits for the helpers the same way: a network's pass makes dozens of
+/// calls a few microseconds apart, and waking a parked Dispatch thread for each
+/// cost 25-60 microseconds a call (a few percent of a batch-1 inference or of a
+/// small net's training step). An idle pool holds no thread.
 public final class WorkerPool: @unchecked Sendable {
     /// Number of workers that run tasks, including the calling thread.
     public let workerCount: Int
     /// A label for diagnostics ("tower0", "main").
     public let label: String
 
-    private let helpers: [DispatchQueue]
+    private let helpers: [Helper]
     private let state = PoolState()
+
+    /// How long a helper waits for the next call before its block returns.
+    static let helperSpinSeconds = 0.0002
 
     /// Creates a pool of `workerCount` workers (at least 1).
     public init(workerCount: Int, label: String = "pool") {
         self.workerCount = max(1, workerCount)
         self.label = label
-        self.helpers = (1..<max(1, workerCount)).map { DispatchQueue(label: "\(label).worker\($0)") }
+        self.helpers = (1..<max(1, workerCount)).map {
+            Helper(queue: DispatchQueue(label: "\(label).worker\($0)"), worker: $0)
+        }
     }
 
     /// A single-worker pool: tasks run in order on the calling thread.
@@ -57,14 +69,79 @@ public final class WorkerPool: @unchecked Sendable {
         }
         withoutActuallyEscaping(body) { escapable in
             state.body = escapable
-            let group = DispatchGroup()
             let state = self.state
-            for (index, queue) in helpers.prefix(taskCount - 1).enumerated() {
-                queue.async(group: group) { state.runTasks(worker: index + 1) }
-            }
+            let used = helpers.prefix(taskCount - 1)
+            state.pendingHelpers.store(used.count, ordering: .sequentiallyConsistent)
+            for helper in used { helper.start(state) }
             state.runTasks(worker: 0)
-            group.wait()
+            // Every helper decrements the count once it has run out of tasks.
+            WorkerPool.waitBriefly { state.pendingHelpers.load(ordering: .acquiring) == 0 }
             state.end()
+        }
+    }
+
+    /// Returns once `done()` holds, checking it between yields of the core (and,
+    /// past the spin time, between sleeps of 50 microseconds).
+    @inline(__always)
+    static func waitBriefly(_ done: () -> Bool) {
+        if done() { return }
+        let start = DispatchTime.now().uptimeNanoseconds
+        let limit = UInt64(helperSpinSeconds * 1e9)
+        while !done() {
+            if DispatchTime.now().uptimeNanoseconds - start < limit {
+                sched_yield()
+            } else {
+                usleep(50)
+            }
+        }
+    }
+}
+
+/// One helper worker: a serial queue whose block runs calls while they come
+/// less than ``WorkerPool/helperSpinSeconds`` apart.
+private final class Helper: @unchecked Sendable {
+    let queue: DispatchQueue
+    let worker: Int
+    /// `idle`: no block of ours is on the queue; `waiting`: a block waits for a
+    /// call; `claimed`: a call has been handed to the block (or to a new one).
+    private let mode = Atomic<Int>(Helper.idle)
+    private static let idle = 0, waiting = 1, claimed = 2
+
+    init(queue: DispatchQueue, worker: Int) {
+        self.queue = queue
+        self.worker = worker
+    }
+
+    /// Hands the current call of `state` to this helper: to its waiting block if
+    /// it has one, otherwise to a new block on its queue.
+    func start(_ state: PoolState) {
+        if mode.compareExchange(expected: Helper.waiting, desired: Helper.claimed,
+                                ordering: .acquiringAndReleasing).exchanged { return }
+        // No block waits (or one just gave up: it has returned, or returns without
+        // running anything, before the serial queue starts the new one).
+        mode.store(Helper.claimed, ordering: .releasing)
+        queue.async { self.serve(state) }
+    }
+
+    /// Runs the claimed call, then waits for the next one; returns when none
+    /// comes within the spin time.
+    private func serve(_ state: PoolState) {
+        while true {
+            state.runTasks(worker: worker)
+            // Waiting is announced before the call is reported finished, so the
+            // caller's next call finds this block (the count orders the two).
+            mode.store(Helper.waiting, ordering: .releasing)
+            state.pendingHelpers.subtract(1, ordering: .releasing)
+            let start = DispatchTime.now().uptimeNanoseconds
+            let limit = UInt64(WorkerPool.helperSpinSeconds * 1e9)
+            while mode.load(ordering: .acquiring) != Helper.claimed {
+                if DispatchTime.now().uptimeNanoseconds - start >= limit,
+                   mode.compareExchange(expected: Helper.waiting, desired: Helper.idle,
+                                        ordering: .acquiringAndReleasing).exchanged {
+                    return
+                }
+                sched_yield()
+            }
         }
     }
 }
@@ -81,6 +158,8 @@ private final class PoolState: @unchecked Sendable {
     /// every read happens between those points (ordered by the dispatch and the group).
     var body: ((Int, Int) -> Void)?
     private let nextTask = Atomic<Int>(0)
+    /// Helpers of the current call that have not yet run out of tasks.
+    let pendingHelpers = Atomic<Int>(0)
     private var taskCount = 0
     private var busy = false
 
