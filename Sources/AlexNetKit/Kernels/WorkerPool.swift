@@ -23,7 +23,9 @@ import Synchronization
 /// caller waits for the helpers the same way: a network's pass makes dozens of
 /// calls a few microseconds apart, and waking a parked Dispatch thread for each
 /// cost 25-60 microseconds a call (a few percent of a batch-1 inference or of a
-/// small net's training step). An idle pool holds no thread.
+/// small net's training step). An idle pool holds no thread. A pool with more
+/// workers than the machine has cores does not spin (its spinners would take
+/// the cores from the workers with work), and waits as Dispatch alone would.
 public final class WorkerPool: @unchecked Sendable {
     /// Number of workers that run tasks, including the calling thread.
     public let workerCount: Int
@@ -35,13 +37,18 @@ public final class WorkerPool: @unchecked Sendable {
 
     /// How long a helper waits for the next call before its block returns.
     static let helperSpinSeconds = 0.0002
+    /// The spin time of this pool in nanoseconds: 0 with more workers than cores.
+    private let spinNanoseconds: UInt64
 
     /// Creates a pool of `workerCount` workers (at least 1).
     public init(workerCount: Int, label: String = "pool") {
         self.workerCount = max(1, workerCount)
         self.label = label
+        let spin: UInt64 = workerCount <= ProcessInfo.processInfo.activeProcessorCount
+            ? UInt64(Self.helperSpinSeconds * 1e9) : 0
+        self.spinNanoseconds = spin
         self.helpers = (1..<max(1, workerCount)).map {
-            Helper(queue: DispatchQueue(label: "\(label).worker\($0)"), worker: $0)
+            Helper(queue: DispatchQueue(label: "\(label).worker\($0)"), worker: $0, spinNanoseconds: spin)
         }
     }
 
@@ -74,25 +81,8 @@ public final class WorkerPool: @unchecked Sendable {
             state.pendingHelpers.store(used.count, ordering: .sequentiallyConsistent)
             for helper in used { helper.start(state) }
             state.runTasks(worker: 0)
-            // Every helper decrements the count once it has run out of tasks.
-            WorkerPool.waitBriefly { state.pendingHelpers.load(ordering: .acquiring) == 0 }
+            state.waitForHelpers(spinNanoseconds: spinNanoseconds)
             state.end()
-        }
-    }
-
-    /// Returns once `done()` holds, checking it between yields of the core (and,
-    /// past the spin time, between sleeps of 50 microseconds).
-    @inline(__always)
-    static func waitBriefly(_ done: () -> Bool) {
-        if done() { return }
-        let start = DispatchTime.now().uptimeNanoseconds
-        let limit = UInt64(helperSpinSeconds * 1e9)
-        while !done() {
-            if DispatchTime.now().uptimeNanoseconds - start < limit {
-                sched_yield()
-            } else {
-                usleep(50)
-            }
         }
     }
 }
@@ -107,9 +97,12 @@ private final class Helper: @unchecked Sendable {
     private let mode = Atomic<Int>(Helper.idle)
     private static let idle = 0, waiting = 1, claimed = 2
 
-    init(queue: DispatchQueue, worker: Int) {
+    private let spinNanoseconds: UInt64
+
+    init(queue: DispatchQueue, worker: Int, spinNanoseconds: UInt64) {
         self.queue = queue
         self.worker = worker
+        self.spinNanoseconds = spinNanoseconds
     }
 
     /// Hands the current call of `state` to this helper: to its waiting block if
@@ -131,11 +124,10 @@ private final class Helper: @unchecked Sendable {
             // Waiting is announced before the call is reported finished, so the
             // caller's next call finds this block (the count orders the two).
             mode.store(Helper.waiting, ordering: .releasing)
-            state.pendingHelpers.subtract(1, ordering: .releasing)
+            state.helperFinished()
             let start = DispatchTime.now().uptimeNanoseconds
-            let limit = UInt64(WorkerPool.helperSpinSeconds * 1e9)
             while mode.load(ordering: .acquiring) != Helper.claimed {
-                if DispatchTime.now().uptimeNanoseconds - start >= limit,
+                if DispatchTime.now().uptimeNanoseconds - start >= spinNanoseconds,
                    mode.compareExchange(expected: Helper.waiting, desired: Helper.idle,
                                         ordering: .acquiringAndReleasing).exchanged {
                     return
@@ -160,6 +152,32 @@ private final class PoolState: @unchecked Sendable {
     private let nextTask = Atomic<Int>(0)
     /// Helpers of the current call that have not yet run out of tasks.
     let pendingHelpers = Atomic<Int>(0)
+    /// Whether the caller sleeps on `helpersDone` (set before its last check of the count).
+    private let callerSleeps = Atomic<Bool>(false)
+    private let helpersDone = DispatchSemaphore(value: 0)
+
+    /// A helper has run out of tasks; the last one wakes a sleeping caller.
+    func helperFinished() {
+        let left = pendingHelpers.subtract(1, ordering: .sequentiallyConsistent).newValue
+        if left == 0 && callerSleeps.load(ordering: .sequentiallyConsistent) { helpersDone.signal() }
+    }
+
+    /// Returns when every helper of the call has finished: checks between yields
+    /// of the core for `spinNanoseconds`, then sleeps until the last one signals.
+    /// (A signal may come for a check that already saw the count at 0; the extra
+    /// count only makes a later wait re-check, hence the loop.)
+    func waitForHelpers(spinNanoseconds: UInt64) {
+        let start = DispatchTime.now().uptimeNanoseconds
+        while pendingHelpers.load(ordering: .acquiring) != 0 {
+            if DispatchTime.now().uptimeNanoseconds - start < spinNanoseconds {
+                sched_yield()
+                continue
+            }
+            callerSleeps.store(true, ordering: .sequentiallyConsistent)
+            if pendingHelpers.load(ordering: .sequentiallyConsistent) != 0 { helpersDone.wait() }
+            callerSleeps.store(false, ordering: .sequentiallyConsistent)
+        }
+    }
     private var taskCount = 0
     private var busy = false
 
