@@ -24,6 +24,8 @@ let package = Package(
             name: "CBLASCore",
             linkerSettings: [.linkedLibrary("openblas")]
         ),
+        // Vector square roots for LRN (Swift's SIMD squareRoot runs lane by lane).
+        .target(name: "CVectorMath"),
         // zlib (raw deflate, crc32) for .npz: `apt-get install zlib1g-dev`.
         .systemLibrary(
             name: "CZlib",
@@ -41,6 +43,7 @@ let package = Package(
                 "CBLAS",
                 "CBLASCore",
                 "CJPEG",
+                "CVectorMath",
                 "CZlib",
                 .product(name: "Numerics", package: "swift-numerics"),
             ]

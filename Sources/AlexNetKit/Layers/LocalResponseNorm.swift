@@ -1,3 +1,4 @@
+import CVectorMath
 /// Which formula an LRN's `alpha` belongs to. There is no default: the paper and
 /// every framework disagree by a factor of `n`, and a silent guess is the most
 /// common cause of CPU/GPU AlexNet mismatches.
@@ -319,16 +320,25 @@ public final class LocalResponseNorm<Element: TensorElement>: Layer {
 /// How `s^-beta` is computed.
 enum LRNPower<T: TensorElement> {
     /// `s^-0.75 = 1 / (sqrt(s) * sqrt(sqrt(s)))`: two correctly rounded square
-    /// roots, a product and a division, all SIMD-wide, instead of a scalar `pow`.
+    /// roots, a product and a division, a vector at a time, instead of a scalar `pow`.
     case inverseThreeQuarters
     /// `pow(s, exponent)` element by element, with `exponent = -beta`.
     case general(T)
 
-    /// `s^-0.75` on one vector, as forward and backward both compute it.
+    /// `out[i] = s[i]^-0.75` for a plane, with the CPU's vector square root
+    /// (CVectorMath: Swift's SIMD `squareRoot()` runs lane by lane), the same
+    /// operations in the same order, so the same bits. `out` may be `s`.
     @inline(__always)
-    static func inverseThreeQuarters(_ s: T.Vector) -> T.Vector {
-        let root = s.squareRoot()
-        return 1 / (root * root.squareRoot())
+    static func inverseThreeQuarters(_ s: UnsafePointer<T>, into out: UnsafeMutablePointer<T>, count: Int) {
+        if T.self == Float.self {
+            alexnet_inverse_three_quarters_f32(UnsafeRawPointer(s).assumingMemoryBound(to: Float.self),
+                                               UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self), count)
+        } else if T.self == Double.self {
+            alexnet_inverse_three_quarters_f64(UnsafeRawPointer(s).assumingMemoryBound(to: Double.self),
+                                               UnsafeMutableRawPointer(out).assumingMemoryBound(to: Double.self), count)
+        } else {
+            for i in 0..<count { out[i] = inverseThreeQuarters(s[i]) }
+        }
     }
 
     /// `s^-0.75` on one element, the same operations as the vector form.
@@ -374,6 +384,8 @@ func lrnForwardImage<T: TensorElement>(
     let width = T.Vector.scalarCount
     let vectorEnd = plane - plane % width
     let kVector = T.Vector(repeating: k), coefficientVector = T.Vector(repeating: coefficient)
+    let slots = UnsafeMutablePointer<UnsafePointer<T>>.allocate(capacity: n)  // a window spans at most n channels
+    defer { slots.deallocate() }
     var squared = 0  // channels 0..<squared have their squares in the ring
     for c in 0..<channels {
         let (lo, hi) = LocalResponseNorm<T>.forwardWindow(channel: c, size: n, channels: channels)
@@ -394,35 +406,44 @@ func lrnForwardImage<T: TensorElement>(
 
         let channelA = a + c * plane, channelB = b + c * plane
         let channelS = s + c * plane, channelP = p.map { $0 + c * plane }
+        // The window's ring slots, in ascending channel order, found once per
+        // channel: a `j % n` per vector and window channel (an integer division
+        // each) had cost more than the arithmetic.
+        for j in lo...hi { slots[j - lo] = UnsafePointer(ring + (j % n) * plane) }
+        let windowCount = hi - lo + 1
         var x = 0
         while x < vectorEnd {
-            var sum = load(ring + (lo % n) * plane + x)
-            var j = lo + 1
-            while j <= hi {
-                sum += load(ring + (j % n) * plane + x)
+            var sum = load(slots[0] + x)
+            var j = 1
+            while j < windowCount {
+                sum += load(slots[j] + x)
                 j += 1
             }
-            let scale = kVector + coefficientVector * sum
-            store(scale, channelS + x)
-            if case .inverseThreeQuarters = power {
-                let powered = LRNPower<T>.inverseThreeQuarters(scale)
-                store(load(channelA + x) * powered, channelB + x)
-            }
+            store(kVector + coefficientVector * sum, channelS + x)
             x += width
         }
         while x < plane {
-            var sum = ring[(lo % n) * plane + x]
-            var j = lo + 1
-            while j <= hi {
-                sum += ring[(j % n) * plane + x]
+            var sum = slots[0][x]
+            var j = 1
+            while j < windowCount {
+                sum += slots[j][x]
                 j += 1
             }
-            let scale = k + coefficient * sum
-            channelS[x] = scale
-            if case .inverseThreeQuarters = power {
-                channelB[x] = channelA[x] * LRNPower<T>.inverseThreeQuarters(scale)
-            }
+            channelS[x] = k + coefficient * sum
             x += 1
+        }
+        if case .inverseThreeQuarters = power {
+            // s^-0.75 into b, then b = a * b.
+            LRNPower<T>.inverseThreeQuarters(UnsafePointer(channelS), into: channelB, count: plane)
+            var x = 0
+            while x < vectorEnd {
+                store(load(channelA + x) * load(channelB + x), channelB + x)
+                x += width
+            }
+            while x < plane {
+                channelB[x] = channelA[x] * channelB[x]
+                x += 1
+            }
         }
         if case .general(let exponent) = power {
             // pow has no SIMD form; one scalar call per element.
@@ -452,23 +473,33 @@ func lrnBackwardImage<T: TensorElement>(
     let width = T.Vector.scalarCount
     let vectorEnd = plane - plane % width
     let coefficientVector = T.Vector(repeating: coefficient)
+    let slots = UnsafeMutablePointer<UnsafePointer<T>>.allocate(capacity: n)  // a window spans at most n channels
+    defer { slots.deallocate() }
+    // One plane of s^-0.75 (recomputed from s when it was not kept), or the kept plane.
+    let recomputed = UnsafeMutablePointer<T>.allocate(capacity: p == nil ? plane : 0)
+    defer { recomputed.deallocate() }
+    func powers(_ offset: Int) -> UnsafePointer<T> {
+        if let p { return p + offset }
+        LRNPower<T>.inverseThreeQuarters(s + offset, into: recomputed, count: plane)
+        return UnsafePointer(recomputed)
+    }
     var filled = 0  // channels 0..<filled have t_i in the ring
     for c in 0..<channels {
         let (lo, hi) = LocalResponseNorm<T>.backwardWindow(channel: c, size: n, channels: channels)
         while filled <= hi {
             let offset = filled * plane
             let target = ring + (filled % n) * plane
+            let powered = powers(offset)
             var x = 0
             while x < vectorEnd {
                 let scale = load(s + offset + x)
-                let powered = p.map { load($0 + offset + x) } ?? LRNPower<T>.inverseThreeQuarters(scale)
-                let output = load(a + offset + x) * powered
+                let output = load(a + offset + x) * load(powered + x)
                 store(load(g + offset + x) * output / scale, target + x)
                 x += width
             }
             while x < plane {
                 let scale = s[offset + x]
-                let output = a[offset + x] * (p?[offset + x] ?? LRNPower<T>.inverseThreeQuarters(scale))
+                let output = a[offset + x] * powered[x]
                 target[x] = g[offset + x] * output / scale
                 x += 1
             }
@@ -476,27 +507,30 @@ func lrnBackwardImage<T: TensorElement>(
         }
 
         let offset = c * plane
+        // The window's ring slots in ascending order, found once per channel (as in forward).
+        for i in lo...hi { slots[i - lo] = UnsafePointer(ring + (i % n) * plane) }
+        let windowCount = hi - lo + 1
+        let powered = powers(offset)
         var x = 0
         while x < vectorEnd {
-            var sum = load(ring + (lo % n) * plane + x)
-            var i = lo + 1
-            while i <= hi {
-                sum += load(ring + (i % n) * plane + x)
+            var sum = load(slots[0] + x)
+            var i = 1
+            while i < windowCount {
+                sum += load(slots[i] + x)
                 i += 1
             }
-            let powered = p.map { load($0 + offset + x) } ?? LRNPower<T>.inverseThreeQuarters(load(s + offset + x))
-            let direct = load(g + offset + x) * powered
+            let direct = load(g + offset + x) * load(powered + x)
             store(direct - coefficientVector * load(a + offset + x) * sum, da + offset + x)
             x += width
         }
         while x < plane {
-            var sum = ring[(lo % n) * plane + x]
-            var i = lo + 1
-            while i <= hi {
-                sum += ring[(i % n) * plane + x]
+            var sum = slots[0][x]
+            var i = 1
+            while i < windowCount {
+                sum += slots[i][x]
                 i += 1
             }
-            let direct = g[offset + x] * (p?[offset + x] ?? LRNPower<T>.inverseThreeQuarters(s[offset + x]))
+            let direct = g[offset + x] * powered[x]
             da[offset + x] = direct - coefficient * a[offset + x] * sum
             x += 1
         }
