@@ -72,9 +72,29 @@ public final class SGD<Element: TensorElement> {
                         Elementwise.forEachSpan(count: w.count, pool: pool) { range in
                             switch form {
                             case .paper:
-                                Self.paperUpdate(g: gp, v: vp, w: wp, range: range, mu: mu, decayRate: decayRate, lr: lr)
+                                let (muV, decayV, lrV) = (Element.Vector(repeating: mu),
+                                                          Element.Vector(repeating: decayRate), Element.Vector(repeating: lr))
+                                Self.update(g: gp, v: vp, w: wp, range: range,
+                                            vector: { g, v, w in
+                                                let newV = muV * v - decayV * w - lrV * g
+                                                return (newV, w + newV)
+                                            },
+                                            scalar: { g, v, w in
+                                                let newV = mu * v - decayRate * w - lr * g
+                                                return (newV, w + newV)
+                                            })
                             case .pytorch:
-                                Self.pytorchUpdate(g: gp, v: vp, w: wp, range: range, mu: mu, wd: wd, lr: lr)
+                                let (muV, wdV, lrV) = (Element.Vector(repeating: mu),
+                                                       Element.Vector(repeating: wd), Element.Vector(repeating: lr))
+                                Self.update(g: gp, v: vp, w: wp, range: range,
+                                            vector: { g, v, w in
+                                                let newV = muV * v + (g + wdV * w)
+                                                return (newV, w - lrV * newV)
+                                            },
+                                            scalar: { g, v, w in
+                                                let newV = mu * v + (g + wd * w)
+                                                return (newV, w - lr * newV)
+                                            })
                             }
                         }
                     }
@@ -84,53 +104,26 @@ public final class SGD<Element: TensorElement> {
         }
     }
 
-    /// The paper's rule over `range`, a vector at a time: every lane does the
-    /// scalar rule's operations in the scalar rule's order, so the bits are the same.
+    /// One rule over `range`, a vector at a time, then element by element:
+    /// `vector` and `scalar` map `(g, v, w)` to the new `(v, w)` with the same
+    /// operations in the same order, so every lane has the scalar rule's bits.
     @inline(__always)
-    private static func paperUpdate(g: UnsafePointer<Element>, v: UnsafeMutablePointer<Element>,
-                                    w: UnsafeMutablePointer<Element>, range: Range<Int>,
-                                    mu: Element, decayRate: Element, lr: Element) {
+    private static func update(g: UnsafePointer<Element>, v: UnsafeMutablePointer<Element>,
+                               w: UnsafeMutablePointer<Element>, range: Range<Int>,
+                               vector: (Element.Vector, Element.Vector, Element.Vector) -> (Element.Vector, Element.Vector),
+                               scalar: (Element, Element, Element) -> (Element, Element)) {
         let width = Element.Vector.scalarCount
-        let (muV, decayV, lrV) = (Element.Vector(repeating: mu), Element.Vector(repeating: decayRate),
-                                  Element.Vector(repeating: lr))
         var i = range.lowerBound
         while i + width <= range.upperBound {
-            let gi = UnsafeRawPointer(g + i).loadUnaligned(as: Element.Vector.self)
-            let vi = UnsafeRawPointer(v + i).loadUnaligned(as: Element.Vector.self)
-            let wi = UnsafeRawPointer(w + i).loadUnaligned(as: Element.Vector.self)
-            let newV = muV * vi - decayV * wi - lrV * gi
+            let (newV, newW) = vector(UnsafeRawPointer(g + i).loadUnaligned(as: Element.Vector.self),
+                                      UnsafeRawPointer(v + i).loadUnaligned(as: Element.Vector.self),
+                                      UnsafeRawPointer(w + i).loadUnaligned(as: Element.Vector.self))
             UnsafeMutableRawPointer(v + i).storeBytes(of: newV, as: Element.Vector.self)
-            UnsafeMutableRawPointer(w + i).storeBytes(of: wi + newV, as: Element.Vector.self)
+            UnsafeMutableRawPointer(w + i).storeBytes(of: newW, as: Element.Vector.self)
             i += width
         }
         while i < range.upperBound {
-            v[i] = mu * v[i] - decayRate * w[i] - lr * g[i]
-            w[i] = w[i] + v[i]
-            i += 1
-        }
-    }
-
-    /// PyTorch's rule over `range`, a vector at a time, in the scalar rule's order.
-    @inline(__always)
-    private static func pytorchUpdate(g: UnsafePointer<Element>, v: UnsafeMutablePointer<Element>,
-                                      w: UnsafeMutablePointer<Element>, range: Range<Int>,
-                                      mu: Element, wd: Element, lr: Element) {
-        let width = Element.Vector.scalarCount
-        let (muV, wdV, lrV) = (Element.Vector(repeating: mu), Element.Vector(repeating: wd),
-                               Element.Vector(repeating: lr))
-        var i = range.lowerBound
-        while i + width <= range.upperBound {
-            let gi = UnsafeRawPointer(g + i).loadUnaligned(as: Element.Vector.self)
-            let vi = UnsafeRawPointer(v + i).loadUnaligned(as: Element.Vector.self)
-            let wi = UnsafeRawPointer(w + i).loadUnaligned(as: Element.Vector.self)
-            let newV = muV * vi + (gi + wdV * wi)
-            UnsafeMutableRawPointer(v + i).storeBytes(of: newV, as: Element.Vector.self)
-            UnsafeMutableRawPointer(w + i).storeBytes(of: wi - lrV * newV, as: Element.Vector.self)
-            i += width
-        }
-        while i < range.upperBound {
-            v[i] = mu * v[i] + (g[i] + wd * w[i])
-            w[i] = w[i] - lr * v[i]
+            (v[i], w[i]) = scalar(g[i], v[i], w[i])
             i += 1
         }
     }
