@@ -147,7 +147,8 @@ private final class Helper: @unchecked Sendable {
 private final class PoolState: @unchecked Sendable {
     private let lock = NSLock()
     /// Set before the helpers are dispatched and cleared after they finish, so
-    /// every read happens between those points (ordered by the dispatch and the group).
+    /// every read happens between those points (ordered by the dispatch or the
+    /// helper's claim, and by the count of pending helpers).
     var body: ((Int, Int) -> Void)?
     private let nextTask = Atomic<Int>(0)
     /// Helpers of the current call that have not yet run out of tasks.
