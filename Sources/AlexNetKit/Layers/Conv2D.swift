@@ -83,9 +83,9 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
     }
 
     /// The pieces of each group, as output-channel (weight-row) ranges in piece order.
-    private let piecesByGroup: [[Range<Int>]]
+    let piecesByGroup: [[Range<Int>]]
     /// Rows of one piece (all pieces have the same).
-    private var pieceRows: Int { piecesByGroup[0][0].count }
+    var pieceRows: Int { piecesByGroup[0][0].count }
 
     private var cachedInput: Tensor<Element>?
     /// Recycled between passes (``Tensor/recycling(_:shape:zeroed:)``).
@@ -97,6 +97,10 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
     /// Per worker: im2col columns, then (backward, several pieces per group) one
     /// group's partial input gradient.
     private let workerScratch = WorkerScratch<Element>()
+    /// The weights as the convolutional input gradient reads them (Conv2DInputGradient.swift).
+    let adjointWeightScratch = WorkerScratch<Element>()
+    /// Per worker: the convolutional input gradient's unrolled output gradients and product.
+    let adjointScratch = WorkerScratch<Element>()
     /// Per gradient chunk: that chunk's weight-gradient sum.
     private let chunkWeightScratch = WorkerScratch<Element>()
     /// Per gradient chunk: that chunk's bias-gradient sum.
@@ -432,8 +436,11 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
         let batch = input.shape[0]
         // Without needsInputGradient, only the parameter gradients are computed and `[0]` is returned.
         let needsInputGradient = context.needsInputGradient
-        var inputGradient = Tensor<Element>.inputGradientBuffer(&inputGradientBuffer, shape: input.shape, zeroed: true,
-                                                                context: context)
+        // Stride 1 and "same" padding: dX as a convolution of dY, which writes every
+        // element; otherwise col2im adds into a zeroed buffer.
+        let adjoint = needsInputGradient ? adjointPlan(for: g, batch: batch) : nil
+        var inputGradient = Tensor<Element>.inputGradientBuffer(&inputGradientBuffer, shape: input.shape,
+                                                                zeroed: adjoint == nil, context: context)
         defer { if context.gradientBuffers == nil && needsInputGradient { inputGradientBuffer = inputGradient } }
         if batch == 0 {
             // No images: the gradients of a sum over no images are zero.
@@ -461,6 +468,10 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
         let chunkWeights = chunkWeightScratch.reserve(slots: chunks.count, count: weightCount)
         let chunkBiases = chunkBiasScratch.reserve(slots: chunks.count, count: outputChannels)
         let hasBias = bias != nil
+        let adjointWorkerScratch = adjoint.map {
+            adjointScratch.reserve(slots: pool.workerCount, count: adjointScratchCount($0, geometry: g))
+        }
+        let adjointWeights = adjoint.map { _ in adjointWeightScratch.reserve(slots: 1, count: weight.value.count)[0] }
 
         input.withUnsafeBufferPointer { x in
             weight.value.withUnsafeBufferPointer { w in
@@ -486,9 +497,14 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
                             return (UnsafePointer(gathered), columns)
                         }
 
-                        // Input gradient, one task per block of images. dx starts zeroed, as
-                        // col2im accumulates overlapping windows into it.
-                        pool.parallelFor(needsInputGradient ? blocks.count : 0) { task, worker in
+                        if let adjoint, let adjointWeights, let adjointWorkerScratch {
+                            self.adjointWeights(wp, into: adjointWeights, geometry: g, pool: pool)
+                            adjointInputGradient(dyp, adjoint: adjointWeights, into: dxp!, plan: adjoint, geometry: g,
+                                                 scratch: adjointWorkerScratch, pool: pool)
+                        }
+                        // Otherwise the input gradient by col2im, one task per block of images.
+                        // dx starts zeroed, as col2im accumulates overlapping windows into it.
+                        pool.parallelFor(needsInputGradient && adjoint == nil ? blocks.count : 0) { task, worker in
                             let images = blocks[task]
                             let columns = images.count * plane
                             let col = scratch[worker], gathered = col + colCount, partial = gathered + gatherCount
