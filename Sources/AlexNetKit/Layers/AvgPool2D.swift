@@ -127,7 +127,9 @@ public final class AvgPool2D<Element: TensorElement>: Layer {
         let (rows, columns, tasks) = (plan.rows, plan.columns, plan.tasks)
         let divisors = averageDivisors(rows: rows, columns: columns, countIncludePadding: countIncludePadding) as [Element]
 
-        var inputGradient = Tensor<Element>.gradientBuffer(&inputGradientBuffer, shape: input.shape, zeroed: true, context: context)
+        // Zeroed a plane at a time just before its additions (as in MaxPool2D).
+        var inputGradient = Tensor<Element>.gradientBuffer(&inputGradientBuffer, shape: input.shape, zeroed: false,
+                                                           context: context)
 
         defer { if context.gradientBuffers == nil { inputGradientBuffer = inputGradient } }
         outputGradient.withUnsafeBufferPointer { gradient in
@@ -139,6 +141,7 @@ public final class AvgPool2D<Element: TensorElement>: Layer {
                             let divisors = divisors.baseAddress!
                             context.pool.parallelFor(tasks.count) { task, _ in
                                 for plane in tasks[task] {
+                                    (target + plane * inputPlane).update(repeating: 0, count: inputPlane)
                                     averagePoolPlaneBackward(outputGradient: gradient + plane * outputPlane,
                                                              width: width, rows: rows, columns: columns,
                                                              divisors: divisors,

@@ -153,7 +153,10 @@ public final class MaxPool2D<Element: TensorElement>: Layer {
             var output = Tensor<Element>(shape: plan.outputShape)
             cachedArgmax = pool(input, plan: plan, output: &output, keepingArgmax: true, context: context)
         }
-        var inputGradient = Tensor<Element>.gradientBuffer(&inputGradientBuffer, shape: input.shape, zeroed: true, context: context)
+        // Zeroed a plane at a time in the tasks below, just before the plane's
+        // additions, so the zeros are written while the plane is in cache.
+        var inputGradient = Tensor<Element>.gradientBuffer(&inputGradientBuffer, shape: input.shape, zeroed: false,
+                                                           context: context)
 
         defer { if context.gradientBuffers == nil { inputGradientBuffer = inputGradient } }
         outputGradient.withUnsafeBufferPointer { gradient in
@@ -166,6 +169,7 @@ public final class MaxPool2D<Element: TensorElement>: Layer {
                             let g = gradient + plane * outputPlane
                             let dx = target + plane * inputPlane
                             let index = argmax + plane * outputPlane
+                            dx.update(repeating: 0, count: inputPlane)
                             // Row-major output order: a cell that is the argmax of
                             // several overlapping windows sums them in a fixed order.
                             for o in 0..<outputPlane { dx[Int(index[o])] += g[o] }

@@ -55,6 +55,7 @@ public struct Tensor<Element: TensorElement>: CustomStringConvertible {
     /// (no allocation), zero-filled when `zeroed` (otherwise the contents are stale).
     mutating func reuse(shape: Shape, zeroed: Bool) {
         let count = shape.count
+        let kept = min(storage.count, count)
         if storage.count > count {
             storage.removeLast(storage.count - count)
         } else if storage.count < count {
@@ -62,7 +63,8 @@ public struct Tensor<Element: TensorElement>: CustomStringConvertible {
             storage.append(contentsOf: repeatElement(0, count: count - storage.count))
         }
         self.shape = shape
-        if zeroed { storage.withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
+        // Only the kept elements can be stale: the appended ones are zeros already.
+        if zeroed { storage.withUnsafeMutableBufferPointer { $0.baseAddress?.update(repeating: 0, count: kept) } }
     }
 
     /// Converts every element from another element type (rounding to nearest).
