@@ -22,12 +22,17 @@
 ///     columns of `m` images side by side (`col` then points at column `j * plane`).
 ///   - outputRows: only the columns of these output rows are written (all by
 ///     default), so that one image's unrolling can be shared out between workers.
+///   - outputRowsOnly: `col` holds the columns of `outputRows` alone (a tile of
+///     the matrix: its column 0 is the first column of output row
+///     `outputRows.lowerBound`, and `columnStride` is the tile's width); by
+///     default `col` is the whole matrix and the rows' columns are written in place.
 public func im2col<T: TensorElement>(image: UnsafePointer<T>, geometry g: ConvGeometry, col: UnsafeMutablePointer<T>,
-                                     columnStride: Int? = nil, outputRows: Range<Int>? = nil) {
+                                     columnStride: Int? = nil, outputRows: Range<Int>? = nil,
+                                     outputRowsOnly: Bool = false) {
     let rowStride = columnStride ?? g.outputPlane
     let rows = outputRows ?? 0..<g.outputHeight
     PaddedPlane<T>.withPlanes(g) { padded in
-        var row = col + rows.lowerBound * g.outputWidth
+        var row = outputRowsOnly ? col : col + rows.lowerBound * g.outputWidth
         for c in 0..<g.channels {
             let (plane, width) = padded.load(channel: image + c * g.height * g.width)
             for i in 0..<g.kernelHeight {

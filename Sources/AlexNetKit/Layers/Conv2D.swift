@@ -243,6 +243,7 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
             return output
         }
         let widest = blocks.map(\.count).max()! * g.outputPlane
+        let tiles = Self.outputRowTiles(g)
         // Several images per product need a [rows, columns] buffer for the product.
         let productRows = blocks.count < batch ? pieceRows : 0
         let scratch = workerScratch.reserve(slots: pool.workerCount, count: (g.patchSize + productRows) * widest)
@@ -260,6 +261,30 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
                             let images = blocks[task]
                             let columns = images.count * plane
                             let col = scratch[worker], product = scratch[worker] + g.patchSize * widest
+                            if images.count == 1 && tiles.count > 1 {
+                                // One image whose matrix is larger than the cache: a tile of output
+                                // rows at a time, each unrolled and multiplied while it is cached.
+                                let n = images.lowerBound
+                                for group in 0..<pieces.count {
+                                    for tile in tiles {
+                                        let tileColumns = tile.count * g.outputWidth
+                                        im2col(image: xp + n * imageCount + group * groupImage, geometry: g, col: col,
+                                               columnStride: tileColumns, outputRows: tile, outputRowsOnly: true)
+                                        for rows in pieces[group] {
+                                            // out[rows, tile] = W[rows, patch] x col[patch, tile], in place.
+                                            Element.gemm(transposeA: false, transposeB: false,
+                                                         m: rows.count, n: tileColumns, k: g.patchSize, alpha: 1,
+                                                         a: wp + rows.lowerBound * g.patchSize, lda: g.patchSize,
+                                                         b: col, ldb: tileColumns, beta: 0,
+                                                         c: yp + n * outputImageCount + rows.lowerBound * plane
+                                                             + tile.lowerBound * g.outputWidth,
+                                                         ldc: plane)
+                                        }
+                                    }
+                                }
+                                if let b { self.addBias(b, images: images, output: yp, plane: plane) }
+                                return
+                            }
                             for group in 0..<pieces.count {
                                 // col[patch, columns]: the block's images side by side.
                                 for (j, n) in images.enumerated() {
@@ -339,12 +364,25 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
         Partition.tiles(count: batch, tile: imagesPerProduct(outputPlane: outputPlane, patchSize: patchSize))
     }
 
+    /// Forward's tiles of output rows for one image: a single tile (the whole
+    /// plane) when the image's im2col matrix fits in ``columnBytesLimit``;
+    /// otherwise as few equal tiles as keep each tile's matrix within it (the
+    /// paper net's convolutions, 1.2-4.4 MB per image: 2 to 5 tiles). Each tile
+    /// is unrolled and multiplied while it is in a core's cache. A function of
+    /// the geometry alone, like the image blocks.
+    static func outputRowTiles(_ g: ConvGeometry) -> [Range<Int>] {
+        let rowBytes = max(1, g.patchSize * g.outputWidth * MemoryLayout<Element>.stride)
+        let rowsPerTile = max(1, columnBytesLimit / rowBytes)
+        if rowsPerTile >= g.outputHeight { return [0..<g.outputHeight] }
+        return Partition.ranges(count: g.outputHeight, parts: (g.outputHeight + rowsPerTile - 1) / rowsPerTile)
+    }
+
     /// Forward for a batch of fewer one-image blocks than workers (batch 1, say):
     /// the work a block task would do in order (im2col per group, then one
     /// product per piece of output rows, then the bias) is spread over the
-    /// workers as (image, group, channel) unrollings and then (image, group, piece)
-    /// products, so more than one worker runs. Every product has the arguments
-    /// the block path gives it, so the output is bitwise the same.
+    /// workers as (image, group, channel) unrollings and then (image, group, piece,
+    /// tile of output rows) products, so more than one worker runs. Every product
+    /// has the arguments the block path gives it, so the output is bitwise the same.
     private func forwardSmallBatch(_ input: Tensor<Element>, geometry g: ConvGeometry, output: inout Tensor<Element>,
                                    pool: WorkerPool) {
         let batch = input.shape[0], groups = piecesByGroup.count, plane = g.outputPlane
@@ -354,8 +392,12 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
         let groupImage = g.channels * g.height * g.width
         let imageCount = inputChannels * g.height * g.width
         let outputImageCount = outputChannels * plane
+        // The tiles of output rows the block path multiplies one at a time; each
+        // (image, group)'s matrix holds them one after another, tile t's
+        // [patch, t.count * OW] starting at column offset t.lowerBound * OW.
+        let tiles = Self.outputRowTiles(g)
         let products = (0..<batch).flatMap { n in
-            piecesByGroup.enumerated().flatMap { group, rows in rows.map { (n, group, $0) } }
+            piecesByGroup.enumerated().flatMap { group, rows in rows.flatMap { piece in tiles.map { (n, group, piece, $0) } } }
         }
         input.withUnsafeBufferPointer { x in
             weight.value.withUnsafeBufferPointer { w in
@@ -370,24 +412,36 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
                             var channelGeometry = g
                             channelGeometry.channels = 1
                             let channelRows = g.kernelHeight * g.kernelWidth
-                            let bands = Partition.ranges(count: g.outputHeight, parts: g.channels < 8 ? 4 : 1)
+                            let tiled = tiles.count > 1
+                            let bands = tiled ? tiles : Partition.ranges(count: g.outputHeight, parts: g.channels < 8 ? 4 : 1)
                             let unrollings = batch * groups * g.channels
                             pool.parallelFor(unrollings * bands.count) { task, _ in
-                                let (unrolling, band) = (task / bands.count, task % bands.count)
+                                let (unrolling, bandIndex) = (task / bands.count, task % bands.count)
                                 let (matrix, c) = (unrolling / g.channels, unrolling % g.channels)
                                 let (n, group) = (matrix / groups, matrix % groups)
-                                im2col(image: xp + n * imageCount + group * groupImage + c * g.height * g.width,
-                                       geometry: channelGeometry,
-                                       col: cp + matrix * columnsSize + c * channelRows * plane, columnStride: plane,
-                                       outputRows: bands[band])
+                                let band = bands[bandIndex]
+                                let image = xp + n * imageCount + group * groupImage + c * g.height * g.width
+                                if tiled {
+                                    let tileColumns = band.count * g.outputWidth
+                                    let tileMatrix = cp + matrix * columnsSize + g.patchSize * band.lowerBound * g.outputWidth
+                                    im2col(image: image, geometry: channelGeometry, col: tileMatrix + c * channelRows * tileColumns,
+                                           columnStride: tileColumns, outputRows: band, outputRowsOnly: true)
+                                } else {
+                                    im2col(image: image, geometry: channelGeometry,
+                                           col: cp + matrix * columnsSize + c * channelRows * plane, columnStride: plane,
+                                           outputRows: band)
+                                }
                             }
                             pool.parallelFor(products.count) { task, _ in
-                                let (n, group, rows) = products[task]
+                                let (n, group, rows, tile) = products[task]
+                                let tileColumns = tile.count * g.outputWidth
                                 Element.gemm(transposeA: false, transposeB: false,
-                                             m: rows.count, n: plane, k: g.patchSize, alpha: 1,
+                                             m: rows.count, n: tileColumns, k: g.patchSize, alpha: 1,
                                              a: wp + rows.lowerBound * g.patchSize, lda: g.patchSize,
-                                             b: cp + (n * groups + group) * columnsSize, ldb: plane, beta: 0,
-                                             c: yp + n * outputImageCount + rows.lowerBound * plane, ldc: plane)
+                                             b: cp + (n * groups + group) * columnsSize + g.patchSize * tile.lowerBound * g.outputWidth,
+                                             ldb: tileColumns, beta: 0,
+                                             c: yp + n * outputImageCount + rows.lowerBound * plane + tile.lowerBound * g.outputWidth,
+                                             ldc: plane)
                             }
                             if let b {
                                 pool.parallelFor(batch) { n, _ in self.addBias(b, images: n..<(n + 1), output: yp, plane: plane) }
