@@ -30,6 +30,9 @@ final class ConvolutionTilingTests: XCTestCase {
         let paperConv1 = try ConvGeometry(channels: 3, height: 227, width: 227, kernel: (11, 11), stride: (4, 4),
                                           padding: (0, 0), component: "c")
         XCTAssertEqual(Conv2D<Float>.outputRowTiles(paperConv1).count, 5, "4.4 MB: five tiles")
+        let paperConv3 = try ConvGeometry(channels: 256, height: 13, width: 13, kernel: (3, 3), stride: (1, 1),
+                                          padding: (1, 1), component: "c")
+        XCTAssertEqual(Conv2D<Float>.outputRowTiles(paperConv3), [0..<13], "1.6 MB, but tiles of 91 columns: one tile")
     }
 
     /// The tiled output against the literal sum

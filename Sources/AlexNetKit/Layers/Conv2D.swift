@@ -364,18 +364,26 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
         Partition.tiles(count: batch, tile: imagesPerProduct(outputPlane: outputPlane, patchSize: patchSize))
     }
 
-    /// Forward's tiles of output rows for one image: a single tile (the whole
-    /// plane) when the image's im2col matrix fits in ``columnBytesLimit``;
-    /// otherwise as few equal tiles as keep each tile's matrix within it (the
-    /// paper net's convolutions, 1.2-4.4 MB per image: 2 to 5 tiles). Each tile
-    /// is unrolled and multiplied while it is in a core's cache. A function of
-    /// the geometry alone, like the image blocks.
+    /// Forward's tiles of output rows for one image: as few equal tiles as keep
+    /// each tile's im2col matrix within ``columnBytesLimit``, so that each is
+    /// unrolled and multiplied while it is in a core's cache; but a single tile
+    /// (the whole plane) when the matrix fits, or when the tiles would be
+    /// narrower than ``minimumTileColumns``. On the paper net only conv1
+    /// (4.4 MB, 3025 columns) is tiled: five tiles of 11 or 12 rows. A function
+    /// of the geometry alone, like the image blocks.
     static func outputRowTiles(_ g: ConvGeometry) -> [Range<Int>] {
         let rowBytes = max(1, g.patchSize * g.outputWidth * MemoryLayout<Element>.stride)
         let rowsPerTile = max(1, columnBytesLimit / rowBytes)
         if rowsPerTile >= g.outputHeight { return [0..<g.outputHeight] }
-        return Partition.ranges(count: g.outputHeight, parts: (g.outputHeight + rowsPerTile - 1) / rowsPerTile)
+        let tiles = Partition.ranges(count: g.outputHeight, parts: (g.outputHeight + rowsPerTile - 1) / rowsPerTile)
+        let narrowest = tiles.map(\.count).min()! * g.outputWidth
+        return narrowest < minimumTileColumns ? [0..<g.outputHeight] : tiles
     }
+
+    /// The narrowest tile ``outputRowTiles(_:)`` makes: products of fewer
+    /// columns ran slower than the whole plane from memory (paper conv2-conv5
+    /// at batch 1 in tiles of 78-216 columns: 11-25% slower forward).
+    static var minimumTileColumns: Int { 512 }
 
     /// Forward for a batch of fewer one-image blocks than workers (batch 1, say):
     /// the work a block task would do in order (im2col per group, then one
