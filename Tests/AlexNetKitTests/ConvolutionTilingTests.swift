@@ -85,4 +85,57 @@ final class ConvolutionTilingTests: XCTestCase {
             print("tiled forward, batch \(batch): worst absolute error \(worst)")
         }
     }
+
+    /// Backward sums the weight gradient over the same tiles: against
+    /// `dW[o, c, u, v] = sum_{n, i, j} dY[n, o, i, j] x[n, g*Cg + c, i - 2 + u, j - 2 + v]`
+    /// (two images, so two gradient chunks are added), and every gradient
+    /// bitwise the same on 1, 2 and 4 workers.
+    func testTiledWeightGradientMatchesTheDefinitionWithTheSameBitsOnAnyWorkerCount() throws {
+        let (conv, _) = try tiledConv()
+        let x: Tensor<Float> = T.random([2, 16, 40, 40], seed: 410)
+        let dy: Tensor<Float> = T.random([2, 8, 40, 40], seed: 411)
+        var reference: (Tensor<Float>, Tensor<Float>)?
+        for workers in [1, 2, 4] {
+            T.randomise(conv, seed: 412)
+            let context = PassContext(pool: WorkerPool(workerCount: workers), mode: .training)
+            _ = try conv.forward(x, context: context)
+            let dx = try conv.backward(dy, context: context)
+            if let (dw, dxReference) = reference {
+                XCTAssertTrue(conv.weight.gradient.isBitwiseEqual(to: dw), "weight gradient, \(workers) workers")
+                XCTAssertTrue(dx.isBitwiseEqual(to: dxReference), "input gradient, \(workers) workers")
+            } else {
+                reference = (conv.weight.gradient, dx)
+            }
+        }
+        let (dw, xs, g) = (reference!.0.storage, x.storage, dy.storage)
+        var worst = 0.0
+        for o in 0..<8 {
+            let group = o / 4
+            for c in 0..<8 {
+                for u in 0..<5 {
+                    for v in 0..<5 {
+                        var sum = 0.0, magnitude = 0.0
+                        for n in 0..<2 {
+                            for i in 0..<40 {
+                                let h = i - 2 + u
+                                guard h >= 0, h < 40 else { continue }
+                                for j in 0..<40 {
+                                    let k = j - 2 + v
+                                    guard k >= 0, k < 40 else { continue }
+                                    let term = Double(g[((n * 8 + o) * 40 + i) * 40 + j])
+                                        * Double(xs[((n * 16 + group * 8 + c) * 40 + h) * 40 + k])
+                                    sum += term
+                                    magnitude += abs(term)
+                                }
+                            }
+                        }
+                        let error = abs(Double(dw[((o * 8 + c) * 5 + u) * 5 + v]) - sum)
+                        XCTAssertLessThanOrEqual(error, 3201 * 0x1p-24 * magnitude, "at \([o, c, u, v])")
+                        worst = max(worst, error / max(magnitude, 1e-30))
+                    }
+                }
+            }
+        }
+        print("tiled weight gradient: worst error relative to sum |terms| \(worst)")
+    }
 }
