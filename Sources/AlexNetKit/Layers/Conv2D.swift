@@ -677,19 +677,11 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
     /// adds them), which is then transposed into the gradient's storage.
     private static func sumTransposedChunks(_ chunks: [UnsafeMutablePointer<Element>], rows: Int, columns: Int,
                                             into parameter: Parameter<Element>, pool: WorkerPool) {
-        if parameter.gradient.shape != parameter.value.shape {
-            parameter.gradient = Tensor(shape: parameter.value.shape)  // someone replaced it; start afresh
-        }
+        resetGradientIfReplaced(parameter)
         let count = rows * columns
         precondition(parameter.value.count == count, "the weight is [rows, columns]")
         let total = chunks[0]
-        let spans = Partition.tiles(count: count, tile: 1 << 14)
-        pool.parallelFor(chunks.count > 1 ? spans.count : 0) { span, _ in
-            let range = spans[span]
-            for chunk in chunks.dropFirst() {
-                Accumulate.add(UnsafePointer(chunk + range.lowerBound), into: total + range.lowerBound, count: range.count)
-            }
-        }
+        if chunks.count > 1 { addChunks(chunks, into: total, count: count, pool: pool) }
         // gradient[r, c] = total[c, r], in blocks of 16 rows: the reads of one block
         // touch `columns` cache lines, which stay cached for the block's next rows.
         let rowBlocks = Partition.tiles(count: rows, tile: 16)
@@ -710,21 +702,35 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
     /// Writes the gradient's storage in place (no allocation per step).
     private static func sumChunks(_ chunks: [UnsafeMutablePointer<Element>], into parameter: Parameter<Element>,
                                   pool: WorkerPool) {
+        resetGradientIfReplaced(parameter)
+        parameter.gradient.withUnsafeMutableBufferPointer { r in
+            addChunks(chunks, into: r.baseAddress!, count: parameter.value.count, pool: pool)
+        }
+    }
+
+    /// `target = chunks[0] + chunks[1] + ...` element-wise, left to right, over
+    /// `count` elements; `target` may be `chunks[0]` itself (then only the other
+    /// chunks are added). Parallel over fixed spans of elements: every element's
+    /// sum has the same order whatever the span or thread.
+    private static func addChunks(_ chunks: [UnsafeMutablePointer<Element>], into target: UnsafeMutablePointer<Element>,
+                                  count: Int, pool: WorkerPool) {
+        let spans = Partition.tiles(count: count, tile: 1 << 14)
+        pool.parallelFor(spans.count) { span, _ in
+            let range = spans[span]
+            if target != chunks[0] {
+                (target + range.lowerBound).update(from: chunks[0] + range.lowerBound, count: range.count)
+            }
+            for chunk in chunks.dropFirst() {
+                Accumulate.add(UnsafePointer(chunk + range.lowerBound), into: target + range.lowerBound,
+                               count: range.count)
+            }
+        }
+    }
+
+    /// Gives the parameter a gradient of its value's shape if someone replaced it with another.
+    private static func resetGradientIfReplaced(_ parameter: Parameter<Element>) {
         if parameter.gradient.shape != parameter.value.shape {
             parameter.gradient = Tensor(shape: parameter.value.shape)  // someone replaced it; start afresh
-        }
-        let count = parameter.value.count
-        let spans = Partition.tiles(count: count, tile: 1 << 14)
-        parameter.gradient.withUnsafeMutableBufferPointer { r in
-            let rp = r.baseAddress!
-            pool.parallelFor(spans.count) { span, _ in
-                let range = spans[span]
-                (rp + range.lowerBound).update(from: chunks[0] + range.lowerBound, count: range.count)
-                for chunk in chunks.dropFirst() {
-                    Accumulate.add(UnsafePointer(chunk + range.lowerBound), into: rp + range.lowerBound,
-                                   count: range.count)
-                }
-            }
         }
     }
 }
