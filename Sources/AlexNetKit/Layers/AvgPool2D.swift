@@ -85,8 +85,6 @@ public final class AvgPool2D<Element: TensorElement>: Layer {
     public func forward(_ input: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
         let plan = try configuration.plan(for: input.shape, component: name)
         let (outputShape, width, inputPlane, outputPlane) = (plan.outputShape, plan.width, plan.inputPlane, plan.outputPlane)
-        let (rows, columns, tasks) = (plan.rows, plan.columns, plan.tasks)
-        let divisors = averageDivisors(rows: rows, columns: columns, countIncludePadding: countIncludePadding) as [Element]
 
         var output = Tensor<Element>.recycling(&outputBuffer, shape: outputShape, zeroed: false)
 
@@ -94,19 +92,9 @@ public final class AvgPool2D<Element: TensorElement>: Layer {
         input.withUnsafeBufferPointer { source in
             output.withUnsafeMutableBufferPointer { target in
                 guard let source = source.baseAddress, let target = target.baseAddress else { return }
-                rows.withWindows { rows in
-                    columns.withWindows { columns in
-                        divisors.withUnsafeBufferPointer { divisors in
-                            let divisors = divisors.baseAddress!
-                            context.pool.parallelFor(tasks.count) { task, _ in
-                                for plane in tasks[task] {
-                                    averagePoolPlane(input: source + plane * inputPlane, width: width,
-                                                     rows: rows, columns: columns, divisors: divisors,
-                                                     output: target + plane * outputPlane)
-                                }
-                            }
-                        }
-                    }
+                forEachPlane(plan, context: context) { plane, rows, columns, divisors in
+                    averagePoolPlane(input: source + plane * inputPlane, width: width, rows: rows, columns: columns,
+                                     divisors: divisors, output: target + plane * outputPlane)
                 }
             }
         }
@@ -124,8 +112,6 @@ public final class AvgPool2D<Element: TensorElement>: Layer {
         let input = try requireBackwardState(cachedInput: cachedInput, outputGradient: outputGradient)
         let plan = try configuration.plan(for: input.shape, component: name)
         let (width, inputPlane, outputPlane) = (plan.width, plan.inputPlane, plan.outputPlane)
-        let (rows, columns, tasks) = (plan.rows, plan.columns, plan.tasks)
-        let divisors = averageDivisors(rows: rows, columns: columns, countIncludePadding: countIncludePadding) as [Element]
 
         // Zeroed a plane at a time just before its additions (as in MaxPool2D).
         var inputGradient = Tensor<Element>.gradientBuffer(&inputGradientBuffer, shape: input.shape, zeroed: false,
@@ -135,25 +121,36 @@ public final class AvgPool2D<Element: TensorElement>: Layer {
         outputGradient.withUnsafeBufferPointer { gradient in
             inputGradient.withUnsafeMutableBufferPointer { target in
                 guard let gradient = gradient.baseAddress, let target = target.baseAddress else { return }
-                rows.withWindows { rows in
-                    columns.withWindows { columns in
-                        divisors.withUnsafeBufferPointer { divisors in
-                            let divisors = divisors.baseAddress!
-                            context.pool.parallelFor(tasks.count) { task, _ in
-                                for plane in tasks[task] {
-                                    (target + plane * inputPlane).update(repeating: 0, count: inputPlane)
-                                    averagePoolPlaneBackward(outputGradient: gradient + plane * outputPlane,
-                                                             width: width, rows: rows, columns: columns,
-                                                             divisors: divisors,
-                                                             inputGradient: target + plane * inputPlane)
-                                }
-                            }
-                        }
-                    }
+                forEachPlane(plan, context: context) { plane, rows, columns, divisors in
+                    (target + plane * inputPlane).update(repeating: 0, count: inputPlane)
+                    averagePoolPlaneBackward(outputGradient: gradient + plane * outputPlane, width: width,
+                                             rows: rows, columns: columns, divisors: divisors,
+                                             inputGradient: target + plane * inputPlane)
                 }
             }
         }
         return inputGradient
+    }
+
+    /// Runs `body(plane, rows, columns, divisors)` for every (image, channel)
+    /// plane of `plan`, in the plan's fixed tasks on the pool, with the windows
+    /// and this layer's divisors (``averageDivisors(rows:columns:countIncludePadding:)``)
+    /// as pointers.
+    private func forEachPlane(_ plan: PoolPlan, context: PassContext,
+                              _ body: (_ plane: Int, _ rows: PoolWindows, _ columns: PoolWindows,
+                                       _ divisors: UnsafePointer<Element>) -> Void) {
+        let divisors = averageDivisors(rows: plan.rows, columns: plan.columns,
+                                       countIncludePadding: countIncludePadding) as [Element]
+        plan.rows.withWindows { rows in
+            plan.columns.withWindows { columns in
+                divisors.withUnsafeBufferPointer { divisors in
+                    let divisors = divisors.baseAddress!
+                    context.pool.parallelFor(plan.tasks.count) { task, _ in
+                        for plane in plan.tasks[task] { body(plane, rows, columns, divisors) }
+                    }
+                }
+            }
+        }
     }
 }
 
