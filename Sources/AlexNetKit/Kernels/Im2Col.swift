@@ -31,6 +31,11 @@ public func im2col<T: TensorElement>(image: UnsafePointer<T>, geometry g: ConvGe
                                      outputRowsOnly: Bool = false) {
     let rowStride = columnStride ?? g.outputPlane
     let rows = outputRows ?? 0..<g.outputHeight
+    if g.strideWidth > 1 && !rows.isEmpty {
+        im2colStrided(image: image, geometry: g, col: outputRowsOnly ? col : col + rows.lowerBound * g.outputWidth,
+                      rowStride: rowStride, rows: rows)
+        return
+    }
     PaddedPlane<T>.withPlanes(g) { padded in
         var row = outputRowsOnly ? col : col + rows.lowerBound * g.outputWidth
         for c in 0..<g.channels {
@@ -49,6 +54,60 @@ public func im2col<T: TensorElement>(image: UnsafePointer<T>, geometry g: ConvGe
                         source += g.strideHeight * width
                     }
                     row += rowStride
+                }
+            }
+        }
+    }
+}
+
+/// ``im2col(image:geometry:col:columnStride:outputRows:outputRowsOnly:)`` for a
+/// horizontal stride `s > 1` (the paper net's conv1: 4): each padded input row
+/// the output rows need is first split into its `s` phases (padded column
+/// `q * s + r` goes to phase `r` at `q`), so that kernel column `j` of a whole
+/// output row is one contiguous span of phase `j % s` from `j / s`, copied with
+/// whole vectors instead of one strided element at a time. Only values are
+/// copied, so the matrix is the same.
+///
+/// - Parameters:
+///   - col: where the first output row of `rows` starts in matrix row 0.
+///   - rowStride: the distance between two matrix rows.
+private func im2colStrided<T: TensorElement>(image: UnsafePointer<T>, geometry g: ConvGeometry,
+                                            col: UnsafeMutablePointer<T>, rowStride: Int, rows: Range<Int>) {
+    let s = g.strideWidth
+    PaddedPlane<T>.withPlanes(g) { padded in
+        let paddedHeight = g.height + 2 * g.paddingHeight
+        let paddedWidth = g.width + 2 * g.paddingWidth
+        let phaseLength = (paddedWidth + s - 1) / s
+        // The input rows that output rows `rows` read.
+        let firstRow = rows.lowerBound * g.strideHeight
+        let endRow = min(paddedHeight, (rows.upperBound - 1) * g.strideHeight + g.kernelHeight)
+        withUnsafeTemporaryAllocation(of: T.self, capacity: s * paddedHeight * phaseLength) { scratch in
+            let phases = scratch.baseAddress!
+            var row = col
+            for c in 0..<g.channels {
+                let (plane, width) = padded.load(channel: image + c * g.height * g.width)
+                for h in firstRow..<endRow {
+                    let source = plane + h * width
+                    for r in 0..<s {
+                        let target = phases + (r * paddedHeight + h) * phaseLength
+                        var q = 0
+                        while q * s + r < width {
+                            target[q] = source[q * s + r]
+                            q += 1
+                        }
+                    }
+                }
+                for i in 0..<g.kernelHeight {
+                    for j in 0..<g.kernelWidth {
+                        var out = row
+                        var source = UnsafePointer(phases) + ((j % s) * paddedHeight + i + firstRow) * phaseLength + j / s
+                        for _ in rows {
+                            copySpan(from: source, to: out, count: g.outputWidth)
+                            out += g.outputWidth
+                            source += g.strideHeight * phaseLength
+                        }
+                        row += rowStride
+                    }
                 }
             }
         }
