@@ -369,7 +369,7 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
     /// unrolled and multiplied while it is in a core's cache; but a single tile
     /// (the whole plane) when the matrix fits, or when the tiles would be
     /// narrower than ``minimumTileColumns``. On the paper net only conv1
-    /// (4.4 MB, 3025 columns) is tiled: five tiles of 11 or 12 rows. A function
+    /// (4.4 MB, 3025 columns) is tiled: five tiles of 11 rows. A function
     /// of the geometry alone, like the image blocks.
     static func outputRowTiles(_ g: ConvGeometry) -> [Range<Int>] {
         let rowBytes = max(1, g.patchSize * g.outputWidth * MemoryLayout<Element>.stride)
