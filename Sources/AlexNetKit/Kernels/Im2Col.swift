@@ -3,11 +3,15 @@
 ///
 /// How: each channel is first copied into a zero-bordered plane
 /// `[H + 2 ph, W + 2 pw]` (skipped without padding), so every matrix row is
-/// `outputHeight` plain spans of that plane with no padding tests; a stride-1
-/// span is copied with whole vectors (the last one overlapping the one
-/// before), not a `memmove` call per span, which on 14x14 planes cost more
-/// than the matrix product (Docs/performance.md). Only values are copied, so
-/// the matrix is bitwise the plain definition below.
+/// `outputHeight` plain spans of that plane with no padding tests. With a
+/// horizontal stride `s > 1` (the paper's conv1: 4) the input rows the output
+/// rows read are then split into their `s` phases (padded column `q * s + r`
+/// to phase `r` at `q`), so that kernel column `j` of an output row is one
+/// contiguous span of phase `j % s`. Each span is copied with whole vectors
+/// (the last one overlapping the one before), not a `memmove` call per span,
+/// which on 14x14 planes cost more than the matrix product, nor one strided
+/// element at a time (Docs/performance.md). Only values are copied, so the
+/// matrix is bitwise the plain definition below.
 ///
 /// - Parameters:
 ///   - image: `[channels, height, width]` of one image (one group's channels).
@@ -31,80 +35,45 @@ public func im2col<T: TensorElement>(image: UnsafePointer<T>, geometry g: ConvGe
                                      outputRowsOnly: Bool = false) {
     let rowStride = columnStride ?? g.outputPlane
     let rows = outputRows ?? 0..<g.outputHeight
-    if g.strideWidth > 1 && !rows.isEmpty {
-        im2colStrided(image: image, geometry: g, col: outputRowsOnly ? col : col + rows.lowerBound * g.outputWidth,
-                      rowStride: rowStride, rows: rows)
-        return
-    }
-    PaddedPlane<T>.withPlanes(g) { padded in
-        var row = outputRowsOnly ? col : col + rows.lowerBound * g.outputWidth
-        for c in 0..<g.channels {
-            let (plane, width) = padded.load(channel: image + c * g.height * g.width)
-            for i in 0..<g.kernelHeight {
-                for j in 0..<g.kernelWidth {
-                    var out = row
-                    var source = plane + (i + rows.lowerBound * g.strideHeight) * width + j
-                    for _ in rows {
-                        if g.strideWidth == 1 {
-                            copySpan(from: source, to: out, count: g.outputWidth)
-                        } else {
-                            for ow in 0..<g.outputWidth { out[ow] = source[ow * g.strideWidth] }
-                        }
-                        out += g.outputWidth
-                        source += g.strideHeight * width
-                    }
-                    row += rowStride
-                }
-            }
-        }
-    }
-}
-
-/// ``im2col(image:geometry:col:columnStride:outputRows:outputRowsOnly:)`` for a
-/// horizontal stride `s > 1` (the paper net's conv1: 4): each padded input row
-/// the output rows need is first split into its `s` phases (padded column
-/// `q * s + r` goes to phase `r` at `q`), so that kernel column `j` of a whole
-/// output row is one contiguous span of phase `j % s` from `j / s`, copied with
-/// whole vectors instead of one strided element at a time. Only values are
-/// copied, so the matrix is the same.
-///
-/// - Parameters:
-///   - col: where the first output row of `rows` starts in matrix row 0.
-///   - rowStride: the distance between two matrix rows.
-private func im2colStrided<T: TensorElement>(image: UnsafePointer<T>, geometry g: ConvGeometry,
-                                            col: UnsafeMutablePointer<T>, rowStride: Int, rows: Range<Int>) {
+    guard !rows.isEmpty else { return }
     let s = g.strideWidth
+    let paddedHeight = g.height + 2 * g.paddingHeight
+    let phaseLength = (g.width + 2 * g.paddingWidth + s - 1) / s
+    // The input rows that output rows `rows` read.
+    let firstRow = rows.lowerBound * g.strideHeight
+    let endRow = min(paddedHeight, (rows.upperBound - 1) * g.strideHeight + g.kernelHeight)
     PaddedPlane<T>.withPlanes(g) { padded in
-        let paddedHeight = g.height + 2 * g.paddingHeight
-        let paddedWidth = g.width + 2 * g.paddingWidth
-        let phaseLength = (paddedWidth + s - 1) / s
-        // The input rows that output rows `rows` read.
-        let firstRow = rows.lowerBound * g.strideHeight
-        let endRow = min(paddedHeight, (rows.upperBound - 1) * g.strideHeight + g.kernelHeight)
-        withUnsafeTemporaryAllocation(of: T.self, capacity: s * paddedHeight * phaseLength) { scratch in
-            let phases = scratch.baseAddress!
-            var row = col
+        withUnsafeTemporaryAllocation(of: T.self, capacity: s > 1 ? s * paddedHeight * phaseLength : 1) { scratch in
+            var row = outputRowsOnly ? col : col + rows.lowerBound * g.outputWidth
             for c in 0..<g.channels {
-                let (plane, width) = padded.load(channel: image + c * g.height * g.width)
-                for h in firstRow..<endRow {
-                    let source = plane + h * width
-                    for r in 0..<s {
-                        let target = phases + (r * paddedHeight + h) * phaseLength
-                        var q = 0
-                        while q * s + r < width {
-                            target[q] = source[q * s + r]
-                            q += 1
+                var (plane, width) = padded.load(channel: image + c * g.height * g.width)
+                if s > 1 {
+                    // Padded column q * s + r goes to phase r at q; the phases, each
+                    // `paddedHeight` rows of `phaseLength`, then stand in for the plane.
+                    let phases = scratch.baseAddress!
+                    for h in firstRow..<endRow {
+                        let source = plane + h * width
+                        for r in 0..<s {
+                            let target = phases + (r * paddedHeight + h) * phaseLength
+                            var q = 0
+                            while q * s + r < width {
+                                target[q] = source[q * s + r]
+                                q += 1
+                            }
                         }
                     }
+                    (plane, width) = (UnsafePointer(phases), phaseLength)
                 }
                 for i in 0..<g.kernelHeight {
                     for j in 0..<g.kernelWidth {
+                        // Kernel column j of an output row: a span of phase j % s from j / s
+                        // (at stride 1, of the plane itself from j).
                         var out = row
-                        var source = UnsafePointer(phases) + ((j % s) * paddedHeight + i + firstRow) * phaseLength + j / s
+                        var source = plane + ((j % s) * paddedHeight + i + firstRow) * width + j / s
                         for _ in rows {
                             copySpan(from: source, to: out, count: g.outputWidth)
                             out += g.outputWidth
-                            source += g.strideHeight * phaseLength
+                            source += g.strideHeight * width
                         }
                         row += rowStride
                     }
