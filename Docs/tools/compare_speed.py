@@ -20,6 +20,14 @@ ours / ONNX Runtime.
   CPUExecutionProvider with all graph optimisations, intra-op threads = T,
   inter-op threads = 1.
 
+With --rounds K the whole set of cases is measured K times over, one round
+after another, and every figure of a case is the median of its K per-round
+medians; each ratio is the median of the K per-round ratios (ours and the other
+framework measured within a minute of each other, in the same round), printed
+with its lowest and highest round. On a shared machine whose speed drifts by
+tens of percent over minutes, the per-round ratios move far less than the
+frameworks' rates do.
+
 Each PyTorch / ONNX Runtime measurement runs in its own subprocess (this
 script re-invoked with a hidden --worker flag, answering one JSON line), so
 its peak resident memory is its own (ru_maxrss). The parent process never
@@ -36,6 +44,7 @@ Usage (from the repository root, after `swift build -c release`):
     /work/venv-bench/bin/python Docs/tools/compare_speed.py
     /work/venv-bench/bin/python Docs/tools/compare_speed.py --cases l80-infer-b128,paper-infer-b1 \\
         --repetitions 2 --threads 2 --json /tmp/speed.json
+    /work/venv-bench/bin/python Docs/tools/compare_speed.py --rounds 3 --json /tmp/speed.json
 """
 import argparse
 import json
@@ -496,14 +505,41 @@ def median_of(result):
     return result["images_per_second"]["median"]
 
 
+def combine_rounds(rounds):
+    """One framework's results over the rounds -> one result: the median of the per-round
+    medians, the lowest minimum and highest maximum, the highest peak memory; an error
+    only when no round produced a figure."""
+    good = [r for r in rounds if r and "error" not in r]
+    if not good:
+        return next((r for r in rounds if r), None)
+    rates = [r["images_per_second"] for r in good]
+    peaks = [r["peak_rss_bytes"] for r in good if r.get("peak_rss_bytes")]
+    return {"images_per_second": {"median": statistics.median(x["median"] for x in rates),
+                                  "min": min(x["min"] for x in rates), "max": max(x["max"] for x in rates)},
+            "peak_rss_bytes": max(peaks) if peaks else None, "rounds": len(good)}
+
+
+def round_ratios(rounds, other):
+    """ours / `other` in each round where both have a figure: median, min, max (None if none)."""
+    values = [median_of(r.get("ours")) / median_of(r.get(other)) for r in rounds
+              if median_of(r.get("ours")) is not None and median_of(r.get(other))]
+    if not values:
+        return None
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "rounds": len(values)}
+
+
 def rate_cell(value):
     """Images/s with one decimal, or a dash."""
     return "—" if value is None else f"{value:.1f}"
 
 
-def ratio_cell(ours, theirs):
-    """ours / theirs with two decimals, or a dash."""
-    return "—" if ours is None or not theirs else f"{ours / theirs:.2f}"
+def ratio_cell(ratio):
+    """A ratio with two decimals, with its range over the rounds when there were several; or a dash."""
+    if ratio is None:
+        return "—"
+    if ratio["rounds"] > 1:
+        return f"{ratio['median']:.2f} ({ratio['min']:.2f}-{ratio['max']:.2f})"
+    return f"{ratio['median']:.2f}"
 
 
 def megabytes(result):
@@ -541,24 +577,30 @@ def header_lines(info, ours_report, threads, start_load):
 
 
 def table_lines(rows):
-    """The Markdown table: medians, ratios and peak memory per case."""
+    """The Markdown table: medians, ratios and peak memory per case (rows: (case, [round results]))."""
     lines = ["| case | ours img/s | PyTorch img/s | ONNX Runtime img/s | ours/PyTorch | ours/ORT "
              "| peak RSS ours / PyTorch (MB) |",
              "|---|---|---|---|---|---|---|"]
-    for case, results in rows:
-        ours, torch_, onnx = (median_of(results.get(f)) for f in FRAMEWORKS)
+    for case, rounds in rows:
+        combined = {f: combine_rounds([r.get(f) for r in rounds]) for f in FRAMEWORKS}
+        ours, torch_, onnx = (median_of(combined[f]) for f in FRAMEWORKS)
         onnx_cell = rate_cell(onnx) if case.mode == "inference" else "n/a"
         lines.append(f"| {case.name} | {rate_cell(ours)} | {rate_cell(torch_)} | {onnx_cell} | "
-                     f"{ratio_cell(ours, torch_)} | {ratio_cell(ours, onnx)} | "
-                     f"{megabytes(results.get('ours'))} / {megabytes(results.get('torch'))} |")
+                     f"{ratio_cell(round_ratios(rounds, 'torch'))} | {ratio_cell(round_ratios(rounds, 'onnx'))} | "
+                     f"{megabytes(combined['ours'])} / {megabytes(combined['torch'])} |")
     return lines
 
 
 def failure_lines(rows):
-    """One line per framework and case that produced no figure, with the reason."""
-    names = {"ours": "ours", "torch": "PyTorch", "onnx": "ONNX Runtime"}
-    return [f"- {case.name}: {names[f]}: unavailable ({r['error']})"
-            for case, results in rows for f, r in results.items() if "error" in r]
+    """One line per framework, case and round that produced no figure, with the reason."""
+    names = {"ours": "ours", "torch": "PyTorch", "onnx": "ONNX Runtime", "spec": "spec"}
+    lines = []
+    for case, rounds in rows:
+        for index, results in enumerate(rounds):
+            where = f"{case.name}" + (f" (round {index + 1})" if len(rounds) > 1 else "")
+            lines += [f"- {where}: {names.get(f, f)}: unavailable ({r['error']})"
+                      for f, r in results.items() if "error" in r]
+    return lines
 
 
 def reproduce_command():
@@ -585,6 +627,8 @@ def parse_arguments(argv):
     parser.add_argument("--repetitions", type=int, default=5, help="timed repetitions after one warm-up (default 5)")
     parser.add_argument("--cases", default=",".join(CASES_BY_NAME),
                         help="comma-separated case names (default: all): " + ", ".join(CASES_BY_NAME))
+    parser.add_argument("--rounds", type=int, default=1, help="measure every case this many times over, "
+                        "round after round; figures and ratios are medians over the rounds (default 1)")
     parser.add_argument("--json", metavar="OUT", help="also write every result as JSON to OUT")
     parser.add_argument("--skip-ours", action="store_true", help="do not run our bench")
     parser.add_argument("--skip-torch", action="store_true", help="do not run PyTorch")
@@ -595,8 +639,8 @@ def parse_arguments(argv):
         unknown = [n for n in args.cases.split(",") if n not in CASES_BY_NAME]
         if unknown:
             parser.error(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(CASES_BY_NAME)}")
-        if args.threads < 1 or args.repetitions < 1:
-            parser.error("--threads and --repetitions must be at least 1")
+        if args.threads < 1 or args.repetitions < 1 or args.rounds < 1:
+            parser.error("--threads, --repetitions and --rounds must be at least 1")
         alexnet = Path(args.alexnet)
         args.alexnet = alexnet if alexnet.is_absolute() else REPO_ROOT / alexnet
     return args
@@ -609,21 +653,32 @@ def main(argv=None):
         worker_main(args.worker)
         return 0
     cases = [CASES_BY_NAME[n] for n in args.cases.split(",")]
+    all_reports = []
     start_load = os.getloadavg()
     info = run_worker({"worker": "info"})
     framework_availability(info, args)
-    rows, ours_cache, specs = [], {}, {}
+    specs, results = {}, {case.name: [] for case in cases}
+    ours_report = None
     with tempfile.TemporaryDirectory(prefix="compare-speed-") as workdir:
-        for case in cases:
-            print(f"measuring {case.name} ...", file=sys.stderr, flush=True)
-            try:
-                spec = model_spec(args.alexnet, case)
-            except (RuntimeError, json.JSONDecodeError) as error:
-                rows.append((case, {"spec": {"error": f"no model spec: {error}"}}))
-                continue
-            specs[case.name] = spec
-            rows.append((case, measure_case(case, spec, args, ours_cache, workdir)))
-    ours_report = next((r for r in ours_cache.values() if "error" not in r), None)
+        for round_index in range(args.rounds):
+            # One bench of ours per (model, input, batch) and round, shared by its inference and training cases.
+            ours_cache = {}
+            for case in cases:
+                suffix = f" (round {round_index + 1} of {args.rounds})" if args.rounds > 1 else ""
+                print(f"measuring {case.name}{suffix} ...", file=sys.stderr, flush=True)
+                if case.name not in specs:
+                    try:
+                        specs[case.name] = model_spec(args.alexnet, case)
+                    except (RuntimeError, json.JSONDecodeError) as error:
+                        specs[case.name] = {"error": f"no model spec: {error}"}
+                spec = specs[case.name]
+                if "error" in spec:
+                    results[case.name].append({"spec": spec})
+                    continue
+                results[case.name].append(measure_case(case, spec, args, ours_cache, workdir))
+            ours_report = ours_report or next((r for r in ours_cache.values() if "error" not in r), None)
+            all_reports.extend(ours_cache.values())
+    rows = [(case, results[case.name]) for case in cases]
     print("\n".join(header_lines(info, ours_report, args.threads, start_load)))
     print()
     print("\n".join(table_lines(rows)))
@@ -631,15 +686,23 @@ def main(argv=None):
     if failures:
         print("\nNo figure:")
         print("\n".join(failures))
-    print(f"\nImages/s: median of {args.repetitions} timed repetitions after one warm-up; peak RSS of ours is "
-          "the whole bench run of that batch (inference and training).")
+    rounds_text = (f" in each of {args.rounds} rounds, then the median over the rounds; a ratio is the median of the "
+                   "rounds' ratios (lowest-highest round in brackets)") if args.rounds > 1 else ""
+    print(f"\nImages/s: median of {args.repetitions} timed repetitions after one warm-up{rounds_text}; peak RSS of "
+          "ours is the whole bench run of that batch (inference and training).")
     print(f"Reproduce: {reproduce_command()}")
     if args.json:
         document = {"command": reproduce_command(), "threads": args.threads, "repetitions": args.repetitions,
+                    "rounds": args.rounds,
                     "machine": {"cpu": cpu_model(), "logical_cpus": os.cpu_count(), "usable_cpus": cpu_count(),
                                 "load_average_start": start_load, "load_average_end": os.getloadavg()},
-                    "frameworks": info, "ours_reports": [r for r in ours_cache.values()],
-                    "cases": [{"case": asdict(case), "results": results} for case, results in rows]}
+                    "frameworks": info, "ours_reports": all_reports,
+                    # "results": each framework over the rounds (combine_rounds); "rounds": every round's own.
+                    "cases": [{"case": asdict(case),
+                               "results": {f: combine_rounds([r.get(f) for r in rounds]) for f in FRAMEWORKS
+                                           if any(f in r for r in rounds)},
+                               "ratios": {f: round_ratios(rounds, f) for f in ("torch", "onnx")},
+                               "rounds": rounds} for case, rounds in rows]}
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(document, f, indent=2)
     return 0
