@@ -26,8 +26,11 @@ final class ConvolutionTests: XCTestCase {
             for batch in [1, 3] {
                 let input = randomFloatTensor([batch, 4, 30, 30], seed: 5)
                 let one = try conv.forward(input, context: PassContext(pool: WorkerPool(workerCount: 1)))
-                let many = try conv.forward(input, context: PassContext(pool: WorkerPool(workerCount: batch + 2)))
-                XCTAssertTrue(one.isBitwiseEqual(to: many), "groups \(groups), splits \(splits), batch \(batch)")
+                // Two workers on two groups at batch 1: a task per (image, group) unrolls and multiplies.
+                for workers in [2, batch + 2] {
+                    let many = try conv.forward(input, context: PassContext(pool: WorkerPool(workerCount: workers)))
+                    XCTAssertTrue(one.isBitwiseEqual(to: many), "groups \(groups), splits \(splits), batch \(batch), \(workers) workers")
+                }
             }
         }
         // A conv1-like layer (3 channels, 11x11, stride 4, padding 2), whose unrolling is

@@ -389,8 +389,11 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
     /// the work a block task would do in order (im2col per group, then one
     /// product per piece of output rows, then the bias) is spread over the
     /// workers as (image, group, channel) unrollings and then (image, group, piece,
-    /// tile of output rows) products, so more than one worker runs. Every product
-    /// has the arguments the block path gives it, so the output is bitwise the same.
+    /// tile of output rows) products, so more than one worker runs; but when each
+    /// group is one piece and the (image, group) pairs are at least as many as the
+    /// workers, each pair is one task that unrolls and multiplies its own matrix.
+    /// Every product has the arguments the block path gives it, so the output is
+    /// bitwise the same.
     private func forwardSmallBatch(_ input: Tensor<Element>, geometry g: ConvGeometry, output: inout Tensor<Element>,
                                    pool: WorkerPool) {
         let batch = input.shape[0], groups = piecesByGroup.count, plane = g.outputPlane
@@ -421,6 +424,28 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
                             channelGeometry.channels = 1
                             let channelRows = g.kernelHeight * g.kernelWidth
                             let tiled = tiles.count > 1
+                            if !tiled, piecesByGroup.allSatisfy({ $0.count == 1 }), batch * groups >= pool.workerCount {
+                                // One product per (image, group) and enough of them for every worker
+                                // (the paper's grouped conv2, conv4 and conv5 at batch 1): each task
+                                // unrolls its own matrix and multiplies it, so the matrix stays in the
+                                // core that wrote it and no barrier separates the two.
+                                pool.parallelFor(batch * groups) { matrix, _ in
+                                    let (n, group) = (matrix / groups, matrix % groups)
+                                    let rows = piecesByGroup[group][0]
+                                    let col = cp + matrix * columnsSize
+                                    im2col(image: xp + n * imageCount + group * groupImage, geometry: g, col: col)
+                                    Element.gemm(transposeA: false, transposeB: false,
+                                                 m: rows.count, n: plane, k: g.patchSize, alpha: 1,
+                                                 a: wp + rows.lowerBound * g.patchSize, lda: g.patchSize,
+                                                 b: col, ldb: plane, beta: 0,
+                                                 c: yp + n * outputImageCount + rows.lowerBound * plane, ldc: plane)
+                                    if let b {
+                                        let out = yp + n * outputImageCount
+                                        for o in rows { Accumulate.add(b[o], into: out + o * plane, count: plane) }
+                                    }
+                                }
+                                return
+                            }
                             let bands = tiled ? tiles : Partition.ranges(count: g.outputHeight, parts: g.channels < 8 ? 4 : 1)
                             let unrollings = batch * groups * g.channels
                             pool.parallelFor(unrollings * bands.count) { task, _ in
