@@ -416,15 +416,7 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
                     output.withUnsafeMutableBufferPointer { y in
                         columns.withUnsafeMutableBufferPointer { c in
                             let (xp, wp, yp, cp) = (x.baseAddress!, w.baseAddress!, y.baseAddress!, c.baseAddress!)
-                            // One unrolling task per (image, group, input channel, band of output
-                            // rows): a pure copy, so any split gives the same matrix. The bands keep
-                            // conv1's three channels from leaving one worker of two idle a third of
-                            // the time.
-                            var channelGeometry = g
-                            channelGeometry.channels = 1
-                            let channelRows = g.kernelHeight * g.kernelWidth
-                            let tiled = tiles.count > 1
-                            if !tiled, piecesByGroup.allSatisfy({ $0.count == 1 }), batch * groups >= pool.workerCount {
+                            if tiles.count == 1, piecesByGroup.allSatisfy({ $0.count == 1 }), batch * groups >= pool.workerCount {
                                 // One product per (image, group) and enough of them for every worker
                                 // (the paper's grouped conv2, conv4 and conv5 at batch 1): each task
                                 // unrolls its own matrix and multiplies it, so the matrix stays in the
@@ -439,13 +431,18 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
                                                  a: wp + rows.lowerBound * g.patchSize, lda: g.patchSize,
                                                  b: col, ldb: plane, beta: 0,
                                                  c: yp + n * outputImageCount + rows.lowerBound * plane, ldc: plane)
-                                    if let b {
-                                        let out = yp + n * outputImageCount
-                                        for o in rows { Accumulate.add(b[o], into: out + o * plane, count: plane) }
-                                    }
+                                    if let b { self.addBias(b, images: n..<(n + 1), output: yp, plane: plane, channels: rows) }
                                 }
                                 return
                             }
+                            // One unrolling task per (image, group, input channel, band of output
+                            // rows): a pure copy, so any split gives the same matrix. The bands keep
+                            // conv1's three channels from leaving one worker of two idle a third of
+                            // the time.
+                            var channelGeometry = g
+                            channelGeometry.channels = 1
+                            let channelRows = g.kernelHeight * g.kernelWidth
+                            let tiled = tiles.count > 1
                             let bands = tiled ? tiles : Partition.ranges(count: g.outputHeight, parts: g.channels < 8 ? 4 : 1)
                             let unrollings = batch * groups * g.channels
                             pool.parallelFor(unrollings * bands.count) { task, _ in
@@ -488,11 +485,12 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
 
     /// Adds each output channel's bias to its plane of `images`' outputs in `y`
     /// (`[N, outputChannels, plane]`), after the product: every output is
-    /// round(dot) + b whatever BLAS's blocking.
-    private func addBias(_ b: UnsafePointer<Element>, images: Range<Int>, output y: UnsafeMutablePointer<Element>, plane: Int) {
+    /// round(dot) + b whatever BLAS's blocking. `channels`: all by default.
+    private func addBias(_ b: UnsafePointer<Element>, images: Range<Int>, output y: UnsafeMutablePointer<Element>, plane: Int,
+                         channels: Range<Int>? = nil) {
         for n in images {
             let out = y + n * outputChannels * plane
-            for o in 0..<outputChannels {
+            for o in channels ?? 0..<outputChannels {
                 Accumulate.add(b[o], into: out + o * plane, count: plane)
             }
         }
