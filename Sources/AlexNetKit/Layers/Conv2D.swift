@@ -407,9 +407,6 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
         // (image, group)'s matrix holds them one after another, tile t's
         // [patch, t.count * OW] starting at column offset t.lowerBound * OW.
         let tiles = Self.outputRowTiles(g)
-        let products = (0..<batch).flatMap { n in
-            piecesByGroup.enumerated().flatMap { group, rows in rows.flatMap { piece in tiles.map { (n, group, piece, $0) } } }
-        }
         input.withUnsafeBufferPointer { x in
             weight.value.withUnsafeBufferPointer { w in
                 withOptionalPointer(bias?.value) { b in
@@ -444,6 +441,11 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
                             let channelRows = g.kernelHeight * g.kernelWidth
                             let tiled = tiles.count > 1
                             let bands = tiled ? tiles : Partition.ranges(count: g.outputHeight, parts: g.channels < 8 ? 4 : 1)
+                            let products = (0..<batch).flatMap { n in
+                                piecesByGroup.enumerated().flatMap { group, rows in
+                                    rows.flatMap { piece in tiles.map { (n, group, piece, $0) } }
+                                }
+                            }
                             let unrollings = batch * groups * g.channels
                             pool.parallelFor(unrollings * bands.count) { task, _ in
                                 let (unrolling, bandIndex) = (task / bands.count, task % bands.count)
