@@ -33,18 +33,24 @@ final class ConvolutionTests: XCTestCase {
                 }
             }
         }
-        // A conv1-like layer (3 channels, 11x11, stride 4, padding 2), whose unrolling is
-        // shared out in bands of output rows.
+        // A conv1-like layer (3 channels, 11x11, stride 4, padding 2). At 227x227 its
+        // matrix is multiplied in five tiles of output rows; the workers' shares of the
+        // 10 (tile, piece) products split tiles between them, so two workers unroll one.
         let conv1 = try Conv2D<Float>(name: "conv1", inputChannels: 3, outputChannels: 8, kernel: (11, 11),
                                       stride: (4, 4), padding: (2, 2), outputSplits: 2)
         conv1.weight.value = randomFloatTensor(conv1.weight.value.shape, seed: 6)
         conv1.bias!.value = randomFloatTensor([8], seed: 7)
-        let image = randomFloatTensor([1, 3, 63, 63], seed: 8)
-        let one = try conv1.forward(image, context: PassContext(pool: WorkerPool(workerCount: 1)))
-        for workers in [2, 3, 5] {
-            let many = try conv1.forward(image, context: PassContext(pool: WorkerPool(workerCount: workers)))
-            XCTAssertTrue(one.isBitwiseEqual(to: many), "conv1-like, \(workers) workers")
+        for (batch, size) in [(1, 63), (1, 227), (2, 227)] {
+            let image = randomFloatTensor([batch, 3, size, size], seed: 8)
+            let one = try conv1.forward(image, context: PassContext(pool: WorkerPool(workerCount: 1)))
+            for workers in [2, 3, 5] {
+                let many = try conv1.forward(image, context: PassContext(pool: WorkerPool(workerCount: workers)))
+                XCTAssertTrue(one.isBitwiseEqual(to: many), "conv1-like, batch \(batch), \(size)x\(size), \(workers) workers")
+            }
         }
+        let tiled = try ConvGeometry(channels: 3, height: 227, width: 227, kernel: (11, 11), stride: (4, 4),
+                                     padding: (2, 2), component: "conv1")
+        XCTAssertGreaterThan(Conv2D<Float>.outputRowTiles(tiled).count, 2, "227x227 is multiplied in tiles")
     }
 
     func testHandComputedTwoByTwoKernel() throws {

@@ -92,8 +92,6 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
     private var outputBuffer: Tensor<Element>?
     /// Recycled between passes (``Tensor/recycling(_:shape:zeroed:)``).
     private var inputGradientBuffer: Tensor<Element>?
-    /// Every (image, group)'s im2col columns, for forward passes over fewer blocks than workers.
-    private var columnsBuffer: Tensor<Element>?
     /// Per worker: im2col columns, then (backward, several pieces per group) one
     /// group's partial input gradient.
     private let workerScratch = WorkerScratch<Element>()
@@ -238,12 +236,12 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
         let pool = context.pool
         let pieces = piecesByGroup
         let blocks = Self.imageBlocks(batch: batch, outputPlane: g.outputPlane, patchSize: g.patchSize)
-        if blocks.count < pool.workerCount, blocks.allSatisfy({ $0.count == 1 }), pieces.count * pieces[0].count > 1 {
+        let tiles = Self.outputRowTiles(g)
+        if blocks.count < pool.workerCount, blocks.allSatisfy({ $0.count == 1 }), pieces.count * pieces[0].count * tiles.count > 1 {
             forwardSmallBatch(input, geometry: g, output: &output, pool: pool)
             return output
         }
         let widest = blocks.map(\.count).max()! * g.outputPlane
-        let tiles = Self.outputRowTiles(g)
         // Several images per product need a [rows, columns] buffer for the product.
         let productRows = blocks.count < batch ? pieceRows : 0
         let scratch = workerScratch.reserve(slots: pool.workerCount, count: (g.patchSize + productRows) * widest)
@@ -385,98 +383,65 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
     /// at batch 1 in tiles of 78-216 columns: 11-25% slower forward).
     static var minimumTileColumns: Int { 512 }
 
-    /// Forward for a batch of fewer one-image blocks than workers (batch 1, say):
-    /// the work a block task would do in order (im2col per group, then one
-    /// product per piece of output rows, then the bias) is spread over the
-    /// workers as (image, group, channel) unrollings and then (image, group, piece,
-    /// tile of output rows) products, so more than one worker runs; but when each
-    /// group is one piece and the (image, group) pairs are at least as many as the
-    /// workers, each pair is one task that unrolls and multiplies its own matrix.
-    /// Every product has the arguments the block path gives it, so the output is
-    /// bitwise the same.
+    /// Forward for a batch of fewer one-image blocks than workers (batch 1, say).
+    /// The block path's products (one per image, group, tile of output rows and
+    /// piece of output channels) are listed with the pieces innermost and cut
+    /// into one consecutive share per worker. Each worker unrolls every tile its
+    /// share touches into its own scratch and multiplies it there, so a matrix
+    /// stays in the cache of the core that wrote it and no barrier separates the
+    /// unrolling from the products; a tile split between two shares is unrolled
+    /// by both (at most one per worker). Every product has the arguments the
+    /// block path gives it, and the bias is added to each product's block after
+    /// it, so the output is bitwise the same for any worker count.
     private func forwardSmallBatch(_ input: Tensor<Element>, geometry g: ConvGeometry, output: inout Tensor<Element>,
                                    pool: WorkerPool) {
         let batch = input.shape[0], groups = piecesByGroup.count, plane = g.outputPlane
-        let columnsSize = g.patchSize * plane
-        var columns = Tensor<Element>.recycling(&columnsBuffer, shape: [batch * groups, g.patchSize, plane], zeroed: false)
-        defer { columnsBuffer = columns }
         let groupImage = g.channels * g.height * g.width
         let imageCount = inputChannels * g.height * g.width
         let outputImageCount = outputChannels * plane
-        // The tiles of output rows the block path multiplies one at a time; each
-        // (image, group)'s matrix holds them one after another, tile t's
-        // [patch, t.count * OW] starting at column offset t.lowerBound * OW.
         let tiles = Self.outputRowTiles(g)
+        let tiled = tiles.count > 1
+        // (image, group, tile index, piece of output rows), pieces innermost.
+        let products = (0..<batch).flatMap { n in
+            piecesByGroup.enumerated().flatMap { group, pieces in
+                tiles.indices.flatMap { tile in pieces.map { (n, group, tile, $0) } }
+            }
+        }
+        let shares = Partition.ranges(count: products.count, parts: pool.workerCount)
+        let widestTile = tiles.map(\.count).max()! * g.outputWidth
+        let scratch = workerScratch.reserve(slots: pool.workerCount, count: g.patchSize * widestTile)
         input.withUnsafeBufferPointer { x in
             weight.value.withUnsafeBufferPointer { w in
                 withOptionalPointer(bias?.value) { b in
                     output.withUnsafeMutableBufferPointer { y in
-                        columns.withUnsafeMutableBufferPointer { c in
-                            let (xp, wp, yp, cp) = (x.baseAddress!, w.baseAddress!, y.baseAddress!, c.baseAddress!)
-                            if tiles.count == 1, piecesByGroup.allSatisfy({ $0.count == 1 }), batch * groups >= pool.workerCount {
-                                // One product per (image, group) and enough of them for every worker
-                                // (the paper's grouped conv2, conv4 and conv5 at batch 1): each task
-                                // unrolls its own matrix and multiplies it, so the matrix stays in the
-                                // core that wrote it and no barrier separates the two.
-                                pool.parallelFor(batch * groups) { matrix, _ in
-                                    let (n, group) = (matrix / groups, matrix % groups)
-                                    let rows = piecesByGroup[group][0]
-                                    let col = cp + matrix * columnsSize
-                                    im2col(image: xp + n * imageCount + group * groupImage, geometry: g, col: col)
-                                    Element.gemm(transposeA: false, transposeB: false,
-                                                 m: rows.count, n: plane, k: g.patchSize, alpha: 1,
-                                                 a: wp + rows.lowerBound * g.patchSize, lda: g.patchSize,
-                                                 b: col, ldb: plane, beta: 0,
-                                                 c: yp + n * outputImageCount + rows.lowerBound * plane, ldc: plane)
-                                    if let b { self.addBias(b, images: n..<(n + 1), output: yp, plane: plane, channels: rows) }
-                                }
-                                return
-                            }
-                            // One unrolling task per (image, group, input channel, band of output
-                            // rows): a pure copy, so any split gives the same matrix. The bands keep
-                            // conv1's three channels from leaving one worker of two idle a third of
-                            // the time.
-                            var channelGeometry = g
-                            channelGeometry.channels = 1
-                            let channelRows = g.kernelHeight * g.kernelWidth
-                            let tiled = tiles.count > 1
-                            let bands = tiled ? tiles : Partition.ranges(count: g.outputHeight, parts: g.channels < 8 ? 4 : 1)
-                            let products = (0..<batch).flatMap { n in
-                                piecesByGroup.enumerated().flatMap { group, rows in
-                                    rows.flatMap { piece in tiles.map { (n, group, piece, $0) } }
-                                }
-                            }
-                            let unrollings = batch * groups * g.channels
-                            pool.parallelFor(unrollings * bands.count) { task, _ in
-                                let (unrolling, bandIndex) = (task / bands.count, task % bands.count)
-                                let (matrix, c) = (unrolling / g.channels, unrolling % g.channels)
-                                let (n, group) = (matrix / groups, matrix % groups)
-                                let band = bands[bandIndex]
-                                let image = xp + n * imageCount + group * groupImage + c * g.height * g.width
-                                if tiled {
-                                    let tileColumns = band.count * g.outputWidth
-                                    let tileMatrix = cp + matrix * columnsSize + g.patchSize * band.lowerBound * g.outputWidth
-                                    im2col(image: image, geometry: channelGeometry, col: tileMatrix + c * channelRows * tileColumns,
-                                           columnStride: tileColumns, outputRows: band, outputRowsOnly: true)
-                                } else {
-                                    im2col(image: image, geometry: channelGeometry,
-                                           col: cp + matrix * columnsSize + c * channelRows * plane, columnStride: plane,
-                                           outputRows: band)
-                                }
-                            }
-                            pool.parallelFor(products.count) { task, _ in
-                                let (n, group, rows, tile) = products[task]
+                        let (xp, wp, yp) = (x.baseAddress!, w.baseAddress!, y.baseAddress!)
+                        pool.parallelFor(shares.count) { share, worker in
+                            let col = scratch[worker]
+                            var unrolled: (n: Int, group: Int, tile: Int)? = nil
+                            for (n, group, tileIndex, rows) in products[shares[share]] {
+                                let tile = tiles[tileIndex]
                                 let tileColumns = tile.count * g.outputWidth
+                                if unrolled.map({ $0 != (n, group, tileIndex) }) ?? true {
+                                    let image = xp + n * imageCount + group * groupImage
+                                    if tiled {
+                                        im2col(image: image, geometry: g, col: col, columnStride: tileColumns,
+                                               outputRows: tile, outputRowsOnly: true)
+                                    } else {
+                                        im2col(image: image, geometry: g, col: col)
+                                    }
+                                    unrolled = (n, group, tileIndex)
+                                }
+                                // out[rows, tile] = W[rows, patch] x col[patch, tile], in place.
+                                let out = yp + n * outputImageCount + rows.lowerBound * plane + tile.lowerBound * g.outputWidth
                                 Element.gemm(transposeA: false, transposeB: false,
                                              m: rows.count, n: tileColumns, k: g.patchSize, alpha: 1,
                                              a: wp + rows.lowerBound * g.patchSize, lda: g.patchSize,
-                                             b: cp + (n * groups + group) * columnsSize + g.patchSize * tile.lowerBound * g.outputWidth,
-                                             ldb: tileColumns, beta: 0,
-                                             c: yp + n * outputImageCount + rows.lowerBound * plane + tile.lowerBound * g.outputWidth,
-                                             ldc: plane)
-                            }
-                            if let b {
-                                pool.parallelFor(batch) { n, _ in self.addBias(b, images: n..<(n + 1), output: yp, plane: plane) }
+                                             b: col, ldb: tileColumns, beta: 0, c: out, ldc: plane)
+                                if let b {
+                                    for (r, o) in rows.enumerated() {
+                                        Accumulate.add(b[o], into: out + r * plane, count: tileColumns)
+                                    }
+                                }
                             }
                         }
                     }
@@ -487,12 +452,11 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
 
     /// Adds each output channel's bias to its plane of `images`' outputs in `y`
     /// (`[N, outputChannels, plane]`), after the product: every output is
-    /// round(dot) + b whatever BLAS's blocking. `channels`: all by default.
-    private func addBias(_ b: UnsafePointer<Element>, images: Range<Int>, output y: UnsafeMutablePointer<Element>, plane: Int,
-                         channels: Range<Int>? = nil) {
+    /// round(dot) + b whatever BLAS's blocking.
+    private func addBias(_ b: UnsafePointer<Element>, images: Range<Int>, output y: UnsafeMutablePointer<Element>, plane: Int) {
         for n in images {
             let out = y + n * outputChannels * plane
-            for o in channels ?? 0..<outputChannels {
+            for o in 0..<outputChannels {
                 Accumulate.add(b[o], into: out + o * plane, count: plane)
             }
         }
