@@ -24,8 +24,9 @@ let package = Package(
             name: "CBLASCore",
             linkerSettings: [.linkedLibrary("openblas")]
         ),
-        // Vector square roots for LRN (Swift's SIMD squareRoot runs lane by lane).
-        .target(name: "CVectorMath"),
+        // Vector square roots for LRN (Swift's SIMD squareRoot runs lane by lane),
+        // as wide as the CPU allows (CBLASCore reads its vector level).
+        .target(name: "CVectorMath", dependencies: ["CBLASCore"]),
         // zlib (raw deflate, crc32) for .npz: `apt-get install zlib1g-dev`.
         .systemLibrary(
             name: "CZlib",

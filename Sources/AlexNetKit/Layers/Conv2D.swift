@@ -395,7 +395,7 @@ public final class Conv2D<Element: TensorElement>: WeightedLayer {
     /// it, so the output is bitwise the same for any worker count.
     private func forwardSmallBatch(_ input: Tensor<Element>, geometry g: ConvGeometry, output: inout Tensor<Element>,
                                    pool: WorkerPool) {
-        let batch = input.shape[0], groups = piecesByGroup.count, plane = g.outputPlane
+        let batch = input.shape[0], plane = g.outputPlane
         let groupImage = g.channels * g.height * g.width
         let imageCount = inputChannels * g.height * g.width
         let outputImageCount = outputChannels * plane

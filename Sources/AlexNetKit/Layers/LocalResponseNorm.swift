@@ -475,13 +475,15 @@ func lrnBackwardImage<T: TensorElement>(
     let coefficientVector = T.Vector(repeating: coefficient)
     let slots = UnsafeMutablePointer<UnsafePointer<T>>.allocate(capacity: n)  // a window spans at most n channels
     defer { slots.deallocate() }
-    // One plane of s^-0.75 (recomputed from s when it was not kept), or the kept plane.
-    let recomputed = UnsafeMutablePointer<T>.allocate(capacity: p == nil ? plane : 0)
+    // s^-0.75 when it was not kept: recomputed from s once per channel, when the
+    // channel enters the ring, into slot `i % n` of a second ring, where it is
+    // still when the main loop reaches the channel (the fill runs at most n/2
+    // channels ahead). Otherwise the kept planes.
+    let recomputed = UnsafeMutablePointer<T>.allocate(capacity: p == nil ? n * plane : 0)
     defer { recomputed.deallocate() }
-    func powers(_ offset: Int) -> UnsafePointer<T> {
-        if let p { return p + offset }
-        LRNPower<T>.inverseThreeQuarters(s + offset, into: recomputed, count: plane)
-        return UnsafePointer(recomputed)
+    func powers(_ channel: Int) -> UnsafePointer<T> {
+        if let p { return p + channel * plane }
+        return UnsafePointer(recomputed + (channel % n) * plane)
     }
     var filled = 0  // channels 0..<filled have t_i in the ring
     for c in 0..<channels {
@@ -489,7 +491,10 @@ func lrnBackwardImage<T: TensorElement>(
         while filled <= hi {
             let offset = filled * plane
             let target = ring + (filled % n) * plane
-            let powered = powers(offset)
+            if p == nil {
+                LRNPower<T>.inverseThreeQuarters(s + offset, into: recomputed + (filled % n) * plane, count: plane)
+            }
+            let powered = powers(filled)
             var x = 0
             while x < vectorEnd {
                 let scale = load(s + offset + x)
@@ -510,7 +515,7 @@ func lrnBackwardImage<T: TensorElement>(
         // The window's ring slots in ascending order, found once per channel (as in forward).
         for i in lo...hi { slots[i - lo] = UnsafePointer(ring + (i % n) * plane) }
         let windowCount = hi - lo + 1
-        let powered = powers(offset)
+        let powered = powers(c)
         var x = 0
         while x < vectorEnd {
             var sum = load(slots[0] + x)
