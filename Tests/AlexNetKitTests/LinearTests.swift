@@ -136,6 +136,34 @@ final class LinearTests: XCTestCase {
         }
     }
 
+    /// Forward's two products for batches of several rows: 264 outputs are a
+    /// full tile of 256 (the weights as the left operand, written back
+    /// transposed) and a tile of 8, which is no wider than a batch of 12 (the
+    /// input as the left operand). Both give the literal `x W^T + b` to
+    /// rounding, and the same bits for any worker count.
+    func testBothForwardProductsGiveTheLiteralSum() throws {
+        XCTAssertTrue(Linear<Float>.weightsLeft(tile: 256, batch: 512))
+        XCTAssertTrue(Linear<Float>.weightsLeft(tile: 8, batch: 5))
+        XCTAssertFalse(Linear<Float>.weightsLeft(tile: 8, batch: 12))
+        XCTAssertFalse(Linear<Float>.weightsLeft(tile: 64, batch: 128))
+        let fc = try Linear<Float>(name: "both", inputFeatures: 70, outputFeatures: 264)
+        T.randomise(fc, seed: 70)
+        let x: Tensor<Float> = T.random([12, 70], seed: 71)
+        let y = try fc.forward(x, context: PassContext(pool: WorkerPool(workerCount: 1)))
+        let (w, b) = (fc.weight.value.storage, fc.bias!.value.storage)
+        for n in 0..<12 {
+            for o in 0..<264 {
+                var sum = Double(b[o])
+                for i in 0..<70 { sum += Double(x.storage[n * 70 + i]) * Double(w[o * 70 + i]) }
+                XCTAssertEqual(Double(y.storage[n * 264 + o]), sum, accuracy: 1e-5 * max(1, abs(sum)), "row \(n), output \(o)")
+            }
+        }
+        for workers in [2, 3] {
+            let other = try fc.forward(x, context: PassContext(pool: WorkerPool(workerCount: workers)))
+            XCTAssertTrue(other.isBitwiseEqual(to: y), "\(workers) workers")
+        }
+    }
+
     /// A first layer's backward without its input gradient returns `[0]` and
     /// the same parameter-gradient bits.
     func testSkippedInputGradientLeavesParameterGradientsBitwiseTheSame() throws {

@@ -17,8 +17,9 @@
 /// cut into tiles of ``tileSize``. These boundaries depend only on the layer's
 /// sizes, never on the thread count, and every task runs one matrix product on
 /// its tile:
-/// - forward: per output tile, `y[:, tile]^T = W[tile, :] x^T` (the weights as
-///   the left operand, which BLAS runs faster), then `+ b[tile]` (a
+/// - forward: per output tile, `y[:, tile] = x W[tile, :]^T`, or for full tiles
+///   and tiles wider than the batch `y[:, tile]^T = W[tile, :] x^T` (the weights
+///   as the left operand, which BLAS runs faster there), then `+ b[tile]` (a
 ///   matrix-vector product for a batch of one row, which streams the weights
 ///   once instead of packing them: a one-image batch's outputs are therefore
 ///   its own bits, not necessarily those the same image gets in a larger batch);
@@ -154,6 +155,19 @@ public final class Linear<Element: TensorElement>: WeightedLayer {
 
     // MARK: Forward
 
+    /// Whether forward multiplies an output tile of a batch of several rows with
+    /// the weights as BLAS's left operand, `yT[tile, N] = W[tile, in] x^T` (then
+    /// written back transposed), rather than `y[N, tile] = x W[tile, in]^T`: for
+    /// full tiles and for tiles wider than the batch. A function of the two sizes
+    /// alone, so the choice never depends on the thread count. Measured on one
+    /// Zen 5 core (GFLOP/s, `x W^T` against `W x^T`): fc6's 256-feature tiles
+    /// 87 -> 134 at batch 32, 150 -> 159 at 128, 176 -> 182 at 256; a 64-feature
+    /// tile 114 -> 138 at batch 32 but 165 -> 158 at 128; a 128-feature tile at
+    /// batch 128 158 -> 153 (Docs/performance.md).
+    static func weightsLeft(tile: Int, batch: Int) -> Bool {
+        tile >= tileSize || tile > batch
+    }
+
     /// Applies the layer to a batch.
     /// - Parameter input: `[N, inputFeatures]` or `[N, d1, d2, ...]` with `d1 * d2 * ... == inputFeatures`.
     /// - Returns: `[N, outputFeatures]`.
@@ -192,10 +206,23 @@ public final class Linear<Element: TensorElement>: WeightedLayer {
                                 if let b { Accumulate.add(b + tile.lowerBound, into: yp + tile.lowerBound, count: tile.count) }
                                 return
                             }
-                            // yT[tile, N] = W[tile, in] x x[N, in]^T: the weights as BLAS's
-                            // left operand ran 1.06-1.5x faster than y[N, tile] = x W[tile, in]^T
-                            // (one Zen 5 core, a 256-feature tile of fc6: 87 -> 134 GFLOP/s at
-                            // batch 32, 150 -> 159 at batch 128).
+                            if !Self.weightsLeft(tile: tile.count, batch: batch) {
+                                // y[N, tile] = x[N, in] x W[tile, in]^T
+                                Element.gemm(transposeA: false, transposeB: true,
+                                             m: batch, n: tile.count, k: features, alpha: 1,
+                                             a: xp, lda: features,
+                                             b: wp + tile.lowerBound * features, ldb: features,
+                                             beta: 0, c: yp + tile.lowerBound, ldc: outputs)
+                                // Added after the product, so each output is round(dot) + b.
+                                if let b {
+                                    for n in 0..<batch {
+                                        Accumulate.add(b + tile.lowerBound, into: yp + n * outputs + tile.lowerBound,
+                                                       count: tile.count)
+                                    }
+                                }
+                                return
+                            }
+                            // yT[tile, N] = W[tile, in] x x[N, in]^T (see weightsLeft).
                             let transposed = scratch[worker]
                             Element.gemm(transposeA: false, transposeB: true,
                                          m: tile.count, n: batch, k: features, alpha: 1,
