@@ -21,89 +21,37 @@ static inline double inverse_three_quarters_f64(double s) {
 }
 
 // Each width's loop returns how many leading elements it did; the caller
-// finishes the rest with the next narrower loop and the scalar tail.
+// finishes the rest with the next narrower loop and the scalar tail. One macro
+// writes every width's loop, so they cannot drift apart: `root = sqrt(s)`, then
+// `1 / (root * sqrt(root))`.
+#define ALEXNET_INVERSE_LOOP(name, attribute, type, vector, lanes, set1, load, store, sqrt, mul, div) \
+    attribute static long name(const type *s, type *out, long count) {                            \
+        const vector one = set1(1);                                                                \
+        long i = 0;                                                                                \
+        for (; i + (lanes) <= count; i += (lanes)) {                                               \
+            vector root = sqrt(load(s + i));                                                       \
+            store(out + i, div(one, mul(root, sqrt(root))));                                       \
+        }                                                                                          \
+        return i;                                                                                  \
+    }
+
 #ifdef ALEXNET_X86_64
-__attribute__((target("avx512f")))
-static long f32_avx512(const float *s, float *out, long count) {
-    const __m512 one = _mm512_set1_ps(1.0f);
-    long i = 0;
-    for (; i + 16 <= count; i += 16) {
-        __m512 root = _mm512_sqrt_ps(_mm512_loadu_ps(s + i));
-        _mm512_storeu_ps(out + i, _mm512_div_ps(one, _mm512_mul_ps(root, _mm512_sqrt_ps(root))));
-    }
-    return i;
-}
-
-__attribute__((target("avx")))
-static long f32_avx(const float *s, float *out, long count) {
-    const __m256 one = _mm256_set1_ps(1.0f);
-    long i = 0;
-    for (; i + 8 <= count; i += 8) {
-        __m256 root = _mm256_sqrt_ps(_mm256_loadu_ps(s + i));
-        _mm256_storeu_ps(out + i, _mm256_div_ps(one, _mm256_mul_ps(root, _mm256_sqrt_ps(root))));
-    }
-    return i;
-}
-
-__attribute__((target("avx512f")))
-static long f64_avx512(const double *s, double *out, long count) {
-    const __m512d one = _mm512_set1_pd(1.0);
-    long i = 0;
-    for (; i + 8 <= count; i += 8) {
-        __m512d root = _mm512_sqrt_pd(_mm512_loadu_pd(s + i));
-        _mm512_storeu_pd(out + i, _mm512_div_pd(one, _mm512_mul_pd(root, _mm512_sqrt_pd(root))));
-    }
-    return i;
-}
-
-__attribute__((target("avx")))
-static long f64_avx(const double *s, double *out, long count) {
-    const __m256d one = _mm256_set1_pd(1.0);
-    long i = 0;
-    for (; i + 4 <= count; i += 4) {
-        __m256d root = _mm256_sqrt_pd(_mm256_loadu_pd(s + i));
-        _mm256_storeu_pd(out + i, _mm256_div_pd(one, _mm256_mul_pd(root, _mm256_sqrt_pd(root))));
-    }
-    return i;
-}
-#endif
-
-// The baseline width: SSE2 on x86-64, NEON on arm64, none elsewhere.
-static long f32_base(const float *s, float *out, long count) {
-    long i = 0;
-#if defined(ALEXNET_X86_64)
-    const __m128 one = _mm_set1_ps(1.0f);
-    for (; i + 4 <= count; i += 4) {
-        __m128 root = _mm_sqrt_ps(_mm_loadu_ps(s + i));
-        _mm_storeu_ps(out + i, _mm_div_ps(one, _mm_mul_ps(root, _mm_sqrt_ps(root))));
-    }
+// An x86 width's loop from its intrinsics' prefix (`_mm512`, `_mm256`, `_mm`)
+// and suffix (`ps`, `pd`).
+#define ALEXNET_INVERSE_X86(name, attribute, type, vector, lanes, pre, sfx)                         \
+    ALEXNET_INVERSE_LOOP(name, attribute, type, vector, lanes, pre##_set1_##sfx, pre##_loadu_##sfx,  \
+                         pre##_storeu_##sfx, pre##_sqrt_##sfx, pre##_mul_##sfx, pre##_div_##sfx)
+// The three widths of one precision; `lanes` is the SSE2 vector's.
+#define ALEXNET_INVERSE_X86_WIDTHS(p, type, sfx, vector512, vector256, vector128, lanes)                         \
+    ALEXNET_INVERSE_X86(p##_avx512, __attribute__((target("avx512f"))), type, vector512, 4 * (lanes), _mm512, sfx) \
+    ALEXNET_INVERSE_X86(p##_avx, __attribute__((target("avx"))), type, vector256, 2 * (lanes), _mm256, sfx)        \
+    ALEXNET_INVERSE_X86(p##_sse2, , type, vector128, lanes, _mm, sfx)
+ALEXNET_INVERSE_X86_WIDTHS(f32, float, ps, __m512, __m256, __m128, 4)
+ALEXNET_INVERSE_X86_WIDTHS(f64, double, pd, __m512d, __m256d, __m128d, 2)
 #elif defined(__aarch64__)
-    const float32x4_t one = vdupq_n_f32(1.0f);
-    for (; i + 4 <= count; i += 4) {
-        float32x4_t root = vsqrtq_f32(vld1q_f32(s + i));
-        vst1q_f32(out + i, vdivq_f32(one, vmulq_f32(root, vsqrtq_f32(root))));
-    }
+ALEXNET_INVERSE_LOOP(f32_neon, , float, float32x4_t, 4, vdupq_n_f32, vld1q_f32, vst1q_f32, vsqrtq_f32, vmulq_f32, vdivq_f32)
+ALEXNET_INVERSE_LOOP(f64_neon, , double, float64x2_t, 2, vdupq_n_f64, vld1q_f64, vst1q_f64, vsqrtq_f64, vmulq_f64, vdivq_f64)
 #endif
-    return i;
-}
-
-static long f64_base(const double *s, double *out, long count) {
-    long i = 0;
-#if defined(ALEXNET_X86_64)
-    const __m128d one = _mm_set1_pd(1.0);
-    for (; i + 2 <= count; i += 2) {
-        __m128d root = _mm_sqrt_pd(_mm_loadu_pd(s + i));
-        _mm_storeu_pd(out + i, _mm_div_pd(one, _mm_mul_pd(root, _mm_sqrt_pd(root))));
-    }
-#elif defined(__aarch64__)
-    const float64x2_t one = vdupq_n_f64(1.0);
-    for (; i + 2 <= count; i += 2) {
-        float64x2_t root = vsqrtq_f64(vld1q_f64(s + i));
-        vst1q_f64(out + i, vdivq_f64(one, vmulq_f64(root, vsqrtq_f64(root))));
-    }
-#endif
-    return i;
-}
 
 int alexnet_vectormath_level(void) {
     // CPUID traps to the hypervisor on a virtual machine (microseconds), so it
@@ -122,33 +70,32 @@ int alexnet_vectormath_level(void) {
     return level;
 }
 
-int alexnet_inverse_three_quarters_f32_at(const float *s, float *out, long count, int level) {
-    const int available = alexnet_vectormath_level();
-    if (level > available) level = available;
-    level = level >= 4 ? 4 : (level >= 2 ? 2 : 0);
-    long done = 0;
-#ifdef ALEXNET_X86_64
-    if (level >= 4) done = f32_avx512(s, out, count);
-    if (level >= 2) done += f32_avx(s + done, out + done, count - done);
+// The widest loop the level and the CPU allow, then the narrower ones on what
+// is left, then the scalar tail.
+#if defined(ALEXNET_X86_64)
+#define ALEXNET_INVERSE_WIDTHS(p, s, out, count, level, done)                       \
+    if (level >= 4) done = p##_avx512(s, out, count);                               \
+    if (level >= 2) done += p##_avx(s + done, out + done, count - done);            \
+    done += p##_sse2(s + done, out + done, count - done);
+#elif defined(__aarch64__)
+#define ALEXNET_INVERSE_WIDTHS(p, s, out, count, level, done) done = p##_neon(s, out, count);
+#else
+#define ALEXNET_INVERSE_WIDTHS(p, s, out, count, level, done) (void)level;
 #endif
-    done += f32_base(s + done, out + done, count - done);
-    for (long i = done; i < count; i++) out[i] = inverse_three_quarters_f32(s[i]);
-    return level;
-}
 
-int alexnet_inverse_three_quarters_f64_at(const double *s, double *out, long count, int level) {
-    const int available = alexnet_vectormath_level();
-    if (level > available) level = available;
-    level = level >= 4 ? 4 : (level >= 2 ? 2 : 0);
-    long done = 0;
-#ifdef ALEXNET_X86_64
-    if (level >= 4) done = f64_avx512(s, out, count);
-    if (level >= 2) done += f64_avx(s + done, out + done, count - done);
-#endif
-    done += f64_base(s + done, out + done, count - done);
-    for (long i = done; i < count; i++) out[i] = inverse_three_quarters_f64(s[i]);
-    return level;
-}
+#define ALEXNET_INVERSE_AT(p, type)                                                                     \
+    int alexnet_inverse_three_quarters_##p##_at(const type *s, type *out, long count, int level) {      \
+        const int available = alexnet_vectormath_level();                                               \
+        if (level > available) level = available;                                                       \
+        level = level >= 4 ? 4 : (level >= 2 ? 2 : 0);                                                  \
+        long done = 0;                                                                                  \
+        ALEXNET_INVERSE_WIDTHS(p, s, out, count, level, done)                                           \
+        for (long i = done; i < count; i++) out[i] = inverse_three_quarters_##p(s[i]);                  \
+        return level;                                                                                   \
+    }
+
+ALEXNET_INVERSE_AT(f32, float)
+ALEXNET_INVERSE_AT(f64, double)
 
 void alexnet_inverse_three_quarters_f32(const float *s, float *out, long count) {
     alexnet_inverse_three_quarters_f32_at(s, out, count, 4);
