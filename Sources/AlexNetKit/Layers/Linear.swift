@@ -184,8 +184,9 @@ public final class Linear<Element: TensorElement>: WeightedLayer {
         if batch == 0 { return output }
         let (features, outputs) = (inputFeatures, outputFeatures)
         let tiles = outputTiles
-        // Per worker: one tile's transposed outputs [tile, N] (batches of several rows).
-        let scratch = batch > 1 ? workerScratch.reserve(slots: context.pool.workerCount, count: Self.tileSize * batch) : []
+        // Per worker: one tile's transposed outputs [tile, N], where a tile takes that product.
+        let transposes = batch > 1 && tiles.contains { Self.weightsLeft(tile: $0.count, batch: batch) }
+        let scratch = transposes ? workerScratch.reserve(slots: context.pool.workerCount, count: Self.tileSize * batch) : []
 
         input.withUnsafeBufferPointer { x in
             weight.value.withUnsafeBufferPointer { w in
