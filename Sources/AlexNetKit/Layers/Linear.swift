@@ -195,25 +195,23 @@ public final class Linear<Element: TensorElement>: WeightedLayer {
                         let (xp, wp, yp) = (x.baseAddress!, w.baseAddress!, y.baseAddress!)
                         context.pool.parallelFor(tiles.count) { task, worker in
                             let tile = tiles[task]
-                            if batch == 1 {
-                                // One row: y[tile] = W[tile, in] x, a matrix-vector product that
-                                // streams the weights once; sgemm would first copy them into
-                                // its packed layout, which at batch 1 takes as long as the
-                                // product (fc6: 11.1 against 5.7 ms on two cores).
-                                Element.gemv(m: tile.count, n: features, alpha: 1,
-                                             a: wp + tile.lowerBound * features, lda: features,
-                                             x: xp, beta: 0, y: yp + tile.lowerBound)
-                                // Added after the product, so each output is round(dot) + b.
-                                if let b { Accumulate.add(b + tile.lowerBound, into: yp + tile.lowerBound, count: tile.count) }
-                                return
-                            }
-                            if !Self.weightsLeft(tile: tile.count, batch: batch) {
-                                // y[N, tile] = x[N, in] x W[tile, in]^T
-                                Element.gemm(transposeA: false, transposeB: true,
-                                             m: batch, n: tile.count, k: features, alpha: 1,
-                                             a: xp, lda: features,
-                                             b: wp + tile.lowerBound * features, ldb: features,
-                                             beta: 0, c: yp + tile.lowerBound, ldc: outputs)
+                            if batch == 1 || !Self.weightsLeft(tile: tile.count, batch: batch) {
+                                if batch == 1 {
+                                    // One row: y[tile] = W[tile, in] x, a matrix-vector product that
+                                    // streams the weights once; sgemm would first copy them into
+                                    // its packed layout, which at batch 1 takes as long as the
+                                    // product (fc6: 11.1 against 5.7 ms on two cores).
+                                    Element.gemv(m: tile.count, n: features, alpha: 1,
+                                                 a: wp + tile.lowerBound * features, lda: features,
+                                                 x: xp, beta: 0, y: yp + tile.lowerBound)
+                                } else {
+                                    // y[N, tile] = x[N, in] x W[tile, in]^T
+                                    Element.gemm(transposeA: false, transposeB: true,
+                                                 m: batch, n: tile.count, k: features, alpha: 1,
+                                                 a: xp, lda: features,
+                                                 b: wp + tile.lowerBound * features, ldb: features,
+                                                 beta: 0, c: yp + tile.lowerBound, ldc: outputs)
+                                }
                                 // Added after the product, so each output is round(dot) + b.
                                 if let b {
                                     for n in 0..<batch {
