@@ -182,6 +182,27 @@ final class TowerTests: XCTestCase {
         }
     }
 
+    /// Once the shared buffers have grown to the largest activation, later
+    /// backward passes allocate no gradient storage: every layer writes the
+    /// buffer it took in place (a copy on write would lose the buffer, and the
+    /// next layers would allocate, and the kernel fault in, fresh pages every
+    /// step). The spec has every kind of layer.
+    func testSharedGradientBuffersAllocateNothingAfterTheFirstStep() throws {
+        let spec = try smallTowerSpec()
+        let input = randomFloatTensor(Shape([4] + spec.inputShape.dims), seed: 3)
+        let network = try Network<Float>(spec: spec, seed: 2)
+        network.keepsGradients = false
+        let buffers = GradientBuffers<Float>()
+        var allocated: [Int] = []
+        for step in 0..<3 {
+            let context = PassContext(mode: .training, step: UInt64(step), gradientBuffers: buffers)
+            _ = try network.forwardBackward(input, labels: [1, 2, 3, 4], context: context)
+            allocated.append(buffers.allocatedElements)
+        }
+        XCTAssertGreaterThan(allocated[0], 0)
+        XCTAssertEqual(allocated, [allocated[0], allocated[0], allocated[0]], "elements allocated after each step")
+    }
+
     func testShippedCIFARTowerNetIsBitwiseIdenticalToGrouped() throws {
         let spec = try ModelZoo.spec(named: "cifar-towers", classes: 10, towers: 2, inputShape: ModelZoo.fashionMNISTInput)
         try assertTowersMatchGrouped(spec: spec, batch: 3, steps: 3, workers: 2)

@@ -15,14 +15,22 @@ public final class GradientBuffers<Element: TensorElement>: @unchecked Sendable 
     /// Buffers kept between uses: the one being consumed and the one being written.
     private let capacity = 2
 
+    /// Elements of storage that ``take(shape:zeroed:)`` had to allocate, because
+    /// no free buffer was large enough (tests read it: once the buffers have
+    /// grown to the largest activation, a backward pass allocates nothing, as
+    /// long as every layer writes the buffer it took in place).
+    private(set) var allocatedElements = 0
+
     public init() {}
 
     /// A tensor of `shape`, in the free buffer with the most storage (zero-filled when `zeroed`).
     func take(shape: Shape, zeroed: Bool) -> Tensor<Element> {
         guard let best = free.indices.max(by: { free[$0].storageCapacity < free[$1].storageCapacity }) else {
+            allocatedElements += shape.count
             return Tensor(shape: shape)
         }
         var tensor = free.remove(at: best)
+        if tensor.storageCapacity < shape.count { allocatedElements += shape.count }
         tensor.reuse(shape: shape, zeroed: zeroed)
         return tensor
     }

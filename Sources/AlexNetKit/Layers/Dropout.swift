@@ -147,18 +147,32 @@ public final class Dropout<Element: TensorElement>: Layer {
         }
         try outputGradient.requireShape(shape, operation: name, argument: "outputGradient")
         // The forward map is linear with the same mask and factor: its adjoint is itself.
+        guard context.gradientBuffers != nil else {
+            return multiply(outputGradient, by: lastMask, factor: scale(for: lastMode), pool: context.pool)
+        }
         var unused: Tensor<Element>?
-        let destination = context.gradientBuffers == nil
-            ? nil : Tensor<Element>.gradientBuffer(&unused, shape: outputGradient.shape, zeroed: false, context: context)
-        return multiply(outputGradient, by: lastMask, factor: scale(for: lastMode), pool: context.pool, into: destination)
+        var inputGradient = Tensor<Element>.gradientBuffer(&unused, shape: outputGradient.shape, zeroed: false,
+                                                           context: context)
+        multiply(outputGradient, by: lastMask, factor: scale(for: lastMode), pool: context.pool, into: &inputGradient)
+        return inputGradient
     }
 
-    /// `x * mask * factor` (or `x * factor` without a mask), vectorised over fixed spans.
-    /// `destination`, when given, is written instead of the recycled buffer (and not kept).
+    /// `x * mask * factor` (or `x * factor` without a mask) in the layer's recycled
+    /// buffer, which it keeps for the next pass.
+    private func multiply(_ x: Tensor<Element>, by mask: Tensor<Element>?, factor: Element,
+                          pool: WorkerPool) -> Tensor<Element> {
+        var y = Tensor<Element>.recycling(&yBuffer, shape: x.shape, zeroed: false)
+        multiply(x, by: mask, factor: factor, pool: pool, into: &y)
+        yBuffer = y
+        return y
+    }
+
+    /// `x * mask * factor` (or `x * factor` without a mask) into `y`, of x's shape,
+    /// vectorised over fixed spans. `y` is written in place: a buffer taken from
+    /// ``GradientBuffers`` must not be copied on write, or the pool loses it and
+    /// the next layers allocate (and fault in) fresh pages every step.
     private func multiply(_ x: Tensor<Element>, by mask: Tensor<Element>?, factor: Element, pool: WorkerPool,
-                          into destination: Tensor<Element>? = nil) -> Tensor<Element> {
-        var y = destination ?? Tensor<Element>.recycling(&yBuffer, shape: x.shape, zeroed: false)
-        defer { if destination == nil { yBuffer = y } }
+                          into y: inout Tensor<Element>) {
         let m = mask ?? x
         x.withUnsafeBufferPointer { xb in
             m.withUnsafeBufferPointer { mb in
@@ -176,6 +190,5 @@ public final class Dropout<Element: TensorElement>: Layer {
                 }
             }
         }
-        return y
     }
 }
