@@ -201,6 +201,21 @@ final class TowerTests: XCTestCase {
         }
         XCTAssertGreaterThan(allocated[0], 0)
         XCTAssertEqual(allocated, [allocated[0], allocated[0], allocated[0]], "elements allocated after each step")
+
+        // The two-tower executor: each tower's own buffers, through the crossings' sums.
+        let towers = try TowerNetwork(copying: network)
+        towers.keepsGradients = false
+        var towerAllocated: [Int] = []
+        for step in 0..<3 {
+            let context = PassContext(mode: .training, step: UInt64(step), gradientBuffers: buffers)
+            let scores = try towers.forward(input, context: context)
+            _ = try towers.loss.forward(logits: scores, labels: [1, 2, 3, 4])
+            try towers.backward(try towers.loss.backward(), context: context)
+            towerAllocated.append(towers.allocatedGradientElements)
+        }
+        XCTAssertGreaterThan(towerAllocated[0], 0)
+        XCTAssertEqual(towerAllocated, [towerAllocated[0], towerAllocated[0], towerAllocated[0]],
+                       "elements the towers allocated after each step")
     }
 
     func testShippedCIFARTowerNetIsBitwiseIdenticalToGrouped() throws {

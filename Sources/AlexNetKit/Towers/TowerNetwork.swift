@@ -177,7 +177,7 @@ public final class TowerNetwork<Element: TensorElement> {
         let keeps = keepsGradients
         let recycles = !keepsGradients && context.gradientBuffers != nil
         for index in spec.layers.indices.reversed() {
-            let upstream = current
+            var upstream = current
             current = try onEachTower { tower in
                 // Without kept gradients nobody reads the image's: the first layer may skip it.
                 let layerContext = self.context(tower, context).needingInputGradient(keeps || index > 0 || self.plan.crossesBefore(index))
@@ -185,8 +185,11 @@ public final class TowerNetwork<Element: TensorElement> {
                 if recycles { self.towerBuffers[tower].give(upstream[tower]) }
                 return below
             }
+            // Let go of the consumed gradients before the crossing's sums take
+            // buffers: one still held here would be copied there, not reused.
+            upstream.removeAll()
             if plan.crossesBefore(index) {
-                current = try reduceScatter(current, layer: spec.layers[index].name)
+                current = try reduceScatter(current, layer: spec.layers[index].name, recycling: recycles)
             }
             if keeps { reversed.append(current) }
         }
@@ -206,16 +209,64 @@ public final class TowerNetwork<Element: TensorElement> {
 
     /// Each tower holds a partial gradient for the whole input; tower `t` keeps its
     /// half of the sum, adding the partials in tower order.
-    private func reduceScatter(_ partials: [Tensor<Element>], layer: String) throws -> [Tensor<Element>] {
+    ///
+    /// With `recycling` (training: the towers' ``GradientBuffers``), each tower's
+    /// half goes into a buffer from its own pool and the partials go back to
+    /// theirs; otherwise the pools would lose a buffer at every crossing, and the
+    /// layers below would allocate (and fault in) fresh pages every step.
+    private func reduceScatter(_ partials: [Tensor<Element>], layer: String, recycling: Bool) throws -> [Tensor<Element>] {
         let towers = partials.count
         let result = try onEachTower { tower -> Tensor<Element> in
-            try self.sumInTowerOrder(partials.map { try $0.towerChannels(tower, of: towers) })
+            guard recycling else { return try self.sumInTowerOrder(partials.map { try $0.towerChannels(tower, of: towers) }) }
+            return try self.channelSum(partials, tower: tower, into: self.towerBuffers[tower])
+        }
+        if recycling {
+            for (tower, partial) in partials.enumerated() { towerBuffers[tower].give(partial) }
         }
         // Each tower sends the others their halves of its partial.
         let sent = partials.reduce(0) { $0 + $1.count } * (towers - 1) / towers * MemoryLayout<Element>.size
         crossings.append(Crossing(layer: layer, kind: .backwardExchange, bytes: sent))
         return result
     }
+
+    /// Tower `tower`'s share of dimension 1 of `partials[0] + partials[1] + ...`,
+    /// added left to right as ``sumInTowerOrder(_:)`` adds the slices (so the
+    /// same bits), in a buffer taken from `buffers`.
+    /// - Parameter partials: `[N, C, ...]` each, one per tower.
+    /// - Returns: `[N, C / towers, ...]`.
+    private func channelSum(_ partials: [Tensor<Element>], tower: Int, into buffers: GradientBuffers<Element>) throws -> Tensor<Element> {
+        let first = partials[0]
+        guard first.shape.rank >= 2 else {
+            throw ShapeError(operation: spec.name, argument: "partial gradient", expected: "[N, C, ...]", actual: first.shape)
+        }
+        for part in partials.dropFirst() {
+            try part.requireShape(first.shape, operation: spec.name, argument: "partial gradient")
+        }
+        var dims = first.shape.dims
+        dims[1] /= partials.count
+        var sum = buffers.take(shape: Shape(dims), zeroed: false)
+        let inner = dims.dropFirst(2).reduce(1, *)
+        let (images, block, full) = (dims[0], dims[1] * inner, first.shape[1] * inner)
+        sum.withUnsafeMutableBufferPointer { s in
+            for (k, part) in partials.enumerated() {
+                part.withUnsafeBufferPointer { p in
+                    for n in 0..<images {
+                        let (source, target) = (p.baseAddress! + n * full + tower * block, s.baseAddress! + n * block)
+                        if k == 0 {
+                            target.update(from: source, count: block)
+                        } else {
+                            Accumulate.add(source, into: target, count: block)
+                        }
+                    }
+                }
+            }
+        }
+        return sum
+    }
+
+    /// Elements of gradient storage the towers' buffers have allocated so far
+    /// (``GradientBuffers``; tests read it).
+    var allocatedGradientElements: Int { towerBuffers.reduce(0) { $0 + $1.allocatedElements } }
 
     /// `parts[0] + parts[1] + ...`, element-wise, left to right (as the grouped layers add their blocks).
     private func sumInTowerOrder(_ parts: [Tensor<Element>]) throws -> Tensor<Element> {
