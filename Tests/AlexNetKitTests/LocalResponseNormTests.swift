@@ -276,6 +276,43 @@ final class LocalResponseNormTests: XCTestCase {
         }
     }
 
+    /// Inference drops the scale (one scratch plane per worker); a backward pass
+    /// or `lastScale` after it computes the scale then. Output, scale and input
+    /// gradient must be training's bits, for the square-root and the general
+    /// power, with 1 to 3 workers (groups 2 gives each worker several tasks).
+    func testInferenceDropsTheScaleAndBackwardRecomputesItBitForBit() throws {
+        let shape: Shape = [3, 8, 7, 9]  // 63 = seven Float vectors and a tail of seven
+        let input = Tensor<Float>(converting: GradientCheck.randomUniform(shape: shape, seed: 31).storage.map { 4 * $0 }
+            .withShape(shape))
+        let gradient = Tensor<Float>(converting: GradientCheck.randomUniform(shape: shape, seed: 32))
+        for (beta, general) in [(0.75, false), (0.75, true), (0.6, false)] {
+            let trained = try LocalResponseNorm<Float>(name: "norm", size: 5, alpha: 0.1, beta: beta, k: 2,
+                                                       convention: .paper, groups: 2)
+            trained.forcesGeneralPower = general
+            let training = PassContext(mode: .training)
+            let expectedOutput = try trained.forward(input, context: training)
+            let expectedScale = try XCTUnwrap(trained.lastScale)
+            let expectedGradient = try trained.backward(gradient, context: training)
+            for workers in [1, 2, 3] {
+                let context = PassContext(pool: WorkerPool(workerCount: workers, label: "lrn\(workers)"), mode: .inference)
+                let what = "beta \(beta)\(general ? " (pow)" : ""), \(workers) workers"
+                for readsScaleFirst in [false, true] {
+                    let layer = try LocalResponseNorm<Float>(name: "norm", size: 5, alpha: 0.1, beta: beta, k: 2,
+                                                             convention: .paper, groups: 2)
+                    layer.forcesGeneralPower = general
+                    let output = try layer.forward(input, context: context)
+                    XCTAssertTrue(output.isBitwiseEqual(to: expectedOutput), "output, \(what)")
+                    if readsScaleFirst {
+                        XCTAssertTrue(try XCTUnwrap(layer.lastScale).isBitwiseEqual(to: expectedScale), "scale, \(what)")
+                    }
+                    let inputGradient = try layer.backward(gradient, context: context)
+                    XCTAssertTrue(inputGradient.isBitwiseEqual(to: expectedGradient), "input gradient, \(what)")
+                    XCTAssertTrue(output.isBitwiseEqual(to: expectedOutput), "output after backward, \(what)")
+                }
+            }
+        }
+    }
+
     // MARK: - Errors
 
     func testInvalidSizeIsRejected() {

@@ -103,7 +103,9 @@ public final class LocalResponseNorm<Element: TensorElement>: Layer {
     /// `s = k + alpha' * sum` from the last forward pass, `[N, C, H, W]`
     /// (Caffe's `scale_` blob), or nil before the first. An oracle can compare it
     /// with another implementation's to locate an LRN mismatch.
-    public var lastScale: Tensor<Element>? { cachedScale }
+    /// After an inference pass, which does not keep it, it is computed on first
+    /// reading from the kept input (the same bits).
+    public var lastScale: Tensor<Element>? { scaleOfLastPass(pool: .serial) }
 
     /// Tests set this to send `beta == 0.75` through the general `pow` path,
     /// to compare it with the square-root path.
@@ -205,49 +207,85 @@ public final class LocalResponseNorm<Element: TensorElement>: Layer {
     /// - Parameter input: `[N, C, H, W]`.
     /// - Returns: `[N, C, H, W]`, `b = a / (k + alpha' * window sum of a^2)^beta`.
     /// - Throws: ``ShapeError`` naming the layer unless the input has rank 4.
+    ///
+    /// Only training keeps the scale `s` for backward. Inference writes each
+    /// channel's `s` into one plane per worker and drops it, which spares a
+    /// write of the whole activation; a backward pass or ``lastScale`` after an
+    /// inference pass computes `s` then from the kept input, with the same
+    /// arithmetic (the same bits).
     @_specialize(where Element == Float)
     @_specialize(where Element == Double)
     public func forward(_ input: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
         let shape = try outputShape(for: input.shape)
-        let images = shape[0], channels = shape[1], plane = shape[2] * shape[3]
-        let n = size
         var output = Tensor<Element>.recycling(&outputBuffer, shape: shape, zeroed: false)
         defer { outputBuffer = output }
-        var scale = Tensor<Element>.recycling(&scaleBuffer, shape: shape, zeroed: false)
-        defer { scaleBuffer = scale }
+        cachedInput = input
+        (cachedScale, cachedScalePower) = normalise(input, into: &output, keepingScale: context.mode == .training,
+                                                    pool: context.pool)
+        return output
+    }
+
+    /// The scale `s` of the last forward pass, computed now from its kept input
+    /// if that pass did not keep it (inference); nil before any forward pass.
+    private func scaleOfLastPass(pool: WorkerPool) -> Tensor<Element>? {
+        if let cachedScale { return cachedScale }
+        guard let input = cachedInput else { return nil }
+        // The output is computed again and thrown away: the kept one is the caller's.
+        var output = Tensor<Element>(shape: input.shape)
+        (cachedScale, cachedScalePower) = normalise(input, into: &output, keepingScale: true, pool: pool)
+        return cachedScale
+    }
+
+    /// `output = a * s^-beta` for `input` a, `[N, C, H, W]` (output the same shape).
+    /// - Returns: with `keepingScale`, the scale `s` and (for a general beta only)
+    ///   `s^-beta`, in the recycled buffers; otherwise nil and nil, each channel's
+    ///   `s` having lived in a per-worker plane.
+    private func normalise(_ input: Tensor<Element>, into output: inout Tensor<Element>, keepingScale: Bool,
+                           pool: WorkerPool) -> (scale: Tensor<Element>?, scalePower: Tensor<Element>?) {
+        let shape = input.shape
+        let images = shape[0], channels = shape[1], plane = shape[2] * shape[3]
+        let n = size
+        var scale = keepingScale ? Tensor<Element>.recycling(&scaleBuffer, shape: shape, zeroed: false)
+            : Tensor<Element>(shape: [0])
+        defer { if keepingScale { scaleBuffer = scale } }
         let power: LRNPower<Element> = (beta == 0.75 && !forcesGeneralPower)
             ? .inverseThreeQuarters : .general(-betaElement)
         // s^-0.75 is two square roots from s: backward recomputes it bit for bit,
         // so only the general power (a scalar pow per element) is kept.
         let keepsPower: Bool
-        if case .general = power { keepsPower = true } else { keepsPower = false }
+        if case .general = power { keepsPower = keepingScale } else { keepsPower = false }
         var scalePower = keepsPower ? Tensor<Element>.recycling(&scalePowerBuffer, shape: shape, zeroed: false)
             : Tensor<Element>(shape: [0])
-        defer { if keepsPower { scalePowerBuffer = scalePower } else { scalePowerBuffer = nil } }
+        defer { if keepsPower { scalePowerBuffer = scalePower } else if keepingScale { scalePowerBuffer = nil } }
         let k = kElement, coefficient = sumCoefficient
 
-        // One ring of n squared planes per worker, reused by each image it runs.
-        let ringCount = context.pool.workerCount * n * plane
-        let rings = UnsafeMutablePointer<Element>.allocate(capacity: max(1, ringCount))
-        defer { rings.deallocate() }
+        // One ring of n squared planes per worker, reused by each image it runs;
+        // without a kept scale, also one plane per worker for each channel's s.
+        let workers = pool.workerCount
+        let ringCount = workers * n * plane
+        let scratch = UnsafeMutablePointer<Element>.allocate(capacity: max(1, ringCount + (keepingScale ? 0 : workers * plane)))
+        defer { scratch.deallocate() }
 
         input.withUnsafeBufferPointer { a in
             output.withUnsafeMutableBufferPointer { b in
                 scale.withUnsafeMutableBufferPointer { s in
                     scalePower.withUnsafeMutableBufferPointer { p in
-                        guard let a = a.baseAddress, let b = b.baseAddress, let s = s.baseAddress else { return }
+                        guard let a = a.baseAddress, let b = b.baseAddress else { return }
+                        let s = keepingScale ? s.baseAddress : nil
                         let p = keepsPower ? p.baseAddress : nil
                         let imageSize = channels * plane
                         let groups = self.groups
                         let groupChannels = channels / groups, groupSize = groupChannels * plane
                         // One task per (image, group): each is independent, so a batch of one
                         // still spreads over the workers, and the arithmetic is the same.
-                        context.pool.parallelFor(images * groups) { task, worker in
+                        pool.parallelFor(images * groups) { task, worker in
                             let (image, group) = (task / groups, task % groups)
                             let offset = image * imageSize + group * groupSize
                             let powerOut: UnsafeMutablePointer<Element>? = p.map { $0 + offset }
-                            lrnForwardImage(input: a + offset, output: b + offset, scale: s + offset,
-                                            scalePower: powerOut, ring: rings + worker * n * plane,
+                            let scaleOut = s.map { $0 + offset } ?? scratch + ringCount + worker * plane
+                            lrnForwardImage(input: a + offset, output: b + offset, scale: scaleOut,
+                                            scaleStride: s == nil ? 0 : plane,
+                                            scalePower: powerOut, ring: scratch + worker * n * plane,
                                             channels: groupChannels, plane: plane, size: n,
                                             k: k, coefficient: coefficient, power: power)
                         }
@@ -255,10 +293,7 @@ public final class LocalResponseNorm<Element: TensorElement>: Layer {
                 }
             }
         }
-        cachedInput = input
-        cachedScale = scale
-        cachedScalePower = keepsPower ? scalePower : nil
-        return output
+        return (keepingScale ? scale : nil, keepsPower ? scalePower : nil)
     }
 
     /// - Parameter outputGradient: dLoss/dOutput, `[N, C, H, W]` like the last input.
@@ -269,7 +304,7 @@ public final class LocalResponseNorm<Element: TensorElement>: Layer {
     @_specialize(where Element == Double)
     public func backward(_ outputGradient: Tensor<Element>, context: PassContext) throws -> Tensor<Element> {
         let input = try requireBackwardState(cachedInput: cachedInput, outputGradient: outputGradient)
-        guard let scale = cachedScale else {
+        guard let scale = scaleOfLastPass(pool: context.pool) else {
             throw ConfigurationError(component: name, problem: "backward was called before forward")
         }
         let scalePower = cachedScalePower ?? Tensor<Element>(shape: [0])
@@ -364,8 +399,10 @@ private func store<T: TensorElement>(_ value: T.Vector, _ pointer: UnsafeMutable
     UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: T.Vector.self)
 }
 
-/// LRN forward for one image: `a`, `b`, `s`, `p` are `[C, plane]`; `ring` holds
-/// `n` planes of scratch.
+/// LRN forward for one image: `a`, `b`, `p` are `[C, plane]`; channel `c`'s
+/// scale goes to `s + c * scaleStride` (`plane`: `s` is `[C, plane]`; 0: one
+/// plane of scratch that each channel overwrites); `ring` holds `n` planes of
+/// scratch.
 ///
 /// Channel by channel, the squares `a_j^2` of the channels entering the window
 /// are written into slot `j % n` of the ring (each square is computed once; the
@@ -377,7 +414,7 @@ private func store<T: TensorElement>(_ value: T.Vector, _ pointer: UnsafeMutable
 @_specialize(where T == Float)
 @_specialize(where T == Double)
 func lrnForwardImage<T: TensorElement>(
-    input a: UnsafePointer<T>, output b: UnsafeMutablePointer<T>, scale s: UnsafeMutablePointer<T>,
+    input a: UnsafePointer<T>, output b: UnsafeMutablePointer<T>, scale s: UnsafeMutablePointer<T>, scaleStride: Int,
     scalePower p: UnsafeMutablePointer<T>?, ring: UnsafeMutablePointer<T>,
     channels: Int, plane: Int, size n: Int, k: T, coefficient: T, power: LRNPower<T>
 ) {
@@ -405,7 +442,7 @@ func lrnForwardImage<T: TensorElement>(
         }
 
         let channelA = a + c * plane, channelB = b + c * plane
-        let channelS = s + c * plane, channelP = p.map { $0 + c * plane }
+        let channelS = s + c * scaleStride, channelP = p.map { $0 + c * plane }
         // The window's ring slots, in ascending channel order, found once per
         // channel: a `j % n` per vector and window channel (an integer division
         // each) had cost more than the arithmetic.
