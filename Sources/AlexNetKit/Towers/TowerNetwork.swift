@@ -217,8 +217,7 @@ public final class TowerNetwork<Element: TensorElement> {
     private func reduceScatter(_ partials: [Tensor<Element>], layer: String, recycling: Bool) throws -> [Tensor<Element>] {
         let towers = partials.count
         let result = try onEachTower { tower -> Tensor<Element> in
-            guard recycling else { return try self.sumInTowerOrder(partials.map { try $0.towerChannels(tower, of: towers) }) }
-            return try self.channelSum(partials, tower: tower, into: self.towerBuffers[tower])
+            try self.channelSum(partials, tower: tower, into: recycling ? self.towerBuffers[tower] : nil)
         }
         if recycling {
             for (tower, partial) in partials.enumerated() { towerBuffers[tower].give(partial) }
@@ -230,11 +229,12 @@ public final class TowerNetwork<Element: TensorElement> {
     }
 
     /// Tower `tower`'s share of dimension 1 of `partials[0] + partials[1] + ...`,
-    /// added left to right as ``sumInTowerOrder(_:)`` adds the slices (so the
-    /// same bits), in a buffer taken from `buffers`.
+    /// added left to right as the grouped layers add their blocks, in a buffer
+    /// taken from `buffers` (a new tensor without).
     /// - Parameter partials: `[N, C, ...]` each, one per tower.
     /// - Returns: `[N, C / towers, ...]`.
-    private func channelSum(_ partials: [Tensor<Element>], tower: Int, into buffers: GradientBuffers<Element>) throws -> Tensor<Element> {
+    private func channelSum(_ partials: [Tensor<Element>], tower: Int,
+                            into buffers: GradientBuffers<Element>?) throws -> Tensor<Element> {
         let first = partials[0]
         guard first.shape.rank >= 2 else {
             throw ShapeError(operation: spec.name, argument: "partial gradient", expected: "[N, C, ...]", actual: first.shape)
@@ -244,7 +244,7 @@ public final class TowerNetwork<Element: TensorElement> {
         }
         var dims = first.shape.dims
         dims[1] /= partials.count
-        var sum = buffers.take(shape: Shape(dims), zeroed: false)
+        var sum = buffers?.take(shape: Shape(dims), zeroed: false) ?? Tensor(shape: Shape(dims))
         let inner = dims.dropFirst(2).reduce(1, *)
         let (images, block, full) = (dims[0], dims[1] * inner, first.shape[1] * inner)
         sum.withUnsafeMutableBufferPointer { s in
